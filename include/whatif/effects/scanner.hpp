@@ -1,0 +1,27 @@
+// Reads overlay upper layers against the host and classifies every difference. It
+// walks only the upper layers (and host subtrees that were deleted), so its cost
+// grows with what the command changed, not with the size of the disk.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "whatif/effects/effect_set.hpp"
+#include "whatif/util/error.hpp"
+
+namespace whatif::effects {
+
+struct ScanLayer {
+    std::string host_root;  // where the layer's lower filesystem is on the host
+    std::string upper_dir;  // the overlay upper directory
+};
+
+struct ScanResult {
+    std::vector<FileEffect> files;  // sorted by path
+    std::vector<std::string> warnings;
+    uint64_t entries_scanned = 0;
+};
+
+Result<ScanResult> scan_upper_layers(const std::vector<ScanLayer>& layers);
+
+}  // namespace whatif::effects

@@ -1,0 +1,57 @@
+// Everything the sandbox's init needs, prepared by the supervisor before clone():
+// strings built, file descriptors opened. The child only reads it, so it does
+// not allocate between clone() and exec().
+#pragma once
+
+#include <signal.h>
+
+#include <string>
+#include <vector>
+
+#include "whatif/sandbox/mount_plan.hpp"
+
+namespace whatif::sandbox {
+
+struct ChildMount {
+    StepKind kind = StepKind::overlay;
+    bool read_only = false;
+    std::string source;  // the bind source, or the overlay's lower dir (host dir or skeleton)
+    std::string target;  // where it goes under the staging root
+    // Overlay only. The child opens the three dirs and names them to the kernel as
+    // /proc/self/fd/N: no escaping of ',' or ':' in paths, and the fds belong to the
+    // child's own mount namespace (overlayfs refuses layers from another one).
+    std::string upper, work;
+    unsigned long locked_flags = 0;
+};
+
+struct ChildPlan {
+    std::string staging_root;  // the new root is assembled here, then pivot_root'ed into
+    std::vector<ChildMount> mounts;
+    std::string proc_target, sys_target, dev_target, hide_target;
+    std::vector<std::string> dev_nodes;         // "null", "zero", ...
+    std::vector<std::string> dev_node_sources;  // "/dev/null", ...
+    std::vector<std::string> dev_node_targets;  // staging + "/dev/null", ...
+    std::string dev_pts, dev_shm, dev_ptmx, dev_fd, dev_stdin, dev_stdout, dev_stderr;
+    std::string cwd;
+    std::vector<std::string> argv;
+    std::vector<char*> argv_ptrs;  // null-terminated view of argv
+    int sync_fd = -1;    // read: the supervisor has written our id maps
+    int status_fd = -1;  // write: set-up errors, then the command's wait status
+    int stdout_fd = -1, stderr_fd = -1;
+    sigset_t original_mask{};
+};
+
+// Message framing on the status pipe, child -> supervisor.
+inline constexpr char kStatusSetupError = 'E';
+inline constexpr char kStatusExited = 'X';
+
+// A fixed-size buffer for the child's error message (no allocation after clone).
+struct ChildError {
+    char text[768] = {};
+    bool set = false;
+    // "mount(overlay, /x): Invalid argument" from errno.
+    void syscall_failed(const char* call, const char* arg1, const char* arg2 = nullptr);
+    void message(const char* text);
+};
+
+}  // namespace whatif::sandbox

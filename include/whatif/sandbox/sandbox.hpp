@@ -1,0 +1,43 @@
+// The dry run: one command in fresh namespaces over a copy-on-write view of every
+// host mount. Knows nothing of effects, policy or reports.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "whatif/util/error.hpp"
+
+namespace whatif::sandbox {
+
+struct RunRequest {
+    std::vector<std::string> argv;  // executed as given, never through a shell
+    std::string cwd;                // absolute
+    std::string run_dir;            // this run's directory in the store (upper layers go here)
+    std::string store_dir;          // the whole store: hidden inside the sandbox
+    std::chrono::milliseconds timeout{0};  // 0: none
+    // With --format json stdout carries the effect set alone: the command's stdout
+    // is then passed to whatif's stderr (and still saved in the run).
+    bool command_stdout_to_stderr = false;
+};
+
+// One overlay: writes under host_mount landed in upper_dir.
+struct Layer {
+    std::string host_mount;
+    std::string upper_dir;
+};
+
+struct RunOutcome {
+    std::vector<Layer> layers;
+    std::optional<int> exit_status;  // set when the command exited
+    std::optional<int> signal;       // set when a signal ended it
+    bool timed_out = false;
+    std::string exe;  // argv[0] resolved through PATH, as the host sees it
+    int64_t duration_ms = 0;
+};
+
+Result<RunOutcome> run(const RunRequest& request);
+
+}  // namespace whatif::sandbox

@@ -1,0 +1,19 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+
+#include "whatif/util/error.hpp"
+
+namespace whatif::sandbox::user {
+
+// From the supervisor: map the caller's uid and gid to themselves inside the child's
+// user namespace (root: every id the caller's own namespace maps, to itself).
+Status write_id_maps(pid_t child);
+
+// Why user namespaces may be unavailable here, naming the setting that fixes it;
+// empty when nothing looks wrong.
+std::string userns_diagnosis();
+
+}  // namespace whatif::sandbox::user

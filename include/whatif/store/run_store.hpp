@@ -1,0 +1,81 @@
+// The run store: one directory per dry run, under $WHATIF_HOME, else
+// $XDG_STATE_HOME/whatif, else ~/.local/state/whatif.
+//
+//   runs/<id>/meta.json      what was run, when, and the run's state
+//   runs/<id>/lock           flock'ed by the whatif process that owns the run
+//   runs/<id>/upper/<n>/     overlay upper layer of host mount n (see meta.json)
+//   runs/<id>/effects.json   the effect set, once the scan finished
+//   runs/<id>/stdout.log, stderr.log   the command's output
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "whatif/sandbox/sandbox.hpp"
+#include "whatif/util/error.hpp"
+#include "whatif/util/unique_fd.hpp"
+
+namespace whatif::store {
+
+enum class RunState { running, complete, failed, incomplete };
+std::string_view to_string(RunState s);
+
+struct RunMeta {
+    std::string id;
+    std::vector<std::string> argv;
+    std::string cwd;
+    std::string started_at;  // RFC 3339, UTC
+    int64_t started_unix_ns = 0;
+    RunState state = RunState::running;
+    std::string error;    // when failed
+    std::string verdict;  // when complete
+    std::vector<sandbox::Layer> layers;
+};
+
+// A run being made: its directory exists and its lock is held until destruction.
+struct ActiveRun {
+    std::string id;
+    std::string dir;
+    UniqueFd lock;
+};
+
+struct RunListing {
+    RunMeta meta;  // state is `incomplete` when the owning whatif died mid-run
+    std::string dir;
+};
+
+// "20261123T205731-3f9c": UTC time, then 4 random hex digits.
+bool is_valid_run_id(std::string_view id);
+
+class RunStore {
+public:
+    // Creates the store directory (mode 0700) if needed.
+    static Result<RunStore> open_default();
+    static Result<RunStore> open_at(const std::string& root);
+
+    const std::string& root() const { return root_; }
+    std::string run_dir(const std::string& id) const;
+
+    Result<ActiveRun> create_run();
+    // "last", or a full id: the run's id. Bad syntax or no such run: bad input.
+    Result<std::string> resolve(std::string_view ref) const;
+    Result<std::vector<RunListing>> list() const;
+    Result<RunMeta> load(const std::string& id) const;
+    Status discard(const std::string& id);
+    // Removes finished or abandoned runs that started before now - older_than.
+    Result<std::vector<std::string>> gc(std::chrono::milliseconds older_than);
+
+private:
+    explicit RunStore(std::string root) : root_(std::move(root)) {}
+    std::string root_;
+};
+
+Status save_meta(const std::string& run_dir, const RunMeta& meta);
+Result<RunMeta> load_meta(const std::string& run_dir);
+// True while a whatif process holds the run's lock.
+bool run_is_locked(const std::string& run_dir);
+
+}  // namespace whatif::store

@@ -1,0 +1,29 @@
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "whatif/util/error.hpp"
+
+namespace whatif::util {
+
+// Remove a tree that the caller owns, including directories a command left without
+// write or search permission (chmod 000) and overlayfs work dirs (mode 000).
+Status remove_tree(const std::string& path);
+
+enum class Durability { rename_only, fsync };
+// Readers see the old content or the new, never a mix. fsync is for data the user
+// cannot re-create; run-store records are re-created by running again.
+Status write_file_atomically(const std::string& path, std::string_view content, unsigned mode = 0600,
+                             Durability durability = Durability::rename_only);
+Result<std::string> read_file(const std::string& path);
+Status make_dirs(const std::string& path, unsigned mode = 0700);
+
+// "/a/b" + "c" with exactly one slash; rel may be empty.
+std::string join_path(std::string_view base, std::string_view rel);
+// True when path is prefix itself or lies beneath it (component-wise).
+bool path_is_within(std::string_view path, std::string_view prefix);
+std::string parent_path(std::string_view path);
+std::string base_name(std::string_view path);
+
+}  // namespace whatif::util

@@ -1,0 +1,161 @@
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <iostream>
+
+#include "whatif/cli/commands.hpp"
+#include "whatif/effects/scanner.hpp"
+#include "whatif/policy/decision.hpp"
+#include "whatif/report/json.hpp"
+#include "whatif/report/text.hpp"
+#include "whatif/sandbox/sandbox.hpp"
+#include "whatif/store/run_store.hpp"
+#include "whatif/util/fs.hpp"
+
+namespace whatif::cli {
+
+namespace {
+
+// Until profiles exist (issue 7) the embedded default profile is this.
+constexpr std::chrono::minutes kDefaultTimeout{30};
+
+std::string rfc3339_now(int64_t& unix_ns) {
+    const auto now = std::chrono::system_clock::now();
+    unix_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count();
+    const std::time_t t = std::chrono::system_clock::to_time_t(now);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[40];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+    char out[64];
+    std::snprintf(out, sizeof out, "%s.%03dZ", buf, static_cast<int>((unix_ns / 1'000'000) % 1000));
+    return out;
+}
+
+Result<std::string> absolute_cwd(const std::string& requested) {
+    std::string dir = requested;
+    if (dir.empty()) {
+        char buf[PATH_MAX];
+        if (getcwd(buf, sizeof buf) == nullptr) return fail_errno("getcwd");
+        return std::string(buf);
+    }
+    char* real = realpath(dir.c_str(), nullptr);
+    if (real == nullptr) return bad_input("--cwd " + dir + ": " + std::strerror(errno));
+    std::string out = real;
+    std::free(real);
+    return out;
+}
+
+int exit_code_of(const RunOptions& options, const effects::EffectSet& set) {
+    if (options.exit_status == ExitStatusMode::command) {
+        if (set.run.exit_status) return *set.run.exit_status;
+        if (set.run.signal) return 128 + *set.run.signal;
+        return static_cast<int>(ExitCode::failure);
+    }
+    return static_cast<int>(policy::exit_code_for(set.decision.verdict));
+}
+
+}  // namespace
+
+int report_error(const Error& error) {
+    std::fprintf(stderr, "whatif: %s\n", error.message.c_str());
+    return static_cast<int>(error.code);
+}
+
+int run_command(const RunOptions& options) {
+    if (options.argv.empty()) return report_error(Error::bad_input("no command given (usage: whatif [run] [OPTIONS] [--] COMMAND [ARG...])"));
+    if (options.profile != "default")
+        return report_error(Error::bad_input("unknown profile '" + options.profile +
+                                             "': this version has only the embedded 'default' profile"));
+    auto cwd = absolute_cwd(options.cwd);
+    if (!cwd) return report_error(cwd.error());
+    auto store = store::RunStore::open_default();
+    if (!store) return report_error(store.error());
+    auto active = store->create_run();
+    if (!active) return report_error(active.error());
+
+    store::RunMeta meta;
+    meta.id = active->id;
+    meta.argv = options.argv;
+    meta.cwd = *cwd;
+    meta.started_at = rfc3339_now(meta.started_unix_ns);
+    if (auto st = store::save_meta(active->dir, meta); !st) return report_error(st.error());
+
+    auto fail_run = [&](const Error& e) {
+        meta.state = store::RunState::failed;
+        meta.error = e.message;
+        store::save_meta(active->dir, meta);
+        return report_error(e);
+    };
+
+    sandbox::RunRequest request;
+    request.argv = options.argv;
+    request.cwd = *cwd;
+    request.run_dir = active->dir;
+    request.store_dir = store->root();
+    request.timeout = options.timeout.value_or(kDefaultTimeout);
+    request.command_stdout_to_stderr = options.format == ReportFormat::json;
+    const auto sandbox_started = std::chrono::steady_clock::now();
+    auto outcome = sandbox::run(request);
+    spdlog::debug("sandbox::run took {} us", std::chrono::duration_cast<std::chrono::microseconds>(
+                                                  std::chrono::steady_clock::now() - sandbox_started)
+                                                  .count());
+    if (!outcome) return fail_run(outcome.error());
+
+    for (const auto& layer : outcome->layers)
+        meta.layers.push_back({layer.host_mount, layer.upper_dir.substr(active->dir.size() + 1)});
+    store::save_meta(active->dir, meta);
+
+    std::vector<effects::ScanLayer> scan_layers;
+    for (const auto& layer : outcome->layers) scan_layers.push_back({layer.host_mount, layer.upper_dir});
+    const auto scan_started = std::chrono::steady_clock::now();
+    auto scan = effects::scan_upper_layers(scan_layers);
+    if (!scan) return fail_run(scan.error());
+    spdlog::info("scan: {} entries, {} effects in {} us", scan->entries_scanned, scan->files.size(),
+                 std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - scan_started)
+                     .count());
+
+    effects::EffectSet set;
+    set.run.id = active->id;
+    set.run.argv = options.argv;
+    set.run.cwd = *cwd;
+    set.run.profile = options.profile;
+    set.run.net = options.net;
+    set.run.started_at = meta.started_at;
+    set.run.duration_ms = outcome->duration_ms;
+    set.run.exit_status = outcome->exit_status;
+    set.run.signal = outcome->signal;
+    set.run.timed_out = outcome->timed_out;
+    set.files = std::move(scan->files);
+    set.warnings = std::move(scan->warnings);
+    // The process log (every program, via seccomp notifications) is issue 4; until
+    // then the command itself is the one process recorded.
+    set.processes.push_back({2, 1, options.argv, outcome->exe, *cwd, outcome->exit_status, outcome->signal});
+    set.decision = policy::decide(set);
+
+    const std::string json = report::render_json(set);
+    if (auto st = util::write_file_atomically(util::join_path(active->dir, "effects.json"), json); !st)
+        return fail_run(st.error());
+    meta.state = store::RunState::complete;
+    meta.verdict = std::string(to_string(set.decision.verdict));
+    if (auto st = store::save_meta(active->dir, meta); !st) return report_error(st.error());
+
+    if (!options.report_file.empty())
+        if (auto st = util::write_file_atomically(options.report_file, json, 0644); !st) return report_error(st.error());
+    if (options.format == ReportFormat::json) {
+        std::fwrite(json.data(), 1, json.size(), stdout);
+    } else {
+        const std::string text = report::render_text(set, {.color = report::stdout_wants_color()});
+        std::fwrite(text.data(), 1, text.size(), stdout);
+        if (!set.files.empty())
+            std::fprintf(stdout, "see: whatif diff %s   discard: whatif discard %s\n", set.run.id.c_str(),
+                         set.run.id.c_str());
+    }
+    std::fflush(stdout);
+    return exit_code_of(options, set);
+}
+
+}  // namespace whatif::cli

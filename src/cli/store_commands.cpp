@@ -1,0 +1,174 @@
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "whatif/cli/commands.hpp"
+#include "whatif/effects/content_diff.hpp"
+#include "whatif/report/json.hpp"
+#include "whatif/report/text.hpp"
+#include "whatif/store/run_store.hpp"
+#include "whatif/util/fs.hpp"
+#include "whatif/util/strings.hpp"
+
+namespace whatif::cli {
+
+namespace {
+
+constexpr uint64_t kMaxDiffBytes = 16 * 1024 * 1024;
+
+struct LoadedRun {
+    store::RunMeta meta;
+    std::string dir;
+    effects::EffectSet set;
+};
+
+Result<LoadedRun> load_run(store::RunStore& store, const std::string& ref) {
+    auto id = store.resolve(ref);
+    if (!id) return std::unexpected(id.error());
+    auto meta = store.load(*id);
+    if (!meta) return std::unexpected(meta.error());
+    if (meta->state != store::RunState::complete) {
+        std::string why = meta->state == store::RunState::failed ? ": " + meta->error : "";
+        return bad_input("run " + *id + " is " + std::string(to_string(meta->state)) + why +
+                         " (it has no effect set; 'whatif discard " + *id + "' removes it)");
+    }
+    auto text = util::read_file(util::join_path(store.run_dir(*id), "effects.json"));
+    if (!text) return std::unexpected(text.error());
+    nlohmann::json j = nlohmann::json::parse(*text, nullptr, false);
+    if (j.is_discarded()) return fail("run " + *id + ": effects.json is not valid JSON");
+    auto set = effects::effect_set_from_json(j);
+    if (!set) return std::unexpected(set.error());
+    return LoadedRun{std::move(*meta), store.run_dir(*id), std::move(*set)};
+}
+
+// The upper-layer file holding the new version of host `path`.
+std::string upper_path_for(const LoadedRun& run, const std::string& path) {
+    const sandbox::Layer* best = nullptr;
+    for (const auto& layer : run.meta.layers)
+        if (util::path_is_within(path, layer.host_mount) &&
+            (best == nullptr || layer.host_mount.size() > best->host_mount.size()))
+            best = &layer;
+    if (best == nullptr) return {};
+    const std::string rel = best->host_mount == "/" ? path : path.substr(best->host_mount.size());
+    return util::join_path(util::join_path(run.dir, best->upper_dir), rel);
+}
+
+Result<std::string> read_for_diff(const std::string& path, uint64_t size) {
+    if (size > kMaxDiffBytes) return fail("too large to diff (" + util::human_bytes(size) + ")");
+    return util::read_file(path);
+}
+
+bool selected(const std::string& path, const std::vector<std::string>& filters) {
+    if (filters.empty()) return true;
+    for (const auto& f : filters)
+        if (util::path_is_within(path, f)) return true;
+    return false;
+}
+
+}  // namespace
+
+int show_command(const ShowOptions& options) {
+    auto store = store::RunStore::open_default();
+    if (!store) return report_error(store.error());
+    auto run = load_run(*store, options.run);
+    if (!run) return report_error(run.error());
+    const std::string out = options.format == ReportFormat::json
+                                ? report::render_json(run->set)
+                                : report::render_text(run->set, {.color = report::stdout_wants_color()});
+    std::fwrite(out.data(), 1, out.size(), stdout);
+    return static_cast<int>(ExitCode::allow);
+}
+
+int diff_command(const DiffOptions& options) {
+    auto store = store::RunStore::open_default();
+    if (!store) return report_error(store.error());
+    auto run = load_run(*store, options.run);
+    if (!run) return report_error(run.error());
+    std::vector<std::string> filters;
+    for (const auto& p : options.paths) {
+        std::string abs = p.front() == '/' ? p : util::join_path(run->set.run.cwd, p);
+        while (abs.size() > 1 && abs.back() == '/') abs.pop_back();
+        filters.push_back(abs);
+    }
+    int problems = 0;
+    for (const auto& e : run->set.files) {
+        if (!selected(e.path, filters)) continue;
+        const std::string shown = util::shell_quote_for_display(e.path);
+        const bool file_before = e.before && e.before->type == effects::FileType::file;
+        const bool file_after = e.after && e.after->type == effects::FileType::file;
+        if (!file_before && !file_after) {
+            if (e.type == effects::FileType::symlink && e.after)
+                std::printf("symlink %s: %s -> %s\n", shown.c_str(),
+                            e.before && e.before->target ? util::shell_quote_for_display(*e.before->target).c_str()
+                                                         : "(none)",
+                            util::shell_quote_for_display(e.after->target.value_or("")).c_str());
+            continue;
+        }
+        if (e.change == effects::Change::metadata) continue;
+        std::optional<std::string> before, after;
+        if (file_before) {
+            auto content = read_for_diff(e.path, e.before->size);
+            if (!content) {
+                std::printf("cannot diff %s: %s\n", shown.c_str(), content.error().message.c_str());
+                ++problems;
+                continue;
+            }
+            before = std::move(*content);
+        }
+        if (file_after) {
+            auto content = read_for_diff(upper_path_for(*run, e.path), e.after->size);
+            if (!content) {
+                std::printf("cannot diff %s: %s\n", shown.c_str(), content.error().message.c_str());
+                ++problems;
+                continue;
+            }
+            after = std::move(*content);
+        }
+        auto diff = effects::unified_diff(before ? &*before : nullptr, after ? &*after : nullptr, e.path);
+        if (!diff) return report_error(diff.error());
+        std::fwrite(diff->data(), 1, diff->size(), stdout);
+    }
+    return problems == 0 ? 0 : static_cast<int>(ExitCode::failure);
+}
+
+int list_command() {
+    auto store = store::RunStore::open_default();
+    if (!store) return report_error(store.error());
+    auto runs = store->list();
+    if (!runs) return report_error(runs.error());
+    for (const auto& run : *runs) {
+        std::printf("%-20s  %-10s  %-5s  %s\n", run.meta.id.c_str(), std::string(to_string(run.meta.state)).c_str(),
+                    run.meta.verdict.empty() ? "-" : run.meta.verdict.c_str(),
+                    util::join_argv_for_display(run.meta.argv).c_str());
+    }
+    return 0;
+}
+
+int discard_command(const std::vector<std::string>& refs) {
+    auto store = store::RunStore::open_default();
+    if (!store) return report_error(store.error());
+    // Resolve everything first: one bad id discards nothing.
+    std::vector<std::string> ids;
+    for (const auto& ref : refs) {
+        auto id = store->resolve(ref);
+        if (!id) return report_error(id.error());
+        ids.push_back(*id);
+    }
+    for (const auto& id : ids) {
+        if (auto st = store->discard(id); !st) return report_error(st.error());
+        std::printf("discarded %s\n", id.c_str());
+    }
+    return 0;
+}
+
+int gc_command(std::chrono::milliseconds older_than) {
+    auto store = store::RunStore::open_default();
+    if (!store) return report_error(store.error());
+    auto removed = store->gc(older_than);
+    if (!removed) return report_error(removed.error());
+    for (const auto& id : *removed) std::printf("removed %s\n", id.c_str());
+    return 0;
+}
+
+}  // namespace whatif::cli

@@ -1,0 +1,245 @@
+#include "whatif/effects/effect_set.hpp"
+
+#include <array>
+
+#include "whatif/util/strings.hpp"
+
+namespace whatif::effects {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr std::array<std::string_view, 6> kFileTypes = {"file", "dir", "symlink", "fifo", "socket", "device"};
+constexpr std::array<std::string_view, 5> kChanges = {"created", "modified", "deleted", "metadata", "replaced"};
+constexpr std::array<std::string_view, 3> kVerdicts = {"allow", "ask", "deny"};
+
+template <typename E, size_t N>
+std::optional<E> from_table(const std::array<std::string_view, N>& table, std::string_view s) {
+    for (size_t i = 0; i < N; ++i)
+        if (table[i] == s) return static_cast<E>(i);
+    return std::nullopt;
+}
+
+// JSON strings must be UTF-8; raw names that are not keep their exact bytes in a
+// sibling "<key>_hex".
+void put_bytes(json& j, const char* key, const std::string& bytes) {
+    if (util::is_valid_utf8(bytes)) {
+        j[key] = bytes;
+    } else {
+        j[key] = util::to_valid_utf8(bytes);
+        j[std::string(key) + "_hex"] = util::to_hex(bytes);
+    }
+}
+
+std::string get_bytes(const json& j, const char* key) {
+    if (auto hex = j.find(std::string(key) + "_hex"); hex != j.end() && hex->is_string())
+        return util::from_hex(hex->get<std::string>());
+    return j.at(key).get<std::string>();
+}
+
+std::string mode_string(uint32_t mode) {
+    char buf[8];
+    std::snprintf(buf, sizeof buf, "%04o", mode & 07777);
+    return buf;
+}
+
+json optional_int(const std::optional<int>& v) { return v ? json(*v) : json(nullptr); }
+std::optional<int> get_optional_int(const json& j, const char* key) {
+    auto it = j.find(key);
+    if (it == j.end() || it->is_null()) return std::nullopt;
+    return it->get<int>();
+}
+
+json state_to_json(const std::optional<FileState>& s) {
+    if (!s) return nullptr;
+    json j;
+    j["type"] = to_string(s->type);
+    j["size"] = s->size;
+    j["mode"] = mode_string(s->mode);
+    j["uid"] = s->uid;
+    j["gid"] = s->gid;
+    j["mtime_ns"] = s->mtime_ns;
+    j["ino"] = s->ino;
+    if (s->target)
+        put_bytes(j, "target", *s->target);
+    else
+        j["target"] = nullptr;
+    if (s->type == FileType::device) j["rdev"] = s->rdev;
+    return j;
+}
+
+std::optional<FileState> state_from_json(const json& j) {
+    if (j.is_null()) return std::nullopt;
+    FileState s;
+    s.type = file_type_from_string(j.at("type").get<std::string>()).value_or(FileType::file);
+    s.size = j.value("size", uint64_t{0});
+    s.mode = static_cast<uint32_t>(std::stoul(j.value("mode", std::string("0")), nullptr, 8));
+    s.uid = j.value("uid", 0u);
+    s.gid = j.value("gid", 0u);
+    s.mtime_ns = j.value("mtime_ns", int64_t{0});
+    s.ino = j.value("ino", uint64_t{0});
+    s.rdev = j.value("rdev", uint64_t{0});
+    if (j.contains("target") && !j.at("target").is_null()) s.target = get_bytes(j, "target");
+    return s;
+}
+
+json reason_to_json(const Reason& r) {
+    json paths = json::array();
+    for (const auto& p : r.paths) paths.push_back(util::to_valid_utf8(p));
+    return {{"rule", r.rule}, {"verdict", to_string(r.verdict)}, {"message", r.message}, {"paths", paths}};
+}
+
+json argv_to_json(const std::vector<std::string>& argv) {
+    json a = json::array();
+    for (const auto& s : argv) a.push_back(util::to_valid_utf8(s));
+    return a;
+}
+
+}  // namespace
+
+std::string_view to_string(FileType t) { return kFileTypes[static_cast<size_t>(t)]; }
+std::string_view to_string(Change c) { return kChanges[static_cast<size_t>(c)]; }
+std::string_view to_string(Verdict v) { return kVerdicts[static_cast<size_t>(v)]; }
+std::optional<FileType> file_type_from_string(std::string_view s) { return from_table<FileType>(kFileTypes, s); }
+std::optional<Change> change_from_string(std::string_view s) { return from_table<Change>(kChanges, s); }
+std::optional<Verdict> verdict_from_string(std::string_view s) { return from_table<Verdict>(kVerdicts, s); }
+
+std::pair<uint64_t, uint64_t> bytes_added_removed(const FileEffect& e) {
+    const uint64_t before = e.before && e.before->type == FileType::file ? e.before->size : 0;
+    const uint64_t after = e.after && e.after->type == FileType::file ? e.after->size : 0;
+    switch (e.change) {
+        case Change::created: return {after, 0};
+        case Change::deleted: return {0, before};
+        case Change::replaced: return {after, before};
+        case Change::modified: return {after > before ? after - before : 0, before > after ? before - after : 0};
+        case Change::metadata: return {0, 0};
+    }
+    return {0, 0};
+}
+
+Totals compute_totals(const EffectSet& set) {
+    Totals t;
+    for (const auto& e : set.files) {
+        switch (e.change) {
+            case Change::created: ++t.created; break;
+            case Change::modified: ++t.modified; break;
+            case Change::deleted: ++t.deleted; break;
+            case Change::metadata: ++t.metadata; break;
+            case Change::replaced: ++t.replaced; break;
+        }
+        const auto [added, removed] = bytes_added_removed(e);
+        t.bytes_added += added;
+        t.bytes_removed += removed;
+    }
+    t.processes = set.processes.size();
+    t.network = set.network.size();
+    t.secrets = set.secrets.size();
+    return t;
+}
+
+json to_json(const EffectSet& set) {
+    json j;
+    j["schema"] = kSchema;
+    const RunInfo& r = set.run;
+    j["run"] = {{"id", r.id},
+                {"argv", argv_to_json(r.argv)},
+                {"cwd", util::to_valid_utf8(r.cwd)},
+                {"profile", r.profile},
+                {"net", r.net},
+                {"started_at", r.started_at},
+                {"duration_ms", r.duration_ms},
+                {"exit_status", optional_int(r.exit_status)},
+                {"signal", optional_int(r.signal)},
+                {"timed_out", r.timed_out}};
+    json reasons = json::array();
+    for (const auto& reason : set.decision.reasons) reasons.push_back(reason_to_json(reason));
+    j["decision"] = {{"verdict", to_string(set.decision.verdict)}, {"reasons", reasons}};
+    const Totals t = compute_totals(set);
+    j["totals"] = {{"created", t.created},       {"modified", t.modified},
+                   {"deleted", t.deleted},       {"metadata", t.metadata},
+                   {"replaced", t.replaced},     {"bytes_added", t.bytes_added},
+                   {"bytes_removed", t.bytes_removed}, {"processes", t.processes},
+                   {"network", t.network},       {"secrets", t.secrets}};
+    json files = json::array();
+    for (const auto& e : set.files) {
+        json f;
+        put_bytes(f, "path", e.path);
+        f["change"] = to_string(e.change);
+        f["type"] = to_string(e.type);
+        f["before"] = state_to_json(e.before);
+        f["after"] = state_to_json(e.after);
+        files.push_back(std::move(f));
+    }
+    j["files"] = std::move(files);
+    json processes = json::array();
+    for (const auto& p : set.processes)
+        processes.push_back({{"pid", p.pid},
+                             {"ppid", p.ppid},
+                             {"argv", argv_to_json(p.argv)},
+                             {"exe", util::to_valid_utf8(p.exe)},
+                             {"cwd", util::to_valid_utf8(p.cwd)},
+                             {"exit_status", optional_int(p.exit_status)},
+                             {"signal", optional_int(p.signal)}});
+    j["processes"] = std::move(processes);
+    j["network"] = set.network;
+    j["secrets"] = set.secrets;
+    j["warnings"] = set.warnings;
+    return j;
+}
+
+Result<EffectSet> effect_set_from_json(const json& j) {
+    try {
+        if (j.value("schema", std::string()) != kSchema) return fail("not a whatif/effects/v1 document");
+        EffectSet set;
+        const json& r = j.at("run");
+        set.run.id = r.at("id").get<std::string>();
+        set.run.argv = r.at("argv").get<std::vector<std::string>>();
+        set.run.cwd = r.at("cwd").get<std::string>();
+        set.run.profile = r.value("profile", std::string("default"));
+        set.run.net = r.value("net", std::string("none"));
+        set.run.started_at = r.value("started_at", std::string());
+        set.run.duration_ms = r.value("duration_ms", int64_t{0});
+        set.run.exit_status = get_optional_int(r, "exit_status");
+        set.run.signal = get_optional_int(r, "signal");
+        set.run.timed_out = r.value("timed_out", false);
+        const json& d = j.at("decision");
+        set.decision.verdict = verdict_from_string(d.at("verdict").get<std::string>()).value_or(Verdict::ask);
+        for (const auto& reason : d.at("reasons")) {
+            Reason out;
+            out.rule = reason.at("rule").get<std::string>();
+            out.verdict = verdict_from_string(reason.at("verdict").get<std::string>()).value_or(Verdict::ask);
+            out.message = reason.at("message").get<std::string>();
+            out.paths = reason.value("paths", std::vector<std::string>{});
+            set.decision.reasons.push_back(std::move(out));
+        }
+        for (const auto& f : j.at("files")) {
+            FileEffect e;
+            e.path = get_bytes(f, "path");
+            e.change = change_from_string(f.at("change").get<std::string>()).value_or(Change::modified);
+            e.type = file_type_from_string(f.at("type").get<std::string>()).value_or(FileType::file);
+            e.before = state_from_json(f.at("before"));
+            e.after = state_from_json(f.at("after"));
+            set.files.push_back(std::move(e));
+        }
+        for (const auto& p : j.at("processes")) {
+            ProcessRecord rec;
+            rec.pid = p.at("pid").get<int>();
+            rec.ppid = p.at("ppid").get<int>();
+            rec.argv = p.at("argv").get<std::vector<std::string>>();
+            rec.exe = p.value("exe", std::string());
+            rec.cwd = p.value("cwd", std::string());
+            rec.exit_status = get_optional_int(p, "exit_status");
+            rec.signal = get_optional_int(p, "signal");
+            set.processes.push_back(std::move(rec));
+        }
+        set.network = j.value("network", json::array());
+        set.secrets = j.value("secrets", json::array());
+        set.warnings = j.value("warnings", std::vector<std::string>{});
+        return set;
+    } catch (const json::exception& e) {
+        return fail(std::string("malformed effect set: ") + e.what());
+    }
+}
+
+}  // namespace whatif::effects

@@ -1,0 +1,304 @@
+#include "whatif/effects/scanner.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <unordered_set>
+
+#include "whatif/util/fs.hpp"
+#include "whatif/util/strings.hpp"
+#include "whatif/util/unique_fd.hpp"
+
+namespace whatif::effects {
+
+namespace {
+
+constexpr int kDirFlags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+
+FileType type_of(mode_t mode) {
+    if (S_ISDIR(mode)) return FileType::dir;
+    if (S_ISLNK(mode)) return FileType::symlink;
+    if (S_ISFIFO(mode)) return FileType::fifo;
+    if (S_ISSOCK(mode)) return FileType::socket;
+    if (S_ISCHR(mode) || S_ISBLK(mode)) return FileType::device;
+    return FileType::file;
+}
+
+std::string read_link_at(int dir_fd, const char* name, size_t size_hint) {
+    std::string target(std::max<size_t>(size_hint, 64) + 1, '\0');
+    for (;;) {
+        const ssize_t n = readlinkat(dir_fd, name, target.data(), target.size());
+        if (n < 0) return {};
+        if (static_cast<size_t>(n) < target.size()) {
+            target.resize(static_cast<size_t>(n));
+            return target;
+        }
+        target.resize(target.size() * 2);
+    }
+}
+
+FileState state_of(const struct stat& st, int dir_fd, const char* name) {
+    FileState s;
+    s.type = type_of(st.st_mode);
+    s.size = s.type == FileType::file ? static_cast<uint64_t>(st.st_size) : 0;
+    s.mode = st.st_mode & 07777;
+    s.uid = st.st_uid;
+    s.gid = st.st_gid;
+    s.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+    s.ino = st.st_ino;
+    if (s.type == FileType::device) s.rdev = st.st_rdev;
+    if (s.type == FileType::symlink) s.target = read_link_at(dir_fd, name, static_cast<size_t>(st.st_size));
+    return s;
+}
+
+// overlayfs in a user namespace (userxattr) uses "user.overlay.*"; a privileged
+// overlay uses "trusted.overlay.*". Read either.
+std::string overlay_xattr_fd(int fd, const char* suffix) {
+    char value[8] = {};
+    for (const char* ns : {"user.overlay.", "trusted.overlay."}) {
+        const std::string key = std::string(ns) + suffix;
+        const ssize_t n = fgetxattr(fd, key.c_str(), value, sizeof value - 1);
+        if (n >= 0) return std::string(value, static_cast<size_t>(n));
+    }
+    return {};
+}
+
+bool has_overlay_xattr_at(int dir_fd, const char* name, const char* suffix) {
+    const std::string path = "/proc/self/fd/" + std::to_string(dir_fd) + "/" + name;
+    for (const char* ns : {"user.overlay.", "trusted.overlay."}) {
+        const std::string key = std::string(ns) + suffix;
+        if (lgetxattr(path.c_str(), key.c_str(), nullptr, 0) >= 0) return true;
+    }
+    return false;
+}
+
+// A whiteout hides the lower entry of the same name: a 0:0 character device, or
+// (overlayfs >= 6.7 "xattr whiteouts") an empty file carrying overlay.whiteout.
+bool is_whiteout(const struct stat& st, int dir_fd, const char* name) {
+    if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0)) return true;
+    if (S_ISREG(st.st_mode) && st.st_size == 0) return has_overlay_xattr_at(dir_fd, name, "whiteout");
+    return false;
+}
+
+std::vector<std::string> list_dir(int dir_fd) {
+    std::vector<std::string> names;
+    const int dup_fd = fcntl(dir_fd, F_DUPFD_CLOEXEC, 0);
+    if (dup_fd < 0) return names;
+    DIR* dir = fdopendir(dup_fd);
+    if (dir == nullptr) {
+        close(dup_fd);
+        return names;
+    }
+    rewinddir(dir);
+    while (dirent* entry = readdir(dir)) {
+        if (std::strcmp(entry->d_name, ".") == 0 || std::strcmp(entry->d_name, "..") == 0) continue;
+        names.emplace_back(entry->d_name);
+    }
+    closedir(dir);
+    return names;
+}
+
+enum class ContentCompare { same, different, unreadable };
+
+ContentCompare compare_contents(int upper_dir, const char* name, int host_dir) {
+    UniqueFd a(openat(upper_dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+    UniqueFd b(openat(host_dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+    if (!a || !b) return ContentCompare::unreadable;
+    constexpr size_t kChunk = 256 * 1024;
+    auto buf_a = std::make_unique<char[]>(kChunk);
+    auto buf_b = std::make_unique<char[]>(kChunk);
+    for (;;) {
+        const ssize_t na = read(a.get(), buf_a.get(), kChunk);
+        if (na < 0) return ContentCompare::unreadable;
+        size_t got_b = 0;
+        while (got_b < static_cast<size_t>(na)) {
+            const ssize_t nb = read(b.get(), buf_b.get() + got_b, static_cast<size_t>(na) - got_b);
+            if (nb < 0) return ContentCompare::unreadable;
+            if (nb == 0) return ContentCompare::different;
+            got_b += static_cast<size_t>(nb);
+        }
+        if (na == 0) {
+            char extra;
+            return read(b.get(), &extra, 1) == 0 ? ContentCompare::same : ContentCompare::different;
+        }
+        if (std::memcmp(buf_a.get(), buf_b.get(), static_cast<size_t>(na)) != 0) return ContentCompare::different;
+    }
+}
+
+bool same_owner_and_mode(const struct stat& a, const struct stat& b) {
+    return (a.st_mode & 07777) == (b.st_mode & 07777) && a.st_uid == b.st_uid && a.st_gid == b.st_gid;
+}
+
+bool same_mtime(const struct stat& a, const struct stat& b) {
+    return a.st_mtim.tv_sec == b.st_mtim.tv_sec && a.st_mtim.tv_nsec == b.st_mtim.tv_nsec;
+}
+
+class Scanner {
+public:
+    ScanResult result;
+
+    void scan_layer(const ScanLayer& layer) {
+        UniqueFd upper(open(layer.upper_dir.c_str(), kDirFlags));
+        if (!upper) {
+            warn("cannot open upper layer " + layer.upper_dir + ": " + std::strerror(errno));
+            return;
+        }
+        UniqueFd host(open(layer.host_root.c_str(), kDirFlags));
+        // The layer's root itself is never an effect (whatif set its mode); only what is beneath.
+        const std::string root = layer.host_root == "/" ? "" : layer.host_root;
+        scan_dir(upper.get(), host ? host.get() : -1, root, opaque_of(upper.get()));
+    }
+
+private:
+    void warn(std::string message) { result.warnings.push_back(std::move(message)); }
+
+    static bool opaque_of(int upper_dir_fd) {
+        // "y": opaque. "x" (overlayfs >= 6.7) only marks a dir holding xattr whiteouts.
+        return overlay_xattr_fd(upper_dir_fd, "opaque") == "y";
+    }
+
+    void emit(std::string path, Change change, FileType type, std::optional<FileState> before,
+              std::optional<FileState> after) {
+        result.files.push_back({std::move(path), change, type, std::move(before), std::move(after)});
+    }
+
+    // `path` existed on the host and is gone, with everything beneath it.
+    void emit_deleted(int host_dir, const char* name, const std::string& path, const struct stat& st) {
+        emit(path, Change::deleted, type_of(st.st_mode), state_of(st, host_dir, name), std::nullopt);
+        if (!S_ISDIR(st.st_mode)) return;
+        UniqueFd dir(openat(host_dir, name, kDirFlags));
+        if (!dir) {
+            warn("cannot list deleted directory " + util::shell_quote_for_display(path) + ": " + std::strerror(errno));
+            return;
+        }
+        emit_children_deleted(dir.get(), path, nullptr);
+    }
+
+    // Every host entry of `host_dir` not in `kept` (all of them if null) is deleted.
+    void emit_children_deleted(int host_dir, const std::string& path, const std::unordered_set<std::string>* kept) {
+        for (const std::string& name : list_dir(host_dir)) {
+            if (kept != nullptr && kept->contains(name)) continue;
+            struct stat st {};
+            if (fstatat(host_dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+            ++result.entries_scanned;
+            emit_deleted(host_dir, name.c_str(), path + "/" + name, st);
+        }
+    }
+
+    // host_dir: the host directory at `path`, or -1 when there is none (new or
+    // replaced directory). hides_host: the host's entries here are hidden from the
+    // merged view (opaque dir), so those the upper layer lacks are deleted.
+    void scan_dir(int upper_dir, int host_dir, const std::string& path, bool hides_host) {
+        const std::vector<std::string> names = list_dir(upper_dir);
+        for (const std::string& name : names) {
+            ++result.entries_scanned;
+            const std::string child = path + "/" + name;
+            struct stat ust {};
+            if (fstatat(upper_dir, name.c_str(), &ust, AT_SYMLINK_NOFOLLOW) != 0) {
+                warn("cannot stat " + util::shell_quote_for_display(child) + " in the upper layer");
+                continue;
+            }
+            struct stat hst {};
+            const bool on_host = host_dir >= 0 && fstatat(host_dir, name.c_str(), &hst, AT_SYMLINK_NOFOLLOW) == 0;
+
+            if (is_whiteout(ust, upper_dir, name.c_str())) {
+                if (on_host) emit_deleted(host_dir, name.c_str(), child, hst);
+                continue;
+            }
+            if (S_ISDIR(ust.st_mode)) {
+                scan_upper_dir(upper_dir, host_dir, name, child, ust, on_host ? &hst : nullptr);
+                continue;
+            }
+            const FileState after = state_of(ust, upper_dir, name.c_str());
+            if (!on_host) {
+                emit(child, Change::created, after.type, std::nullopt, after);
+                continue;
+            }
+            const FileState before = state_of(hst, host_dir, name.c_str());
+            if (before.type != after.type || (S_ISCHR(ust.st_mode) != S_ISCHR(hst.st_mode))) {
+                emit(child, Change::replaced, after.type, before, after);
+                if (S_ISDIR(hst.st_mode)) {
+                    UniqueFd gone(openat(host_dir, name.c_str(), kDirFlags));
+                    if (gone) emit_children_deleted(gone.get(), child, nullptr);
+                }
+                continue;
+            }
+            bool content_differs = false;
+            switch (after.type) {
+                case FileType::file:
+                    if (before.size != after.size) {
+                        content_differs = true;
+                    } else {
+                        const auto cmp = compare_contents(upper_dir, name.c_str(), host_dir);
+                        if (cmp == ContentCompare::unreadable)
+                            warn("cannot compare " + util::shell_quote_for_display(child) +
+                                 " with the host: reported as modified");
+                        content_differs = cmp != ContentCompare::same;
+                    }
+                    break;
+                case FileType::symlink: content_differs = before.target != after.target; break;
+                case FileType::device: content_differs = before.rdev != after.rdev; break;
+                default: break;
+            }
+            if (content_differs)
+                emit(child, Change::modified, after.type, before, after);
+            else if (!same_owner_and_mode(ust, hst) || (after.type == FileType::file && !same_mtime(ust, hst)))
+                emit(child, Change::metadata, after.type, before, after);
+            // else: copied up and left unchanged: no effect.
+        }
+        if (hides_host && host_dir >= 0) {
+            const std::unordered_set<std::string> kept(names.begin(), names.end());
+            emit_children_deleted(host_dir, path, &kept);
+        }
+    }
+
+    void scan_upper_dir(int upper_parent, int host_parent, const std::string& name, const std::string& path,
+                        const struct stat& ust, const struct stat* hst) {
+        UniqueFd upper(openat(upper_parent, name.c_str(), kDirFlags));
+        if (!upper) {
+            warn("cannot read " + util::shell_quote_for_display(path) + " in the upper layer (" +
+                 std::strerror(errno) + "): its contents are not reported");
+        }
+        const FileState after = state_of(ust, upper_parent, name.c_str());
+        if (hst == nullptr) {
+            emit(path, Change::created, FileType::dir, std::nullopt, after);
+            if (upper) scan_dir(upper.get(), -1, path, false);
+            return;
+        }
+        const FileState before = state_of(*hst, host_parent, name.c_str());
+        if (!S_ISDIR(hst->st_mode)) {
+            emit(path, Change::replaced, FileType::dir, before, after);
+            if (upper) scan_dir(upper.get(), -1, path, false);
+            return;
+        }
+        // A directory's mtime changes with every entry added or removed beneath it:
+        // only owner and mode count as its own metadata.
+        if (!same_owner_and_mode(ust, *hst)) emit(path, Change::metadata, FileType::dir, before, after);
+        if (!upper) return;
+        UniqueFd host(openat(host_parent, name.c_str(), kDirFlags));
+        if (!host) {
+            warn("cannot read host directory " + util::shell_quote_for_display(path) + " (" + std::strerror(errno) +
+                 "): deletions beneath it may be missing");
+        }
+        scan_dir(upper.get(), host ? host.get() : -1, path, opaque_of(upper.get()));
+    }
+};
+
+}  // namespace
+
+Result<ScanResult> scan_upper_layers(const std::vector<ScanLayer>& layers) {
+    Scanner scanner;
+    for (const auto& layer : layers) scanner.scan_layer(layer);
+    auto& files = scanner.result.files;
+    std::sort(files.begin(), files.end(), [](const FileEffect& a, const FileEffect& b) { return a.path < b.path; });
+    return std::move(scanner.result);
+}
+
+}  // namespace whatif::effects

@@ -1,0 +1,175 @@
+// The command line (DESIGN.md, "The command-line contract"): parse, dispatch, map
+// errors to exit codes. Bad usage is exit 2, always with one clear message.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "whatif/cli/commands.hpp"
+#include "whatif/util/duration.hpp"
+#include "whatif/util/log.hpp"
+
+namespace {
+
+using whatif::ExitCode;
+
+const std::set<std::string> kSubcommands = {"run", "show", "diff", "list", "discard", "gc",
+                                             "apply", "exec", "explore", "check", "hook", "help"};
+
+// "whatif [run] ... COMMAND": "run" may be left out.
+std::vector<std::string> with_implicit_run(int argc, char** argv) {
+    std::vector<std::string> args(argv + 1, argv + argc);
+    if (args.empty()) return args;
+    const std::string& first = args.front();
+    if (kSubcommands.contains(first) || first == "-h" || first == "--help" || first == "--version" || first == "-V")
+        return args;
+    args.insert(args.begin(), "run");
+    return args;
+}
+
+// Splits "run [OPTIONS] [--] COMMAND [ARG...]" where the command begins: at "--",
+// or at the first word that is neither an option nor an option's value. CLI11 then
+// parses and validates the options alone; the command's words are never parsed.
+std::vector<std::string> split_off_command(std::vector<std::string>& args) {
+    static const std::set<std::string> takes_value = {"-p", "--profile", "--net",        "--format", "--report",
+                                                      "--timeout", "--exit-status", "-C", "--cwd"};
+    if (args.empty() || args.front() != "run") return {};
+    for (size_t i = 1; i < args.size(); ++i) {
+        const std::string& a = args[i];
+        if (a == "--") {
+            std::vector<std::string> command(args.begin() + static_cast<long>(i) + 1, args.end());
+            args.resize(i);
+            return command;
+        }
+        if (a.size() > 1 && a.front() == '-') {
+            if (takes_value.contains(a)) ++i;  // its value follows
+            continue;
+        }
+        std::vector<std::string> command(args.begin() + static_cast<long>(i), args.end());
+        args.resize(i);
+        return command;
+    }
+    return {};
+}
+
+CLI::Validator duration_check() {
+    return CLI::Validator(
+        [](std::string& text) -> std::string {
+            auto d = whatif::util::parse_duration(text);
+            return d ? std::string() : d.error().message;
+        },
+        "DURATION");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"whatif: run a command in a disposable copy of the machine and see what it would do"};
+    app.set_version_flag("-V,--version", std::string("whatif ") + WHATIF_VERSION);
+    app.require_subcommand(0, 1);
+    app.footer(
+        "Examples:\n"
+        "  whatif -- rm -rf build/          dry-run a command, show what it would change\n"
+        "  whatif --format json -- make     the effect set as JSON on stdout\n"
+        "  whatif show last                 the report of the newest run\n"
+        "  whatif diff last src/            content diffs of what it changed under src/\n"
+        "\nExit codes: 0 allow, 1 whatif failed, 2 bad usage or input, 3 ask, 4 deny.");
+    int verbosity = 0;
+
+    whatif::cli::RunOptions run_options;
+    std::string format = "text", exit_status = "decision", timeout;
+    auto* run = app.add_subcommand("run", "dry-run COMMAND (\"run\" may be left out)");
+    run->add_option("-p,--profile", run_options.profile, "policy profile (this version: only 'default')");
+    run->add_option("--net", run_options.net, "network mode (this version: none = loopback only)")
+        ->check(CLI::IsMember({"none"}));
+    run->add_flag("-n,--no-apply", run_options.no_apply, "never apply or prompt (this version never prompts)");
+    run->add_option("--format", format, "report format")->check(CLI::IsMember({"text", "json"}));
+    run->add_option("--report", run_options.report_file, "also write the JSON effect set to FILE");
+    run->add_option("--timeout", timeout, "kill the dry run after DURATION (e.g. 30s, 5m; default 30m)")
+        ->check(duration_check());
+    run->add_option("--exit-status", exit_status, "what the exit code means")
+        ->check(CLI::IsMember({"decision", "command"}));
+    run->add_option("-C,--cwd", run_options.cwd, "run in DIR");
+    run->add_flag("-v,--verbose", verbosity, "more logging on stderr (repeatable)");
+    run->footer("Example: whatif run --timeout 1m -- sh -c 'make && make install'");
+
+    whatif::cli::ShowOptions show_options;
+    std::string show_format = "text";
+    auto* show = app.add_subcommand("show", "the report of a stored run");
+    show->add_option("run", show_options.run, "run id, or 'last' (default)");
+    show->add_option("--format", show_format, "report format")->check(CLI::IsMember({"text", "json"}));
+    show->add_flag("-v,--verbose", verbosity);
+    show->footer("Example: whatif show last --format json");
+
+    whatif::cli::DiffOptions diff_options;
+    auto* diff = app.add_subcommand("diff", "unified diffs of the text files a run changed");
+    diff->add_option("run", diff_options.run, "run id, or 'last' (default)");
+    diff->add_option("paths", diff_options.paths, "only paths under these (relative to the run's cwd)");
+    diff->add_flag("-v,--verbose", verbosity);
+    diff->footer("Example: whatif diff last src/main.c");
+
+    auto* list = app.add_subcommand("list", "the runs in the run store");
+    list->add_flag("-v,--verbose", verbosity);
+
+    std::vector<std::string> discard_runs;
+    auto* discard = app.add_subcommand("discard", "delete runs from the run store");
+    discard->add_option("runs", discard_runs, "run ids, or 'last'")->required();
+    discard->add_flag("-v,--verbose", verbosity);
+    discard->footer("Example: whatif discard last");
+
+    std::string older_than = "7d";
+    auto* gc = app.add_subcommand("gc", "delete finished runs older than a duration");
+    gc->add_option("--older-than", older_than, "age (default 7d)")->check(duration_check());
+    gc->add_flag("-v,--verbose", verbosity);
+    gc->footer("Example: whatif gc --older-than 1d");
+
+    std::vector<CLI::App*> not_yet;
+    for (const char* name : {"apply", "exec", "explore", "check", "hook"}) {
+        auto* sub = app.add_subcommand(name, std::string("(not available in this version)"));
+        sub->allow_extras();
+        not_yet.push_back(sub);
+    }
+
+    std::vector<std::string> args = with_implicit_run(argc, argv);
+    run_options.argv = split_off_command(args);
+    std::reverse(args.begin(), args.end());  // CLI11 takes a reversed vector
+    try {
+        app.parse(args);
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForAllHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForVersion& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        std::fprintf(stderr, "whatif: %s\nRun 'whatif --help' for usage.\n", e.what());
+        return static_cast<int>(ExitCode::bad_input);
+    }
+    whatif::util::init_logging(verbosity);
+
+    if (*run) {
+        run_options.format = format == "json" ? whatif::cli::ReportFormat::json : whatif::cli::ReportFormat::text;
+        run_options.exit_status =
+            exit_status == "command" ? whatif::cli::ExitStatusMode::command : whatif::cli::ExitStatusMode::decision;
+        if (!timeout.empty()) run_options.timeout = *whatif::util::parse_duration(timeout);
+        return whatif::cli::run_command(run_options);
+    }
+    if (*show) {
+        show_options.format = show_format == "json" ? whatif::cli::ReportFormat::json : whatif::cli::ReportFormat::text;
+        return whatif::cli::show_command(show_options);
+    }
+    if (*diff) return whatif::cli::diff_command(diff_options);
+    if (*list) return whatif::cli::list_command();
+    if (*discard) return whatif::cli::discard_command(discard_runs);
+    if (*gc) return whatif::cli::gc_command(*whatif::util::parse_duration(older_than));
+    for (auto* sub : not_yet)
+        if (*sub) {
+            std::fprintf(stderr, "whatif: '%s' is not available in this version yet\n", sub->get_name().c_str());
+            return static_cast<int>(ExitCode::failure);
+        }
+    std::fprintf(stderr, "whatif: no command given\nUsage: whatif [run] [OPTIONS] [--] COMMAND [ARG...]\n"
+                         "Run 'whatif --help' for more.\n");
+    return static_cast<int>(ExitCode::bad_input);
+}

@@ -1,0 +1,257 @@
+#include "whatif/report/text.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <map>
+#include <unordered_set>
+
+#include "whatif/util/fs.hpp"
+#include "whatif/util/strings.hpp"
+
+namespace whatif::report {
+
+using effects::Change;
+using effects::FileEffect;
+using effects::FileType;
+
+namespace {
+
+struct Palette {
+    bool on;
+    std::string paint(std::string_view code, std::string_view text) const {
+        if (!on) return std::string(text);
+        return "\x1b[" + std::string(code) + "m" + std::string(text) + "\x1b[0m";
+    }
+};
+
+std::string_view color_of(Change c) {
+    switch (c) {
+        case Change::deleted: return "1;31";
+        case Change::replaced: return "1;35";
+        case Change::modified: return "1;33";
+        case Change::metadata: return "36";
+        case Change::created: return "32";
+    }
+    return "0";
+}
+
+std::string counts_text(uint64_t files, uint64_t dirs, uint64_t others) {
+    std::string out;
+    auto add = [&](uint64_t n, const char* one, const char* many) {
+        if (n == 0) return;
+        if (!out.empty()) out += ", ";
+        out += util::plural(n, one, many);
+    };
+    add(files, "file", "files");
+    add(dirs, "dir", "dirs");
+    add(others, "other", "others");
+    return out;
+}
+
+std::string bytes_text(uint64_t added, uint64_t removed) {
+    if (added == 0 && removed == 0) return {};
+    if (removed == 0) return "(+" + util::human_bytes(added) + ")";
+    if (added == 0) return "(-" + util::human_bytes(removed) + ")";
+    return "(+" + util::human_bytes(added) + ", -" + util::human_bytes(removed) + ")";
+}
+
+std::string metadata_detail(const FileEffect& e) {
+    if (!e.before || !e.after) return {};
+    std::string out;
+    auto add = [&](const std::string& s) {
+        if (!out.empty()) out += ", ";
+        out += s;
+    };
+    char buf[64];
+    if (e.before->mode != e.after->mode) {
+        std::snprintf(buf, sizeof buf, "mode %04o -> %04o", e.before->mode, e.after->mode);
+        add(buf);
+    }
+    if (e.before->uid != e.after->uid || e.before->gid != e.after->gid) {
+        std::snprintf(buf, sizeof buf, "owner %u:%u -> %u:%u", e.before->uid, e.before->gid, e.after->uid,
+                      e.after->gid);
+        add(buf);
+    }
+    if (out.empty() && e.before->mtime_ns != e.after->mtime_ns) add("mtime");
+    return out;
+}
+
+std::string single_detail(const FileEffect& e) {
+    switch (e.change) {
+        case Change::metadata: return metadata_detail(e);
+        case Change::replaced:
+            return std::string(to_string(e.before->type)) + " -> " + std::string(to_string(e.after->type));
+        case Change::modified:
+            if (e.type == FileType::symlink)
+                return "-> " + util::shell_quote_for_display(e.after->target.value_or(""));
+            return {};
+        case Change::created:
+            if (e.type == FileType::symlink)
+                return "-> " + util::shell_quote_for_display(e.after->target.value_or(""));
+            if (e.type != FileType::file && e.type != FileType::dir) return std::string(to_string(e.type));
+            return {};
+        case Change::deleted: return {};
+    }
+    return {};
+}
+
+struct Line {
+    std::string text;
+    uint64_t weight = 0;  // entries it stands for
+    uint64_t added = 0, removed = 0;
+};
+
+// Groups the effects of one kind: a subtree (rm -rf dir) becomes one line "N files
+// under DIR"; single entries are grouped by their parent directory.
+std::vector<Line> group_lines(const std::vector<const FileEffect*>& entries) {
+    std::unordered_set<std::string_view> paths;
+    for (const auto* e : entries) paths.insert(e->path);
+    struct Subtree {
+        const FileEffect* root = nullptr;
+        uint64_t files = 0, dirs = 0, others = 0, added = 0, removed = 0, count = 0;
+    };
+    std::map<std::string, Subtree> subtrees;  // by root path
+    for (const auto* e : entries) {
+        std::string root = e->path;
+        for (std::string parent = util::parent_path(root); parent != root && paths.contains(parent);
+             parent = util::parent_path(parent))
+            root = parent;
+        Subtree& s = subtrees[root];
+        if (root == e->path) s.root = e;
+        ++s.count;
+        (e->type == FileType::file ? s.files : e->type == FileType::dir ? s.dirs : s.others)++;
+        const auto [a, r] = effects::bytes_added_removed(*e);
+        s.added += a;
+        s.removed += r;
+    }
+    std::vector<Line> lines;
+    std::map<std::string, std::vector<const Subtree*>> singles_by_dir;
+    for (const auto& [root, s] : subtrees) {
+        if (s.count > 1) {
+            Line l;
+            l.text = counts_text(s.files, s.dirs, s.others) + " under " + util::shell_quote_for_display(root);
+            l.weight = s.count;
+            l.added = s.added;
+            l.removed = s.removed;
+            lines.push_back(std::move(l));
+        } else {
+            singles_by_dir[util::parent_path(root)].push_back(&s);
+        }
+    }
+    for (const auto& [dir, singles] : singles_by_dir) {
+        Line l;
+        for (const auto* s : singles) {
+            l.added += s->added;
+            l.removed += s->removed;
+        }
+        l.weight = singles.size();
+        if (singles.size() == 1) {
+            const FileEffect& e = *singles.front()->root;
+            l.text = util::shell_quote_for_display(e.path);
+            if (e.type == FileType::dir) l.text += "/";
+            if (const std::string detail = single_detail(e); !detail.empty()) l.text += "  " + detail;
+        } else {
+            uint64_t files = 0, dirs = 0, others = 0;
+            std::string names;
+            size_t shown = 0;
+            for (const auto* s : singles) {
+                (s->root->type == FileType::file ? files : s->root->type == FileType::dir ? dirs : others)++;
+                if (shown < 3) {
+                    names += (shown == 0 ? "" : ", ") + util::shell_quote_for_display(util::base_name(s->root->path));
+                    ++shown;
+                }
+            }
+            if (singles.size() > shown) names += " and " + util::with_thousands(singles.size() - shown) + " more";
+            l.text = counts_text(files, dirs, others) + " in " + util::shell_quote_for_display(dir) + ": " + names;
+        }
+        lines.push_back(std::move(l));
+    }
+    std::stable_sort(lines.begin(), lines.end(), [](const Line& a, const Line& b) {
+        if (a.weight != b.weight) return a.weight > b.weight;
+        return a.removed + a.added > b.removed + b.added;
+    });
+    return lines;
+}
+
+std::string status_text(const effects::RunInfo& r) {
+    if (r.timed_out) return "timed out, killed";
+    if (r.signal) return "killed by " + util::signal_name(*r.signal);
+    if (r.exit_status) return "exit " + std::to_string(*r.exit_status);
+    return "no exit status";
+}
+
+std::string pad(std::string_view word, size_t width = 10) {
+    std::string out(word);
+    if (out.size() < width) out.append(width - out.size(), ' ');
+    return out;
+}
+
+}  // namespace
+
+bool stdout_wants_color() {
+    const char* no_color = std::getenv("NO_COLOR");
+    if (no_color != nullptr && *no_color != '\0') return false;
+    const char* term = std::getenv("TERM");
+    if (term != nullptr && std::string_view(term) == "dumb") return false;
+    return isatty(STDOUT_FILENO) == 1;
+}
+
+std::string render_text(const effects::EffectSet& set, const TextOptions& options) {
+    const Palette p{options.color};
+    std::string out;
+    out += "whatif: dry run " + p.paint("1", set.run.id) + "  (" + util::human_duration_ms(
+               static_cast<uint64_t>(std::max<int64_t>(set.run.duration_ms, 0))) + ", " + status_text(set.run) + ")\n";
+    out += "  command   " + util::join_argv_for_display(set.run.argv) + "\n";
+
+    constexpr Change order[] = {Change::deleted, Change::replaced, Change::modified, Change::metadata,
+                                Change::created};
+    bool any = false;
+    for (Change change : order) {
+        std::vector<const FileEffect*> entries;
+        for (const auto& f : set.files)
+            if (f.change == change) entries.push_back(&f);
+        if (entries.empty()) continue;
+        any = true;
+        const auto lines = group_lines(entries);
+        const std::string label = pad(to_string(change));
+        size_t shown = 0;
+        for (const auto& line : lines) {
+            if (shown == options.max_lines_per_change) break;
+            std::string text = "  " + p.paint(color_of(change), shown == 0 ? label : pad("")) + line.text;
+            if (const std::string bytes = bytes_text(line.added, line.removed); !bytes.empty())
+                text += "   " + bytes;
+            out += text + "\n";
+            ++shown;
+        }
+        if (lines.size() > shown) {
+            uint64_t rest = 0;
+            for (size_t i = shown; i < lines.size(); ++i) rest += lines[i].weight;
+            out += "  " + pad("") + "and " + util::with_thousands(rest) + " more in " +
+                   util::plural(lines.size() - shown, "other place", "other places") + "\n";
+        }
+    }
+    if (!any) out += "  " + pad("files") + "no changes\n";
+    if (set.processes.size() > 1)
+        out += "  " + pad("processes") + util::with_thousands(set.processes.size()) + "\n";
+    if (set.run.net == "none")
+        out += "  " + pad("network") + "loopback only: other hosts were unreachable (attempts not recorded yet)\n";
+    out += "  " + pad("secrets") + "not stubbed yet: the command saw the real environment and files\n";
+    for (const auto& w : set.warnings) out += "  " + p.paint("33", pad("warning")) + w + "\n";
+
+    const auto& d = set.decision;
+    std::string verdict = std::string(to_string(d.verdict));
+    std::transform(verdict.begin(), verdict.end(), verdict.begin(), ::toupper);
+    const std::string_view verdict_color = d.verdict == effects::Verdict::allow ? "1;32"
+                                           : d.verdict == effects::Verdict::ask ? "1;33"
+                                                                                : "1;31";
+    out += "decision: " + p.paint(verdict_color, verdict);
+    if (!d.reasons.empty()) out += " — " + d.reasons.front().message + " (rule " + d.reasons.front().rule + ")";
+    out += "\n";
+    for (size_t i = 1; i < d.reasons.size(); ++i)
+        out += "          " + d.reasons[i].message + " (rule " + d.reasons[i].rule + ")\n";
+    return out;
+}
+
+}  // namespace whatif::report

@@ -1,0 +1,142 @@
+#include "whatif/sandbox/mnt.hpp"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "whatif/sandbox/dev.hpp"
+
+namespace whatif::sandbox {
+
+void ChildError::syscall_failed(const char* call, const char* arg1, const char* arg2) {
+    const int err = errno;
+    if (arg2 != nullptr)
+        snprintf(text, sizeof text, "%s(%s, %s): %s", call, arg1, arg2, strerrorname_np(err) ? strerrorname_np(err) : "?");
+    else
+        snprintf(text, sizeof text, "%s(%s): %s", call, arg1, strerrorname_np(err) ? strerrorname_np(err) : "?");
+    const size_t used = strlen(text);
+    snprintf(text + used, sizeof text - used, " (%s)", strerror(err));
+    set = true;
+}
+
+void ChildError::message(const char* msg) {
+    snprintf(text, sizeof text, "%s", msg);
+    set = true;
+}
+
+namespace mnt {
+
+namespace {
+
+bool mount_overlay(const ChildMount& m, ChildError& err) {
+    const char* dirs[3] = {m.source.c_str(), m.upper.c_str(), m.work.c_str()};
+    int fds[3] = {-1, -1, -1};
+    for (int i = 0; i < 3; ++i) {
+        fds[i] = open(dirs[i], O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (fds[i] < 0) {
+            err.syscall_failed("open(O_PATH", dirs[i]);
+            return false;
+        }
+    }
+    char options[160];
+    snprintf(options, sizeof options,
+             "lowerdir=/proc/self/fd/%d,upperdir=/proc/self/fd/%d,workdir=/proc/self/fd/%d,userxattr,volatile", fds[0],
+             fds[1], fds[2]);
+    const int rc = mount("overlay", m.target.c_str(), "overlay", m.read_only ? MS_RDONLY : 0, options);
+    const int mount_errno = errno;
+    for (int fd : fds) close(fd);
+    if (rc != 0) {
+        errno = mount_errno;
+        char what[sizeof err.text / 2];
+        snprintf(what, sizeof what, "lowerdir=%s,upperdir=%s", m.source.c_str(), m.upper.c_str());
+        err.syscall_failed("mount(overlay", m.target.c_str(), what);
+        return false;
+    }
+    return true;
+}
+
+bool bind_read_only(const ChildMount& m, ChildError& err) {
+    if (mount(m.source.c_str(), m.target.c_str(), nullptr, MS_BIND, nullptr) != 0) {
+        err.syscall_failed("mount(MS_BIND", m.source.c_str(), m.target.c_str());
+        return false;
+    }
+    // Flags the host locked on this mount (nosuid, nodev, ...) must be repeated, or
+    // the kernel refuses the remount inside a user namespace.
+    const unsigned long flags = MS_REMOUNT | MS_BIND | MS_RDONLY | m.locked_flags;
+    if (mount(nullptr, m.target.c_str(), nullptr, flags, nullptr) != 0) {
+        err.syscall_failed("mount(MS_REMOUNT|MS_BIND|MS_RDONLY", m.target.c_str());
+        return false;
+    }
+    return true;
+}
+
+bool mount_proc_and_sys(const ChildPlan& plan, ChildError& err) {
+    if (mount("proc", plan.proc_target.c_str(), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
+        err.syscall_failed("mount(proc", plan.proc_target.c_str());
+        return false;
+    }
+    // A fresh sysfs is allowed because we own a network namespace; it is read-only.
+    if (mount("sysfs", plan.sys_target.c_str(), "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+              nullptr) == 0)
+        return true;
+    if (mount("/sys", plan.sys_target.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0 ||
+        mount(nullptr, plan.sys_target.c_str(), nullptr,
+              MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
+        err.syscall_failed("mount(sysfs", plan.sys_target.c_str());
+        return false;
+    }
+    return true;
+}
+
+bool pivot_into(const char* new_root, ChildError& err) {
+    // pivot_root(".", ".") stacks the old root on top of the new one, so no
+    // directory for it has to be created in the (copy-on-write) new root.
+    if (chdir(new_root) != 0) {
+        err.syscall_failed("chdir", new_root);
+        return false;
+    }
+    if (syscall(SYS_pivot_root, ".", ".") != 0) {
+        err.syscall_failed("pivot_root", new_root, new_root);
+        return false;
+    }
+    if (umount2(".", MNT_DETACH) != 0) {
+        err.syscall_failed("umount2", "old root");
+        return false;
+    }
+    if (chdir("/") != 0) {
+        err.syscall_failed("chdir", "/");
+        return false;
+    }
+    return true;
+}
+
+}  // namespace
+
+bool build_root(const ChildPlan& plan, ChildError& err) {
+    // Nothing we mount may propagate back to the host's mount namespace.
+    if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+        err.syscall_failed("mount(MS_REC|MS_PRIVATE", "/");
+        return false;
+    }
+    for (const ChildMount& m : plan.mounts) {
+        const bool ok = m.kind == StepKind::overlay ? mount_overlay(m, err) : bind_read_only(m, err);
+        if (!ok) return false;
+    }
+    if (!mount_proc_and_sys(plan, err)) return false;
+    if (!dev::build_dev(plan, err)) return false;
+    // The run store (this run's upper layers included) must never be visible inside.
+    if (!plan.hide_target.empty() &&
+        mount("tmpfs", plan.hide_target.c_str(), "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+              "size=4k,mode=0700") != 0) {
+        err.syscall_failed("mount(tmpfs", plan.hide_target.c_str());
+        return false;
+    }
+    return pivot_into(plan.staging_root.c_str(), err);
+}
+
+}  // namespace mnt
+}  // namespace whatif::sandbox

@@ -1,0 +1,443 @@
+// The supervisor: prepares the child's plan, clones the sandbox, writes its id maps,
+// passes stdio through (and saves it), forwards signals, enforces the timeout.
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+
+#include "whatif/sandbox/child_plan.hpp"
+#include "whatif/sandbox/init.hpp"
+#include "whatif/sandbox/sandbox.hpp"
+#include "whatif/sandbox/user.hpp"
+#include "whatif/util/fs.hpp"
+#include "whatif/util/unique_fd.hpp"
+
+namespace whatif::sandbox {
+
+namespace {
+
+constexpr int kNamespaces =
+    CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP;
+
+struct Pipe {
+    UniqueFd read_end, write_end;
+    static Result<Pipe> make() {
+        int fds[2];
+        if (pipe2(fds, O_CLOEXEC) != 0) return fail_errno("pipe2");
+        return Pipe{UniqueFd(fds[0]), UniqueFd(fds[1])};
+    }
+};
+
+// The merged root of an overlay takes its owner and mode from the upper dir. Make
+// the upper dir grant the caller what the host mount's root grants them, so that
+// what fails for real (creating files in a root-owned '/') fails in the dry run.
+void mirror_root_permissions(const std::string& host_root, const std::string& upper) {
+    struct stat st {};
+    if (stat(host_root.c_str(), &st) != 0) return;
+    const mode_t perms = st.st_mode & 07777;
+    if (geteuid() == 0) {
+        if (chown(upper.c_str(), st.st_uid, st.st_gid) != 0)
+            spdlog::debug("chown({}) failed: {}", upper, std::strerror(errno));
+        chmod(upper.c_str(), perms);
+        return;
+    }
+    mode_t caller_bits = 0;
+    if (st.st_uid == geteuid())
+        caller_bits = (perms >> 6) & 7;
+    else if (st.st_gid == getegid())
+        caller_bits = (perms >> 3) & 7;
+    else
+        caller_bits = perms & 7;
+    // setuid/setgid bits on a directory root are the host's business; sticky (/tmp) matters.
+    chmod(upper.c_str(), (perms & 01077) | (caller_bits << 6));
+}
+
+Status check_store_filesystem(const std::string& run_dir) {
+    struct statfs fs {};
+    if (statfs(run_dir.c_str(), &fs) != 0) return fail_errno("statfs(" + run_dir + ")");
+    if (fs.f_type == OVERLAYFS_SUPER_MAGIC)
+        return fail("the run store " + run_dir +
+                    " is on overlayfs, which cannot hold overlay upper layers (a container's root?): "
+                    "set WHATIF_HOME to a directory on ext4, xfs, btrfs or tmpfs, e.g. a mounted volume or "
+                    "/dev/shm/whatif");
+    if (fs.f_type == NFS_SUPER_MAGIC)
+        return fail("the run store " + run_dir +
+                    " is on NFS, which cannot hold overlay upper layers: set WHATIF_HOME to a local directory");
+    return {};
+}
+
+std::string resolve_executable(const std::string& name) {
+    if (name.find('/') != std::string::npos) return name;
+    const char* path_env = std::getenv("PATH");
+    std::string path = path_env != nullptr ? path_env : "/usr/local/bin:/usr/bin:/bin";
+    size_t start = 0;
+    while (start <= path.size()) {
+        size_t end = path.find(':', start);
+        if (end == std::string::npos) end = path.size();
+        std::string dir = path.substr(start, end - start);
+        if (dir.empty()) dir = ".";
+        const std::string candidate = util::join_path(dir, name);
+        if (access(candidate.c_str(), X_OK) == 0) return candidate;
+        start = end + 1;
+    }
+    return {};
+}
+
+struct PreparedChild {
+    ChildPlan plan;
+    std::vector<Layer> layers;
+};
+
+// The skeletons of split directories (see mount_plan.hpp), in the run directory.
+Status build_skeleton(const std::string& root, const std::vector<SkeletonEntry>& entries) {
+    if (auto st = util::make_dirs(root, 0755); !st) return st;
+    for (const auto& e : entries) {
+        const std::string path = util::join_path(root, e.path);
+        switch (e.kind) {
+            case DirEntryInfo::Kind::dir:
+                if (mkdir(path.c_str(), 0755) != 0) return fail_errno("mkdir(" + path + ")");
+                break;
+            case DirEntryInfo::Kind::symlink:
+                if (symlink(e.link_target.c_str(), path.c_str()) != 0) return fail_errno("symlink(" + path + ")");
+                break;
+            case DirEntryInfo::Kind::other: {
+                UniqueFd fd(open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+                if (!fd) return fail_errno("open(" + path + ")");
+                break;
+            }
+            case DirEntryInfo::Kind::file: {
+                // Same content, mode, owner and times as the host file, so that an
+                // unchanged copy-up of it is no effect.
+                UniqueFd in(open(e.host_path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+                struct stat st {};
+                if (!in || fstat(in.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+                    UniqueFd placeholder(open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0));
+                    break;
+                }
+                UniqueFd out(open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+                if (!out) return fail_errno("open(" + path + ")");
+                char buf[65536];
+                for (;;) {
+                    const ssize_t n = read(in.get(), buf, sizeof buf);
+                    if (n <= 0) break;
+                    if (write(out.get(), buf, static_cast<size_t>(n)) != n) return fail_errno("write(" + path + ")");
+                }
+                if (geteuid() == 0 && fchown(out.get(), st.st_uid, st.st_gid) != 0)
+                    spdlog::debug("fchown({}): {}", path, std::strerror(errno));
+                fchmod(out.get(), st.st_mode & 07777);
+                const timespec times[2] = {st.st_atim, st.st_mtim};
+                futimens(out.get(), times);
+                break;
+            }
+        }
+    }
+    return {};
+}
+
+Result<PreparedChild> prepare_child(const RunRequest& req) {
+    if (auto st = check_store_filesystem(req.run_dir); !st) return std::unexpected(st.error());
+    auto host_mounts = read_host_mounts();
+    if (!host_mounts) return std::unexpected(host_mounts.error());
+    const MountPlan mount_plan = plan_mounts(*host_mounts, host_dir_lister(), {.caller_uid = geteuid()});
+    if (mount_plan.steps.empty() || mount_plan.steps.front().target != "/")
+        return fail("no root filesystem found in /proc/self/mountinfo");
+
+    PreparedChild prepared;
+    ChildPlan& plan = prepared.plan;
+    plan.staging_root = util::join_path(req.run_dir, "root");
+    if (auto st = util::make_dirs(plan.staging_root); !st) return std::unexpected(st.error());
+    const std::string skeleton_root = util::join_path(req.run_dir, "skeleton");
+    if (auto st = build_skeleton(skeleton_root, mount_plan.skeleton); !st) return std::unexpected(st.error());
+
+    for (const MountStep& step : mount_plan.steps) {
+        ChildMount cm;
+        cm.kind = step.kind;
+        cm.read_only = step.read_only;
+        cm.source = step.skeleton.empty() ? step.host_path : util::join_path(skeleton_root, step.skeleton);
+        cm.target = step.target == "/" ? plan.staging_root : util::join_path(plan.staging_root, step.target);
+        cm.locked_flags = step.locked_flags;
+        if (step.kind == StepKind::overlay) {
+            const std::string upper = util::join_path(req.run_dir, "upper/" + std::to_string(step.layer));
+            const std::string work = util::join_path(req.run_dir, "work/" + std::to_string(step.layer));
+            if (auto st = util::make_dirs(upper); !st) return std::unexpected(st.error());
+            if (auto st = util::make_dirs(work); !st) return std::unexpected(st.error());
+            mirror_root_permissions(step.host_path, upper);
+            cm.upper = upper;
+            cm.work = work;
+            prepared.layers.push_back({step.host_path, upper});
+        }
+        spdlog::debug("mount plan: {} {} -> {}",
+                      step.kind == StepKind::overlay ? (step.skeleton.empty() ? "overlay" : "split-overlay")
+                                                     : "ro-bind",
+                      cm.source, cm.target);
+        plan.mounts.push_back(std::move(cm));
+    }
+
+    plan.proc_target = util::join_path(plan.staging_root, "proc");
+    plan.sys_target = util::join_path(plan.staging_root, "sys");
+    plan.dev_target = util::join_path(plan.staging_root, "dev");
+    for (const char* node : {"null", "zero", "full", "random", "urandom", "tty"}) {
+        plan.dev_node_sources.push_back(std::string("/dev/") + node);
+        plan.dev_node_targets.push_back(util::join_path(plan.dev_target, node));
+    }
+    plan.dev_pts = util::join_path(plan.dev_target, "pts");
+    plan.dev_shm = util::join_path(plan.dev_target, "shm");
+    plan.dev_ptmx = util::join_path(plan.dev_target, "ptmx");
+    plan.dev_fd = util::join_path(plan.dev_target, "fd");
+    plan.dev_stdin = util::join_path(plan.dev_target, "stdin");
+    plan.dev_stdout = util::join_path(plan.dev_target, "stdout");
+    plan.dev_stderr = util::join_path(plan.dev_target, "stderr");
+    if (!util::path_is_within(req.store_dir, "/proc") && !util::path_is_within(req.store_dir, "/sys") &&
+        !util::path_is_within(req.store_dir, "/dev"))
+        plan.hide_target = util::join_path(plan.staging_root, req.store_dir);
+    plan.cwd = req.cwd;
+    plan.argv = req.argv;
+    for (auto& a : plan.argv) plan.argv_ptrs.push_back(a.data());
+    plan.argv_ptrs.push_back(nullptr);
+    return prepared;
+}
+
+class BlockedSignals {
+public:
+    BlockedSignals() {
+        sigemptyset(&set_);
+        for (int sig : {SIGCHLD, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGCONT, SIGWINCH})
+            sigaddset(&set_, sig);
+        sigprocmask(SIG_BLOCK, &set_, &original_);
+        old_pipe_ = signal(SIGPIPE, SIG_IGN);
+    }
+    ~BlockedSignals() {
+        // Drop what is still pending (SIGCHLD, a forwarded SIGINT) before unblocking.
+        timespec zero{};
+        while (sigtimedwait(&set_, nullptr, &zero) > 0) {
+        }
+        sigprocmask(SIG_SETMASK, &original_, nullptr);
+        signal(SIGPIPE, old_pipe_);
+    }
+    const sigset_t& set() const { return set_; }
+    const sigset_t& original() const { return original_; }
+
+private:
+    sigset_t set_{}, original_{};
+    sighandler_t old_pipe_ = SIG_DFL;
+};
+
+// One output stream of the command: forwarded live, saved in the run.
+struct Stream {
+    UniqueFd from;
+    int forward_to = -1;
+    UniqueFd log;
+    bool open = true;
+
+    void pump() {
+        char buf[65536];
+        const ssize_t n = read(from.get(), buf, sizeof buf);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN)) return;
+        if (n <= 0) {
+            open = false;
+            return;
+        }
+        write_fully(log.get(), buf, static_cast<size_t>(n));
+        if (forward_to >= 0 && !write_fully(forward_to, buf, static_cast<size_t>(n)))
+            forward_to = -1;  // the reader went away (EPIPE): keep saving, stop forwarding
+    }
+    static bool write_fully(int fd, const char* p, size_t size) {
+        while (size > 0) {
+            const ssize_t n = write(fd, p, size);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) return false;
+            p += n;
+            size -= static_cast<size_t>(n);
+        }
+        return true;
+    }
+};
+
+}  // namespace
+
+Result<RunOutcome> run(const RunRequest& req) {
+    if (req.argv.empty()) return bad_input("no command given");
+    const auto prepare_started = std::chrono::steady_clock::now();
+    auto prepared = prepare_child(req);
+    if (!prepared) return std::unexpected(prepared.error());
+    spdlog::debug("prepare_child took {} us", std::chrono::duration_cast<std::chrono::microseconds>(
+                                                  std::chrono::steady_clock::now() - prepare_started)
+                                                  .count());
+    ChildPlan& plan = prepared->plan;
+
+    auto sync = Pipe::make();
+    auto status = Pipe::make();
+    auto out = Pipe::make();
+    auto err = Pipe::make();
+    if (!sync || !status || !out || !err) return fail_errno("pipe2");
+    auto open_log = [&](const char* name) {
+        return UniqueFd(open(util::join_path(req.run_dir, name).c_str(),
+                             O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    };
+    UniqueFd out_log = open_log("stdout.log");
+    UniqueFd err_log = open_log("stderr.log");
+    if (!out_log || !err_log) return fail_errno("open(" + req.run_dir + "/stdout.log)");
+
+    BlockedSignals signals;
+    UniqueFd sigfd(signalfd(-1, &signals.set(), SFD_CLOEXEC | SFD_NONBLOCK));
+    if (!sigfd) return fail_errno("signalfd");
+    plan.sync_fd = sync->read_end.get();
+    plan.status_fd = status->write_end.get();
+    plan.stdout_fd = out->write_end.get();
+    plan.stderr_fd = err->write_end.get();
+    plan.original_mask = signals.original();
+
+    RunOutcome outcome;
+    outcome.exe = resolve_executable(req.argv.front());
+    outcome.layers = prepared->layers;
+    const auto started = std::chrono::steady_clock::now();
+
+    // Fork-like clone: the child gets a copy of our memory, no separate stack.
+    const long child = syscall(SYS_clone, kNamespaces | SIGCHLD, nullptr, nullptr, nullptr, 0);
+    if (child < 0) {
+        const int clone_errno = errno;
+        std::string msg = "clone(CLONE_NEWUSER|CLONE_NEWNS|CLONE_NEWPID|CLONE_NEWNET|CLONE_NEWIPC|"
+                          "CLONE_NEWUTS|CLONE_NEWCGROUP): " + std::string(std::strerror(clone_errno));
+        if (const std::string why = user::userns_diagnosis(); !why.empty()) msg += "; " + why;
+        return fail(msg);
+    }
+    if (child == 0) {
+        sync->write_end.reset();
+        status->read_end.reset();
+        out->read_end.reset();
+        err->read_end.reset();
+        init::run_init(plan);
+    }
+    const pid_t init_pid = static_cast<pid_t>(child);
+    sync->read_end.reset();
+    status->write_end.reset();
+    out->write_end.reset();
+    err->write_end.reset();
+
+    if (auto st = user::write_id_maps(init_pid); !st) {
+        kill(init_pid, SIGKILL);
+        waitpid(init_pid, nullptr, 0);
+        std::string msg = "writing the sandbox's id maps failed: " + st.error().message;
+        if (const std::string why = user::userns_diagnosis(); !why.empty()) msg += "; " + why;
+        return fail(msg);
+    }
+    const char go = 1;
+    if (write(sync->write_end.get(), &go, 1) != 1) spdlog::debug("sync write failed: {}", std::strerror(errno));
+    sync->write_end.reset();
+
+    Stream streams[2] = {{std::move(out->read_end), req.command_stdout_to_stderr ? STDERR_FILENO : STDOUT_FILENO,
+                          std::move(out_log)},
+                         {std::move(err->read_end), STDERR_FILENO, std::move(err_log)}};
+    std::string status_bytes;
+    bool status_open = true;
+    bool init_done = false;
+    int init_wait_status = 0;
+    int interrupts = 0;
+    auto init_done_at = std::chrono::steady_clock::time_point{};
+
+    while (!init_done || streams[0].open || streams[1].open || status_open) {
+        const auto now = std::chrono::steady_clock::now();
+        int timeout_ms = -1;
+        if (req.timeout.count() > 0 && !init_done) {
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(started + req.timeout - now);
+            if (left.count() <= 0) {
+                spdlog::info("timeout after {} ms: killing the sandbox", req.timeout.count());
+                outcome.timed_out = true;
+                kill(init_pid, SIGKILL);
+                timeout_ms = 100;
+            } else {
+                timeout_ms = static_cast<int>(std::min<int64_t>(left.count() + 1, 1'000'000));
+            }
+        }
+        if (init_done) {
+            // Every process of the namespace is gone; pipes close at once. A bounded
+            // wait guards against a descriptor passed outside (it cannot happen today).
+            if (now - init_done_at > std::chrono::seconds(2)) break;
+            timeout_ms = 100;
+        }
+        pollfd fds[4] = {{streams[0].open ? streams[0].from.get() : -1, POLLIN, 0},
+                         {streams[1].open ? streams[1].from.get() : -1, POLLIN, 0},
+                         {status_open ? status->read_end.get() : -1, POLLIN, 0},
+                         {sigfd.get(), POLLIN, 0}};
+        const int ready = poll(fds, 4, timeout_ms);
+        if (ready < 0 && errno != EINTR) return fail_errno("poll");
+        for (int i = 0; i < 2; ++i)
+            if (fds[i].revents != 0) streams[i].pump();
+        if (fds[2].revents != 0) {
+            char buf[1024];
+            const ssize_t n = read(status->read_end.get(), buf, sizeof buf);
+            if (n > 0)
+                status_bytes.append(buf, static_cast<size_t>(n));
+            else if (n == 0 || errno != EINTR)
+                status_open = false;
+        }
+        if (fds[3].revents != 0) {
+            signalfd_siginfo info{};
+            while (read(sigfd.get(), &info, sizeof info) == sizeof info) {
+                const int sig = static_cast<int>(info.ssi_signo);
+                if (sig == SIGCHLD) continue;
+                if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP || sig == SIGQUIT) ++interrupts;
+                if (interrupts >= 2) {
+                    spdlog::warn("interrupted again: killing the sandbox");
+                    kill(init_pid, SIGKILL);
+                } else if (info.ssi_code == SI_USER || info.ssi_code == SI_QUEUE) {
+                    // Sent by a process to whatif: pass it on. A terminal's signals
+                    // reached the command's process group already.
+                    kill(init_pid, sig);
+                }
+            }
+        }
+        if (!init_done) {
+            const pid_t w = waitpid(init_pid, &init_wait_status, WNOHANG);
+            if (w == init_pid) {
+                init_done = true;
+                init_done_at = std::chrono::steady_clock::now();
+            }
+        }
+    }
+    if (!init_done) {
+        kill(init_pid, SIGKILL);
+        waitpid(init_pid, &init_wait_status, 0);
+    }
+    outcome.duration_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
+    spdlog::debug("clone to sandbox exit took {} us", std::chrono::duration_cast<std::chrono::microseconds>(
+                                                          std::chrono::steady_clock::now() - started)
+                                                          .count());
+
+    if (!status_bytes.empty() && status_bytes.front() == kStatusSetupError) {
+        std::string msg = "sandbox set-up failed: " + status_bytes.substr(1);
+        if (status_bytes.find("EPERM") != std::string::npos || status_bytes.find("EACCES") != std::string::npos)
+            if (const std::string why = user::userns_diagnosis(); !why.empty()) msg += "; " + why;
+        return fail(msg);
+    }
+    if (status_bytes.size() >= 1 + sizeof(int) && status_bytes.front() == kStatusExited) {
+        int command_status = 0;
+        std::memcpy(&command_status, status_bytes.data() + 1, sizeof(int));
+        if (WIFEXITED(command_status)) outcome.exit_status = WEXITSTATUS(command_status);
+        if (WIFSIGNALED(command_status)) outcome.signal = WTERMSIG(command_status);
+    } else if (outcome.timed_out || (WIFSIGNALED(init_wait_status) && WTERMSIG(init_wait_status) == SIGKILL)) {
+        outcome.signal = SIGKILL;  // the whole sandbox was killed (timeout, or a second interrupt)
+    } else {
+        return fail("the sandbox ended without reporting the command's status");
+    }
+    // work/ and skeleton/ stay until the run is discarded: deleting them here would
+    // put milliseconds on every run's critical path for no one's benefit.
+    // The upper roots carried the host's permissions for the run (a 0700 /root gives
+    // the caller 0000); the scan reads them as their owner.
+    for (const auto& layer : outcome.layers) chmod(layer.upper_dir.c_str(), 0700);
+    return outcome;
+}
+
+}  // namespace whatif::sandbox

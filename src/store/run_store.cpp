@@ -1,0 +1,241 @@
+#include "whatif/store/run_store.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cstdlib>
+#include <ctime>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "whatif/util/fs.hpp"
+
+namespace whatif::store {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr std::array<std::string_view, 4> kStates = {"running", "complete", "failed", "incomplete"};
+
+std::string home_dir() {
+    if (const char* home = std::getenv("HOME"); home != nullptr && *home == '/') return home;
+    if (const passwd* pw = getpwuid(getuid()); pw != nullptr && pw->pw_dir != nullptr) return pw->pw_dir;
+    return {};
+}
+
+std::string format_utc(std::time_t t, const char* fmt) {
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[64];
+    std::strftime(buf, sizeof buf, fmt, &tm);
+    return buf;
+}
+
+}  // namespace
+
+std::string_view to_string(RunState s) { return kStates[static_cast<size_t>(s)]; }
+
+bool is_valid_run_id(std::string_view id) {
+    // YYYYMMDDTHHMMSS-xxxx
+    if (id.size() != 20 || id[8] != 'T' || id[15] != '-') return false;
+    for (size_t i = 0; i < id.size(); ++i) {
+        if (i == 8 || i == 15) continue;
+        const char c = id[i];
+        if (i < 15 ? !(c >= '0' && c <= '9') : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+    }
+    return true;
+}
+
+Result<RunStore> RunStore::open_default() {
+    std::string root;
+    if (const char* env = std::getenv("WHATIF_HOME"); env != nullptr && *env != '\0') {
+        root = env;
+    } else if (const char* xdg = std::getenv("XDG_STATE_HOME"); xdg != nullptr && *xdg == '/') {
+        root = util::join_path(xdg, "whatif");
+    } else {
+        const std::string home = home_dir();
+        if (home.empty()) return fail("cannot find the run store: set WHATIF_HOME or HOME");
+        root = util::join_path(home, ".local/state/whatif");
+    }
+    return open_at(root);
+}
+
+Result<RunStore> RunStore::open_at(const std::string& root) {
+    if (auto st = util::make_dirs(util::join_path(root, "runs"), 0700); !st) return std::unexpected(st.error());
+    // A physical path: the sandbox hides the store by mounting over this exact path.
+    char* real = realpath(root.c_str(), nullptr);
+    if (real == nullptr) return fail_errno("realpath(" + root + ")");
+    std::string resolved = real;
+    std::free(real);
+    return RunStore(resolved);
+}
+
+std::string RunStore::run_dir(const std::string& id) const { return util::join_path(root_, "runs/" + id); }
+
+Result<ActiveRun> RunStore::create_run() {
+    std::random_device rd;
+    for (int attempt = 0; attempt < 64; ++attempt) {
+        char suffix[8];
+        std::snprintf(suffix, sizeof suffix, "%04x", rd() & 0xffff);
+        const std::string id = format_utc(std::time(nullptr), "%Y%m%dT%H%M%S") + "-" + suffix;
+        const std::string dir = run_dir(id);
+        if (mkdir(dir.c_str(), 0700) != 0) {
+            if (errno == EEXIST) continue;  // same second, same suffix: draw again
+            return fail_errno("mkdir(" + dir + ")");
+        }
+        UniqueFd lock(open(util::join_path(dir, "lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+        if (!lock || flock(lock.get(), LOCK_EX | LOCK_NB) != 0) return fail_errno("lock(" + dir + ")");
+        return ActiveRun{id, dir, std::move(lock)};
+    }
+    return fail("could not allocate a run id in " + root_);
+}
+
+Result<std::string> RunStore::resolve(std::string_view ref) const {
+    if (ref == "last") {
+        auto runs = list();
+        if (!runs) return std::unexpected(runs.error());
+        if (runs->empty()) return bad_input("there are no runs yet in " + root_);
+        return runs->back().meta.id;
+    }
+    if (!is_valid_run_id(ref))
+        return bad_input("'" + std::string(ref) + "' is not a run id (expected e.g. 20261123T205731-3f9c, or 'last')");
+    const std::string id(ref);
+    if (access(run_dir(id).c_str(), F_OK) != 0) return bad_input("no run " + id + " in " + root_);
+    return id;
+}
+
+Result<RunMeta> RunStore::load(const std::string& id) const {
+    auto meta = load_meta(run_dir(id));
+    if (!meta) return meta;
+    if (meta->state == RunState::running && !run_is_locked(run_dir(id))) meta->state = RunState::incomplete;
+    return meta;
+}
+
+Result<std::vector<RunListing>> RunStore::list() const {
+    std::vector<RunListing> out;
+    const std::string runs = util::join_path(root_, "runs");
+    DIR* dir = opendir(runs.c_str());
+    if (dir == nullptr) return fail_errno("opendir(" + runs + ")");
+    std::vector<std::string> ids;
+    while (dirent* entry = readdir(dir))
+        if (is_valid_run_id(entry->d_name)) ids.emplace_back(entry->d_name);
+    closedir(dir);
+    for (const auto& id : ids) {
+        auto meta = load(id);
+        RunListing listing;
+        if (meta) {
+            listing.meta = std::move(*meta);
+        } else {
+            // Killed before its metadata was written: still listed, so it can be discarded.
+            listing.meta.id = id;
+            listing.meta.state = run_is_locked(run_dir(id)) ? RunState::running : RunState::incomplete;
+        }
+        listing.dir = run_dir(id);
+        out.push_back(std::move(listing));
+    }
+    std::sort(out.begin(), out.end(), [](const RunListing& a, const RunListing& b) {
+        if (a.meta.id.substr(0, 15) != b.meta.id.substr(0, 15)) return a.meta.id < b.meta.id;
+        if (a.meta.started_unix_ns != b.meta.started_unix_ns) return a.meta.started_unix_ns < b.meta.started_unix_ns;
+        return a.meta.id < b.meta.id;
+    });
+    return out;
+}
+
+Status RunStore::discard(const std::string& id) {
+    const std::string dir = run_dir(id);
+    // Holding the lock while deleting keeps a concurrent whatif from using the run.
+    UniqueFd lock(open(util::join_path(dir, "lock").c_str(), O_RDWR | O_CLOEXEC));
+    if (lock && flock(lock.get(), LOCK_EX | LOCK_NB) != 0)
+        return bad_input("run " + id + " is in progress (a whatif process holds it)");
+    // Rename first, so that a half-deleted run is never listed as a run.
+    const std::string doomed = util::join_path(root_, "runs/.discard-" + id + "-" + std::to_string(getpid()));
+    if (rename(dir.c_str(), doomed.c_str()) != 0) return fail_errno("rename(" + dir + ")");
+    return util::remove_tree(doomed);
+}
+
+Result<std::vector<std::string>> RunStore::gc(std::chrono::milliseconds older_than) {
+    auto runs = list();
+    if (!runs) return std::unexpected(runs.error());
+    const auto now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+    const int64_t cutoff = now_ns - std::chrono::duration_cast<std::chrono::nanoseconds>(older_than).count();
+    std::vector<std::string> removed;
+    for (const auto& run : *runs) {
+        if (run.meta.state == RunState::running) continue;
+        int64_t started = run.meta.started_unix_ns;
+        if (started == 0) {
+            struct stat st {};
+            if (stat(run.dir.c_str(), &st) != 0) continue;
+            started = static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+        }
+        if (started > cutoff) continue;
+        if (auto st = discard(run.meta.id); st) removed.push_back(run.meta.id);
+    }
+    // Leftovers of a discard that was itself interrupted.
+    if (DIR* dir = opendir(util::join_path(root_, "runs").c_str())) {
+        std::vector<std::string> stale;
+        while (dirent* e = readdir(dir))
+            if (std::string_view(e->d_name).starts_with(".discard-")) stale.emplace_back(e->d_name);
+        closedir(dir);
+        for (const auto& name : stale) util::remove_tree(util::join_path(root_, "runs/" + name));
+    }
+    return removed;
+}
+
+Status save_meta(const std::string& run_dir, const RunMeta& meta) {
+    json layers = json::array();
+    for (const auto& l : meta.layers) layers.push_back({{"host_mount", l.host_mount}, {"upper", l.upper_dir}});
+    json j = {{"id", meta.id},
+              {"argv", meta.argv},
+              {"cwd", meta.cwd},
+              {"started_at", meta.started_at},
+              {"started_unix_ns", meta.started_unix_ns},
+              {"state", to_string(meta.state)},
+              {"error", meta.error},
+              {"verdict", meta.verdict},
+              {"layers", layers}};
+    return util::write_file_atomically(util::join_path(run_dir, "meta.json"),
+                                       j.dump(2, ' ', false, json::error_handler_t::replace) + "\n");
+}
+
+Result<RunMeta> load_meta(const std::string& run_dir) {
+    auto text = util::read_file(util::join_path(run_dir, "meta.json"));
+    if (!text) return std::unexpected(text.error());
+    try {
+        const json j = json::parse(*text);
+        RunMeta m;
+        m.id = j.at("id").get<std::string>();
+        m.argv = j.at("argv").get<std::vector<std::string>>();
+        m.cwd = j.at("cwd").get<std::string>();
+        m.started_at = j.value("started_at", std::string());
+        m.started_unix_ns = j.value("started_unix_ns", int64_t{0});
+        const std::string state = j.value("state", std::string("running"));
+        for (size_t i = 0; i < kStates.size(); ++i)
+            if (kStates[i] == state) m.state = static_cast<RunState>(i);
+        m.error = j.value("error", std::string());
+        m.verdict = j.value("verdict", std::string());
+        for (const auto& l : j.value("layers", json::array()))
+            m.layers.push_back({l.at("host_mount").get<std::string>(), l.at("upper").get<std::string>()});
+        return m;
+    } catch (const json::exception& e) {
+        return fail("malformed " + util::join_path(run_dir, "meta.json") + ": " + e.what());
+    }
+}
+
+bool run_is_locked(const std::string& run_dir) {
+    UniqueFd lock(open(util::join_path(run_dir, "lock").c_str(), O_RDWR | O_CLOEXEC));
+    if (!lock) return false;
+    if (flock(lock.get(), LOCK_EX | LOCK_NB) == 0) return false;  // released when `lock` closes
+    return errno == EWOULDBLOCK;
+}
+
+}  // namespace whatif::store

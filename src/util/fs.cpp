@@ -1,0 +1,169 @@
+#include "whatif/util/fs.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <random>
+
+#include "whatif/util/unique_fd.hpp"
+
+namespace whatif::util {
+
+namespace {
+
+// Empties the directory open as dir_fd; `shown` names it in errors.
+Status remove_children(int dir_fd, const std::string& shown) {
+    // Make sure we may list and unlink entries even if a command chmod'ed the dir.
+    fchmod(dir_fd, S_IRWXU);
+    const int dup_fd = fcntl(dir_fd, F_DUPFD_CLOEXEC, 0);
+    if (dup_fd < 0) return fail_errno("dup(" + shown + ")");
+    DIR* dir = fdopendir(dup_fd);
+    if (dir == nullptr) {
+        close(dup_fd);
+        return fail_errno("opendir(" + shown + ")");
+    }
+    Status result;
+    while (dirent* entry = readdir(dir)) {
+        const std::string name = entry->d_name;
+        if (name == "." || name == "..") continue;
+        if (unlinkat(dir_fd, name.c_str(), 0) == 0) continue;
+        if (errno != EISDIR && errno != EPERM) {
+            if (errno == ENOENT) continue;
+            result = fail_errno("unlink(" + join_path(shown, name) + ")");
+            break;
+        }
+        UniqueFd child(openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (!child) {
+            // Mode 000 directories cannot be opened until we give ourselves access.
+            fchmodat(dir_fd, name.c_str(), S_IRWXU, 0);
+            child.reset(openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        }
+        if (!child) {
+            result = fail_errno("open(" + join_path(shown, name) + ")");
+            break;
+        }
+        if (auto st = remove_children(child.get(), join_path(shown, name)); !st) {
+            result = st;
+            break;
+        }
+        if (unlinkat(dir_fd, name.c_str(), AT_REMOVEDIR) != 0) {
+            result = fail_errno("rmdir(" + join_path(shown, name) + ")");
+            break;
+        }
+    }
+    closedir(dir);
+    return result;
+}
+
+}  // namespace
+
+Status remove_tree(const std::string& path) {
+    struct stat st {};
+    if (lstat(path.c_str(), &st) != 0) {
+        if (errno == ENOENT) return {};
+        return fail_errno("lstat(" + path + ")");
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        if (unlink(path.c_str()) != 0) return fail_errno("unlink(" + path + ")");
+        return {};
+    }
+    UniqueFd fd(open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd) {
+        chmod(path.c_str(), S_IRWXU);
+        fd.reset(open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    }
+    if (!fd) return fail_errno("open(" + path + ")");
+    if (auto r = remove_children(fd.get(), path); !r) return r;
+    if (rmdir(path.c_str()) != 0) return fail_errno("rmdir(" + path + ")");
+    return {};
+}
+
+Status write_file_atomically(const std::string& path, std::string_view content, unsigned mode,
+                             Durability durability) {
+    std::random_device rd;
+    const std::string tmp = path + ".tmp." + std::to_string(getpid()) + "." + std::to_string(rd());
+    UniqueFd fd(open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
+    if (!fd) return fail_errno("open(" + tmp + ")");
+    size_t done = 0;
+    while (done < content.size()) {
+        const ssize_t n = write(fd.get(), content.data() + done, content.size() - done);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            const int err = errno;
+            unlink(tmp.c_str());
+            return fail_errno("write(" + tmp + ")", err);
+        }
+        done += static_cast<size_t>(n);
+    }
+    if ((durability == Durability::fsync && fsync(fd.get()) != 0) || rename(tmp.c_str(), path.c_str()) != 0) {
+        const int err = errno;
+        unlink(tmp.c_str());
+        return fail_errno("rename(" + tmp + ", " + path + ")", err);
+    }
+    return {};
+}
+
+Result<std::string> read_file(const std::string& path) {
+    UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) return fail_errno("open(" + path + ")");
+    std::string out;
+    char buf[65536];
+    for (;;) {
+        const ssize_t n = read(fd.get(), buf, sizeof buf);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return fail_errno("read(" + path + ")");
+        }
+        if (n == 0) break;
+        out.append(buf, static_cast<size_t>(n));
+    }
+    return out;
+}
+
+Status make_dirs(const std::string& path, unsigned mode) {
+    if (path.empty()) return {};
+    if (mkdir(path.c_str(), mode) == 0) return {};
+    if (errno == ENOENT) {
+        // Create the missing parents first, then this one.
+        const std::string parent = parent_path(path);
+        if (parent != path && parent != "/" && parent != ".")
+            if (auto st = make_dirs(parent, mode); !st) return st;
+        if (mkdir(path.c_str(), mode) == 0) return {};
+    }
+    if (errno != EEXIST) return fail_errno("mkdir(" + path + ")");
+    struct stat st {};
+    if (stat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return fail(path + " exists and is not a directory");
+    return {};
+}
+
+std::string join_path(std::string_view base, std::string_view rel) {
+    std::string out(base);
+    if (rel.empty()) return out;
+    while (!rel.empty() && rel.front() == '/') rel.remove_prefix(1);
+    if (out.empty() || out.back() != '/') out += '/';
+    out.append(rel);
+    return out;
+}
+
+bool path_is_within(std::string_view path, std::string_view prefix) {
+    if (prefix == "/") return !path.empty() && path.front() == '/';
+    if (path.size() < prefix.size() || path.substr(0, prefix.size()) != prefix) return false;
+    return path.size() == prefix.size() || path[prefix.size()] == '/';
+}
+
+std::string parent_path(std::string_view path) {
+    const size_t slash = path.rfind('/');
+    if (slash == std::string_view::npos) return ".";
+    if (slash == 0) return "/";
+    return std::string(path.substr(0, slash));
+}
+
+std::string base_name(std::string_view path) {
+    const size_t slash = path.rfind('/');
+    if (slash == std::string_view::npos) return std::string(path);
+    return std::string(path.substr(slash + 1));
+}
+
+}  // namespace whatif::util

@@ -1,0 +1,23 @@
+#include "whatif/util/log.hpp"
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdlib>
+
+namespace whatif::util {
+
+void init_logging(int verbosity) {
+    auto logger = spdlog::stderr_color_st("whatif");
+    logger->set_pattern("whatif[%^%l%$] %v");
+    spdlog::set_default_logger(logger);
+    spdlog::level::level_enum level = spdlog::level::warn;
+    if (const char* env = std::getenv("WHATIF_LOG"); env != nullptr && *env != '\0')
+        level = spdlog::level::from_str(env);
+    if (verbosity == 1) level = spdlog::level::info;
+    if (verbosity == 2) level = spdlog::level::debug;
+    if (verbosity >= 3) level = spdlog::level::trace;
+    spdlog::set_level(level);
+}
+
+}  // namespace whatif::util
