@@ -74,6 +74,9 @@ int run_command(const RunOptions& options) {
     if (!cwd) return report_error(cwd.error());
     auto store = store::RunStore::open_default();
     if (!store) return report_error(store.error());
+    if (util::path_is_within(*cwd, store->root()))
+        return report_error(Error::bad_input("the working directory " + *cwd + " is inside the run store " +
+                                             store->root() + ", which is hidden in the sandbox"));
     auto active = store->create_run();
     if (!active) return report_error(active.error());
 

@@ -24,8 +24,10 @@ std::string git_error_text() {
 
 Result<std::string> unified_diff(const std::string* before, const std::string* after, std::string_view shown_path) {
     static LibGit2 library;
-    const std::string a_path = "a" + std::string(shown_path);
-    const std::string b_path = "b" + std::string(shown_path);
+    // libgit2 writes "a/" and "b/" itself: give it the path without its leading '/'.
+    std::string_view rel = shown_path;
+    while (!rel.empty() && rel.front() == '/') rel.remove_prefix(1);
+    const std::string a_path(rel), b_path(rel);
     git_diff_options opts = GIT_DIFF_OPTIONS_INIT;
     opts.context_lines = 3;
     git_patch* raw_patch = nullptr;

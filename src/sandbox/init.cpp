@@ -37,6 +37,27 @@ void write_all(int fd, const void* data, size_t size) {
     _exit(1);
 }
 
+// execvp's errno is the last one it met: an unreadable PATH entry (EACCES) hides a
+// plain "not found". Like a shell, look for the name itself. No allocation.
+bool exists_in_path(const char* name) {
+    const char* path = getenv("PATH");
+    if (path == nullptr) path = "/usr/local/bin:/usr/bin:/bin";
+    char candidate[4096];
+    while (*path != '\0') {
+        const char* end = strchrnul(path, ':');
+        const size_t len = static_cast<size_t>(end - path);
+        if (len + strlen(name) + 2 < sizeof candidate) {
+            memcpy(candidate, len == 0 ? "." : path, len == 0 ? 1 : len);
+            const size_t dir_len = len == 0 ? 1 : len;
+            candidate[dir_len] = '/';
+            strcpy(candidate + dir_len + 1, name);
+            if (access(candidate, F_OK) == 0) return true;
+        }
+        path = *end == ':' ? end + 1 : end;
+    }
+    return false;
+}
+
 // In the command's process: undo what init changed, then become the command.
 [[noreturn]] void exec_command(const ChildPlan& plan) {
     if (dup2(plan.stdout_fd, STDOUT_FILENO) < 0 || dup2(plan.stderr_fd, STDERR_FILENO) < 0) _exit(126);
@@ -48,7 +69,7 @@ void write_all(int fd, const void* data, size_t size) {
     execvp(plan.argv_ptrs[0], plan.argv_ptrs.data());
     const int err = errno;
     // Report like a shell does: 127 when there is no such command, 126 when it cannot run.
-    if (err == ENOENT && strchr(plan.argv_ptrs[0], '/') == nullptr) {
+    if (strchr(plan.argv_ptrs[0], '/') == nullptr && !exists_in_path(plan.argv_ptrs[0])) {
         dprintf(STDERR_FILENO, "whatif: %s: command not found\n", plan.argv_ptrs[0]);
         _exit(127);
     }

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages whatif needs (apt-get) and builds it into build/.
+# Usage: scripts/setup.sh [--sanitize]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+    build-essential cmake pkg-config
+    libseccomp-dev libcap-dev libboost-dev libboost-filesystem-dev
+    libspdlog-dev libfmt-dev doctest-dev libcli11-dev libtomlplusplus-dev
+    nlohmann-json3-dev libxxhash-dev libgit2-dev
+)
+
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if ((${#missing[@]} > 0)); then
+    if [[ $(id -u) -eq 0 ]]; then
+        apt_get=(apt-get)
+    elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+        apt_get=(sudo apt-get)
+    else
+        echo "whatif: these Debian packages are missing and this user cannot install them:" >&2
+        echo "  ${missing[*]}" >&2
+        echo "ask an administrator to run:" >&2
+        echo "  sudo apt-get install -y ${missing[*]}" >&2
+        exit 1
+    fi
+    echo "setup: installing ${missing[*]}"
+    DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" update -q >/dev/null
+    DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+build_dir=build
+cmake_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo)
+if [[ ${1:-} == --sanitize ]]; then
+    build_dir=build-sanitize
+    cmake_args+=(-DWHATIF_SANITIZE=ON)
+fi
+cmake -S . -B "$build_dir" "${cmake_args[@]}" >/dev/null
+cmake --build "$build_dir" -j "$(nproc)"
+echo "setup: built $build_dir/whatif"

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Builds whatif and runs every test: once as the calling user and, when that is
+# root, again as an unprivileged user this script creates (most bugs live there).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/setup.sh
+build=build
+passed=0
+failed=0
+
+# Runs one doctest binary; adds its counts to the totals.
+run_suite() {
+    local label=$1
+    shift
+    local log
+    log=$(mktemp)
+    echo "== $label"
+    if "$@" >"$log" 2>&1; then :; fi
+    # Print failures in full, the summary always.
+    grep -v '^\[doctest\] \(doctest version\|run with\)' "$log" || true
+    local line
+    line=$(grep -E '^\[doctest\] test cases:' "$log" | tail -1 || true)
+    if [[ -z $line ]]; then
+        echo "$label: the suite did not report (crashed?)"
+        failed=$((failed + 1))
+    else
+        passed=$((passed + $(sed -E 's/.*\| *([0-9]+) passed.*/\1/' <<<"$line")))
+        failed=$((failed + $(sed -E 's/.*\| *([0-9]+) failed.*/\1/' <<<"$line")))
+    fi
+    rm -f "$log"
+}
+
+run_suite "unit tests as $(id -un)" "$build/tests/whatif_unit_tests"
+run_suite "integration tests as $(id -un)" "$build/tests/whatif_integration_tests"
+
+if [[ $(id -u) -eq 0 ]]; then
+    user=whatif-test
+    id "$user" >/dev/null 2>&1 || useradd --create-home --shell /bin/sh "$user"
+    # The build tree may sit under a directory the user cannot enter (/root).
+    stage=$(mktemp -d /tmp/whatif-unpriv-XXXXXX)
+    trap 'rm -rf "$stage"' EXIT
+    cp "$build/whatif" "$build/tests/whatif_unit_tests" "$build/tests/whatif_integration_tests" "$stage/"
+    chmod 755 "$stage"
+    as_user=(runuser -u "$user" -- env -i PATH=/usr/local/bin:/usr/bin:/bin HOME="$(getent passwd "$user" | cut -d: -f6)"
+             WHATIF_BIN="$stage/whatif")
+    run_suite "unit tests as $user" "${as_user[@]}" "$stage/whatif_unit_tests"
+    run_suite "integration tests as $user" "${as_user[@]}" "$stage/whatif_integration_tests"
+fi
+
+echo "tests: $passed passed, $failed failed"
+[[ $failed -eq 0 ]]

@@ -1,0 +1,88 @@
+// A temporary world for one integration test: a host tree, a run store and a
+// $HOME, all under one temporary directory, and helpers to drive whatif in it.
+#pragma once
+
+#include <doctest/doctest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+
+#include "support/process.hpp"
+#include "support/snapshot.hpp"
+#include "whatif/util/fs.hpp"
+#include "whatif/util/strings.hpp"
+
+namespace whatif::test {
+
+struct World {
+    std::string root, host, store, home;
+
+    World() {
+        char tmpl[] = "/tmp/whatif-it-XXXXXX";
+        root = mkdtemp(tmpl);
+        chmod(root.c_str(), 0755);
+        host = root + "/host";
+        store = root + "/store";
+        home = root + "/home";
+        mkdir(host.c_str(), 0755);
+        mkdir(home.c_str(), 0755);
+    }
+    ~World() { util::remove_tree(root); }
+
+    ProcessResult whatif(const std::vector<std::string>& args, const std::string& stdin_data = "") const {
+        ProcessOptions options;
+        options.cwd = host;
+        options.env = {{"WHATIF_HOME", store}, {"HOME", home}, {"NO_COLOR", "1"}, {"WHATIF_LOG", "warn"}};
+        options.stdin_data = stdin_data;
+        return run_process(whatif_binary(), args, options);
+    }
+
+    // `whatif run --format json -n -- sh -c SCRIPT`, the effect set parsed.
+    nlohmann::json dry_run_sh(const std::string& script, ProcessResult* raw = nullptr,
+                              const std::vector<std::string>& extra = {}) const {
+        std::vector<std::string> args = {"run", "--format", "json", "-n"};
+        args.insert(args.end(), extra.begin(), extra.end());
+        for (const char* a : {"--", "sh", "-c"}) args.push_back(a);
+        args.push_back(script);
+        ProcessResult r = whatif(args);
+        if (raw != nullptr) *raw = r;
+        INFO("stderr: " << r.err);
+        auto j = nlohmann::json::parse(r.out, nullptr, false);
+        REQUIRE_FALSE(j.is_discarded());
+        return j;
+    }
+
+    // change of every file effect, keyed by path relative to the host tree.
+    std::map<std::string, std::string> host_effects(const nlohmann::json& set) const {
+        std::map<std::string, std::string> out;
+        for (const auto& f : set["files"]) {
+            std::string path = f.contains("path_hex") ? util::from_hex(f["path_hex"].get<std::string>())
+                                                      : f["path"].get<std::string>();
+            if (util::path_is_within(path, host)) out[path.substr(host.size() + 1)] = f["change"];
+        }
+        return out;
+    }
+
+    void write(const std::string& rel, const std::string& content) const {
+        std::ofstream(host + "/" + rel, std::ios::binary) << content;
+    }
+    void mkdirs(const std::string& rel) const { REQUIRE(util::make_dirs(host + "/" + rel, 0755).has_value()); }
+    bool exists(const std::string& path) const {
+        struct stat st {};
+        return lstat(path.c_str(), &st) == 0;
+    }
+};
+
+inline std::string read_text(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+}  // namespace whatif::test

@@ -1,0 +1,174 @@
+// The command-line contract around the run store, and the bad-input paths.
+#include <dirent.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <boost/process.hpp>
+#include <chrono>
+#include <thread>
+
+#include "integration/harness.hpp"
+
+using namespace whatif::test;
+namespace bp = boost::process;
+
+namespace {
+
+// Processes on the host whose command line contains `marker`.
+int processes_with(const std::string& marker) {
+    int count = 0;
+    DIR* proc = opendir("/proc");
+    while (dirent* e = readdir(proc)) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+        std::string cmdline = read_text(std::string("/proc/") + e->d_name + "/cmdline");
+        if (cmdline.find(marker) != std::string::npos) ++count;
+    }
+    closedir(proc);
+    return count;
+}
+
+bool mounts_mention(const std::string& path) {
+    return read_text("/proc/self/mountinfo").find(path) != std::string::npos;
+}
+
+// Starts whatif in the background in World `w`; the caller waits or kills.
+bp::child start_whatif(const World& w, const std::vector<std::string>& args) {
+    bp::environment env = boost::this_process::environment();
+    env["WHATIF_HOME"] = w.store;
+    env["HOME"] = w.home;
+    return bp::child(whatif_binary(), bp::args(args), env, bp::start_dir(w.host), bp::std_out > bp::null,
+                     bp::std_err > bp::null, bp::std_in < bp::null);
+}
+
+void wait_until(const std::function<bool()>& done) {
+    for (int i = 0; i < 100 && !done(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+}
+
+}  // namespace
+
+TEST_CASE("bad usage and bad input: one clear message, exit 2") {
+    World w;
+    struct Case {
+        std::vector<std::string> args;
+        const char* message;
+    };
+    const std::vector<Case> cases = {
+        {{}, "no command given"},
+        {{"run"}, "no command given"},
+        {{"--no-such-option", "--", "true"}, "no-such-option"},
+        {{"--format", "yaml", "--", "true"}, "yaml"},
+        {{"--timeout", "soon", "--", "true"}, "invalid duration"},
+        {{"--exit-status", "maybe", "--", "true"}, "maybe"},
+        {{"-C", "/no/such/dir", "--", "true"}, "/no/such/dir"},
+        {{"--profile", "nope", "--", "true"}, "unknown profile"},
+        {{"show", "../../etc/passwd"}, "is not a run id"},
+        {{"show", "20000101T000000-0000"}, "no run 20000101T000000-0000"},
+        {{"show"}, "there are no runs yet"},
+        {{"diff", "20000101T000000-0000"}, "no run"},
+        {{"discard", "20000101T000000-0000"}, "no run"},
+        {{"discard"}, "runs"},
+        {{"gc", "--older-than", "ever"}, "invalid duration"},
+        {{"list", "extra"}, "extra"},
+    };
+    for (const auto& c : cases) {
+        const auto r = w.whatif(c.args);
+        INFO("args: " << whatif::util::join_argv_for_display(c.args) << "\nstderr: " << r.err);
+        CHECK(r.exit_code == 2);
+        CHECK(r.err.find(c.message) != std::string::npos);
+        CHECK(r.out.empty());
+    }
+}
+
+TEST_CASE("a sandbox set-up failure names the failing step and leaves nothing behind") {
+    World w;
+    // A directory on the host's /dev/shm does not exist in the sandbox's fresh /dev.
+    char tmpl[] = "/dev/shm/whatif-it-XXXXXX";
+    const std::string outside = mkdtemp(tmpl);
+    const auto r = w.whatif({"-C", outside, "--", "true"});
+    rmdir(outside.c_str());
+    CHECK(r.exit_code == 1);
+    CHECK(r.err.find("sandbox set-up failed: chdir(" + outside + "): ENOENT") != std::string::npos);
+    CHECK_FALSE(mounts_mention(w.store));
+    const auto list = w.whatif({"list"});
+    CHECK(list.out.find("failed") != std::string::npos);
+}
+
+TEST_CASE("show, diff, list, discard and gc over real runs") {
+    World w;
+    w.write("greeting.txt", "hello\nworld\n");
+    w.write("blob.bin", std::string("\0\1\2\3", 4));
+    const auto run = w.whatif({"-n", "--", "sh", "-c", "sed -i s/world/there/ greeting.txt; printf '\\0\\7' > blob.bin"});
+    CHECK(run.exit_code == 3);
+    CHECK(run.out.find("modified") != std::string::npos);
+
+    const auto show = w.whatif({"show", "--format", "json"});
+    CHECK(show.exit_code == 0);
+    const auto set = nlohmann::json::parse(show.out);
+    const std::string id = set["run"]["id"];
+    CHECK(w.host_effects(set) ==
+          std::map<std::string, std::string>{{"blob.bin", "modified"}, {"greeting.txt", "modified"}});
+
+    const auto diff = w.whatif({"diff", "last"});
+    CHECK(diff.exit_code == 0);
+    CHECK(diff.out.find("-world") != std::string::npos);
+    CHECK(diff.out.find("+there") != std::string::npos);
+    CHECK(diff.out.find("Binary files differ") != std::string::npos);
+    const auto only = w.whatif({"diff", id, "greeting.txt"});
+    CHECK(only.out.find("+there") != std::string::npos);
+    CHECK(only.out.find("Binary") == std::string::npos);
+
+    const auto list = w.whatif({"list"});
+    CHECK(list.out.find(id) != std::string::npos);
+    CHECK(list.out.find("complete") != std::string::npos);
+
+    CHECK(w.whatif({"gc", "--older-than", "1d"}).out.empty());  // too new to collect
+    CHECK(w.whatif({"discard", "last"}).exit_code == 0);
+    CHECK(w.whatif({"show", id}).exit_code == 2);
+    CHECK(w.whatif({"list"}).out.empty());
+}
+
+TEST_CASE("concurrent runs never collide") {
+    World w;
+    std::vector<bp::child> children;
+    for (int i = 0; i < 6; ++i)
+        children.push_back(start_whatif(w, {"-n", "--", "sh", "-c", "echo " + std::to_string(i) + " > f" +
+                                                                        std::to_string(i)}));
+    for (auto& c : children) c.wait();
+    const auto list = w.whatif({"list"});
+    int runs = 0;
+    for (size_t pos = 0; (pos = list.out.find("complete", pos)) != std::string::npos; ++pos) ++runs;
+    CHECK(runs == 6);
+}
+
+TEST_CASE("SIGTERM to whatif is forwarded to the command") {
+    World w;
+    const std::string report = w.root + "/report.json";
+    const std::string marker = "whatif-term-" + std::to_string(getpid());
+    auto child = start_whatif(w, {"-n", "--report", report, "--", "sh", "-c", "sleep 300; : " + marker});
+    // whatif, its init (a clone of it) and the command's sh all carry the marker.
+    wait_until([&] { return processes_with(marker) >= 3; });
+    kill(child.id(), SIGTERM);
+    child.wait();
+    const auto set = nlohmann::json::parse(read_text(report), nullptr, false);
+    REQUIRE_FALSE(set.is_discarded());
+    CHECK(set["run"]["signal"] == 15);
+}
+
+TEST_CASE("when whatif is killed, no sandbox process survives, nothing stays mounted, the run is incomplete") {
+    World w;
+    const std::string marker = "whatif-marker-" + std::to_string(getpid());
+    auto child = start_whatif(w, {"-n", "--", "sh", "-c", "sleep 300 & sleep 300 # " + marker});
+    // whatif, its init (a clone of it) and the command's sh all carry the marker.
+    wait_until([&] { return processes_with(marker) >= 3; });
+    REQUIRE(processes_with(marker) >= 3);
+    kill(child.id(), SIGKILL);
+    child.wait();
+    wait_until([&] { return processes_with(marker) == 0; });
+    CHECK(processes_with(marker) == 0);
+    CHECK_FALSE(mounts_mention(w.store));
+    const auto list = w.whatif({"list"});
+    CHECK(list.out.find("incomplete") != std::string::npos);
+    const auto discarded = w.whatif({"discard", "last"});
+    CHECK(discarded.exit_code == 0);
+    CHECK(w.whatif({"list"}).out.empty());
+}

@@ -1,0 +1,216 @@
+// Dry runs of real commands in real sandboxes. Every case checks both halves of
+// the promise: the host tree is byte-for-byte unchanged, and the report lists
+// exactly the effects the command would have had.
+#include <sys/mount.h>
+#include <sys/stat.h>
+
+#include <functional>
+#include <set>
+
+#include "integration/harness.hpp"
+
+using namespace whatif::test;
+using Effects = std::map<std::string, std::string>;
+
+namespace {
+
+struct Scenario {
+    const char* name;
+    std::function<void(const World&)> setup;
+    std::string script;
+    Effects expected;
+};
+
+void check_scenario(const Scenario& s) {
+    World w;
+    s.setup(w);
+    const TreeSnapshot before = snapshot_tree(w.host);
+    ProcessResult raw;
+    const auto set = w.dry_run_sh(s.script, &raw);
+    const TreeSnapshot after = snapshot_tree(w.host);
+    INFO("scenario: " << s.name << "\nstderr: " << raw.err);
+    CHECK(describe_differences(before, after) == "");
+    CHECK(set["run"]["exit_status"] == 0);
+    CHECK(w.host_effects(set) == s.expected);
+    // Nothing outside the host tree was changed by these commands.
+    CHECK(set["files"].size() == s.expected.size());
+    CHECK(raw.exit_code == (s.expected.empty() ? 0 : 3));
+}
+
+void nothing(const World&) {}
+
+}  // namespace
+
+TEST_CASE("filesystem effects are captured exactly and the host is untouched") {
+    const std::vector<Scenario> scenarios = {
+        {"rm -rf of a tree",
+         [](const World& w) {
+             w.mkdirs("data/sub/deeper");
+             w.write("data/a.txt", "a");
+             w.write("data/sub/b.txt", "bb");
+             w.write("data/sub/deeper/c.txt", "ccc");
+             w.write("keep.txt", "keep");
+         },
+         "rm -rf data",
+         {{"data", "deleted"},
+          {"data/a.txt", "deleted"},
+          {"data/sub", "deleted"},
+          {"data/sub/b.txt", "deleted"},
+          {"data/sub/deeper", "deleted"},
+          {"data/sub/deeper/c.txt", "deleted"}}},
+        {"create", nothing, "echo hi > new.txt && mkdir newdir && echo x > newdir/inner",
+         {{"new.txt", "created"}, {"newdir", "created"}, {"newdir/inner", "created"}}},
+        {"modify", [](const World& w) { w.write("f.txt", "hello"); }, "echo HELLO > f.txt", {{"f.txt", "modified"}}},
+        {"modify in place, same size", [](const World& w) { w.write("f.txt", "hello"); },
+         "printf HELLO > f.txt", {{"f.txt", "modified"}}},
+        {"append", [](const World& w) { w.write("log", "a\n"); }, "echo b >> log", {{"log", "modified"}}},
+        {"chmod", [](const World& w) { w.write("x.sh", "#!/bin/sh\n"); }, "chmod 755 x.sh", {{"x.sh", "metadata"}}},
+        {"symlink create", nothing, "ln -s target link", {{"link", "created"}}},
+        {"symlink retarget", [](const World& w) { symlink("a", (w.host + "/link").c_str()); }, "ln -sfn b link",
+         {{"link", "modified"}}},
+        {"mkdir over a deleted file (file -> dir)", [](const World& w) { w.write("f", "file"); }, "rm f && mkdir f",
+         {{"f", "replaced"}}},
+        {"dir -> file",
+         [](const World& w) {
+             w.mkdirs("d");
+             w.write("d/x", "x");
+         },
+         "rm -rf d && echo now-a-file > d", {{"d", "replaced"}, {"d/x", "deleted"}}},
+        {"FIFO", nothing, "mkfifo pipe", {{"pipe", "created"}}},
+        {"open for append, nothing written", [](const World& w) { w.write("t", "same"); }, ": >> t", {}},
+        {"touch of an existing file is metadata (mtime)", [](const World& w) { w.write("t", "same"); }, "touch t",
+         {{"t", "metadata"}}},
+        {"rename", [](const World& w) { w.write("a.txt", "A"); }, "mv a.txt b.txt",
+         {{"a.txt", "deleted"}, {"b.txt", "created"}}},
+        {"a directory recreated (opaque): old entries vanish",
+         [](const World& w) {
+             w.mkdirs("d");
+             w.write("d/old1", "1");
+             w.write("d/old2", "2");
+         },
+         "rm -rf d && mkdir d && echo c > d/new", {{"d/old1", "deleted"}, {"d/old2", "deleted"}, {"d/new", "created"}}},
+        {"touch then rm: no net effect", nothing, "touch tmp && rm tmp", {}},
+        {"a newline in a name", nothing, "touch \"$(printf 'a\\nb')\"", {{"a\nb", "created"}}},
+        {"invalid UTF-8 in a name", nothing, "touch \"$(printf 'bad\\377name')\"", {{"bad\xffname", "created"}}},
+    };
+    for (const auto& s : scenarios) {
+        SUBCASE(s.name) { check_scenario(s); }
+    }
+}
+
+TEST_CASE("writes to $HOME and /tmp are captured, and do not reach the host") {
+    World w;
+    const std::string tmp_target = "/tmp/whatif-it-never-" + std::to_string(getpid());
+    const auto home_before = snapshot_tree(w.home);
+    ProcessResult raw;
+    const auto set = w.dry_run_sh("echo secret > \"$HOME/.bashrc\" && echo x > " + tmp_target, &raw);
+    CHECK(describe_differences(home_before, snapshot_tree(w.home)) == "");
+    CHECK_FALSE(w.exists(tmp_target));
+    CHECK_FALSE(w.exists(w.home + "/.bashrc"));
+    std::set<std::string> paths;
+    for (const auto& f : set["files"]) paths.insert(f["path"].get<std::string>());
+    CHECK(paths.contains(w.home + "/.bashrc"));
+    CHECK(paths.contains(tmp_target));
+}
+
+TEST_CASE("argv is executed as given: sh -c keeps its quoting") {
+    World w;
+    const auto r = w.whatif({"-n", "--", "sh", "-c", "printf '%s|' \"a  b\" \"$0\"", "zero arg"});
+    CHECK(r.exit_code == 0);
+    CHECK(r.out.find("a  b|zero arg|") == 0);
+}
+
+TEST_CASE("stdin is passed through; stdout is passed through and saved in the run") {
+    World w;
+    const auto r = w.whatif({"-n", "--", "sh", "-c", "tr a-z A-Z; echo to-stderr >&2"}, "hello world\n");
+    CHECK(r.out.find("HELLO WORLD\n") == 0);
+    CHECK(r.err.find("to-stderr") != std::string::npos);
+    const auto id = w.whatif({"show", "--format", "json"});
+    const auto j = nlohmann::json::parse(id.out);
+    const std::string run_dir = w.store + "/runs/" + j["run"]["id"].get<std::string>();
+    CHECK(read_text(run_dir + "/stdout.log") == "HELLO WORLD\n");
+    CHECK(read_text(run_dir + "/stderr.log") == "to-stderr\n");
+}
+
+TEST_CASE("with --format json, stdout is the effect set alone") {
+    World w;
+    const auto r = w.whatif({"--format", "json", "-n", "--", "echo", "noise"});
+    const auto j = nlohmann::json::parse(r.out, nullptr, false);
+    REQUIRE_FALSE(j.is_discarded());
+    CHECK(j["schema"] == "whatif/effects/v1");
+    CHECK(r.err.find("noise") != std::string::npos);
+}
+
+TEST_CASE("exit status, signals and --exit-status command") {
+    World w;
+    ProcessResult raw;
+    auto set = w.dry_run_sh("exit 3", &raw);
+    CHECK(set["run"]["exit_status"] == 3);
+    CHECK(set["run"]["signal"].is_null());
+    CHECK(raw.exit_code == 0);  // decision: nothing changed, allow
+
+    set = w.dry_run_sh("exit 3", &raw, {"--exit-status", "command"});
+    CHECK(raw.exit_code == 3);
+
+    set = w.dry_run_sh("kill -TERM $$", &raw, {"--exit-status", "command"});
+    CHECK(set["run"]["signal"] == 15);
+    CHECK(set["run"]["exit_status"].is_null());
+    CHECK(raw.exit_code == 128 + 15);
+}
+
+TEST_CASE("--timeout kills the whole tree") {
+    World w;
+    ProcessResult raw;
+    const auto set = w.dry_run_sh("sleep 300 & sleep 300; echo never > f", &raw, {"--timeout", "1s"});
+    CHECK(set["run"]["timed_out"] == true);
+    CHECK(set["run"]["signal"] == 9);
+    CHECK(set["run"]["duration_ms"].get<int>() >= 1000);
+    CHECK(w.host_effects(set).empty());
+}
+
+TEST_CASE("command not found is reported like a shell does") {
+    World w;
+    const auto r = w.whatif({"--format", "json", "-n", "--exit-status", "command", "--", "no-such-command-xyz"});
+    CHECK(r.exit_code == 127);
+    CHECK(r.err.find("no-such-command-xyz: command not found") != std::string::npos);
+    CHECK(nlohmann::json::parse(r.out)["run"]["exit_status"] == 127);
+}
+
+TEST_CASE("inside: pid namespace, fresh /proc, read-only /sys, store invisible") {
+    World w;
+    ProcessResult raw;
+    w.dry_run_sh("echo $$ > /dev/null", &raw);  // makes the store exist
+    const auto r = w.whatif({"-n", "--", "sh", "-c",
+                             "echo pid=$$; ls -A \"$WHATIF_HOME\" | wc -l; touch /sys/x 2>/dev/null || echo sys-ro; "
+                             "test -e /dev/null && test -e /dev/pts/ptmx && echo dev-ok; cat /proc/1/comm"});
+    INFO(r.err);
+    CHECK(r.out.find("pid=2\n") != std::string::npos);
+    CHECK(r.out.find("\n0\n") != std::string::npos);  // the store is an empty directory inside
+    CHECK(r.out.find("sys-ro") != std::string::npos);
+    CHECK(r.out.find("dev-ok") != std::string::npos);
+    CHECK(r.out.find("whatif") != std::string::npos);  // pid 1 is whatif's init
+}
+
+TEST_CASE("a read-only host mount stays read-only inside; tmpfs mounts under mounts are captured") {
+    if (geteuid() != 0) {
+        MESSAGE("making host mounts needs root: this case runs in the root pass of scripts/test.sh");
+        return;
+    }
+    World w;
+    w.mkdirs("ro");
+    w.mkdirs("tmpfs");
+    REQUIRE(mount("tmpfs", (w.host + "/ro").c_str(), "tmpfs", MS_RDONLY, "size=1m") == 0);
+    REQUIRE(mount("tmpfs", (w.host + "/tmpfs").c_str(), "tmpfs", 0, "size=1m") == 0);
+    w.mkdirs("tmpfs/inner");
+    w.write("tmpfs/inner/old", "old");
+    const auto before = snapshot_tree(w.host);
+    ProcessResult raw;
+    const auto set = w.dry_run_sh(
+        "touch ro/x 2>/dev/null && echo ro-writable; echo new > tmpfs/inner/new; rm tmpfs/inner/old", &raw);
+    const auto after = snapshot_tree(w.host);
+    umount2((w.host + "/ro").c_str(), MNT_DETACH);
+    umount2((w.host + "/tmpfs").c_str(), MNT_DETACH);
+    CHECK(describe_differences(before, after) == "");
+    CHECK(raw.err.find("ro-writable") == std::string::npos);
+    CHECK(w.host_effects(set) == Effects{{"tmpfs/inner/new", "created"}, {"tmpfs/inner/old", "deleted"}});
+}

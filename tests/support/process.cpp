@@ -1,0 +1,58 @@
+#include "support/process.hpp"
+
+#include <boost/process.hpp>
+#include <cstdlib>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+namespace bp = boost::process;
+
+namespace whatif::test {
+
+namespace {
+
+std::string slurp(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+}  // namespace
+
+std::string whatif_binary() {
+    if (const char* env = std::getenv("WHATIF_BIN"); env != nullptr && *env != '\0') return env;
+    return WHATIF_BINARY;
+}
+
+ProcessResult run_process(const std::string& exe, const std::vector<std::string>& args, const ProcessOptions& options) {
+    // Output goes through files: no pipe can fill up and deadlock the test.
+    std::random_device rd;
+    const std::string base = "/tmp/whatif-test-io-" + std::to_string(rd()) + std::to_string(rd());
+    const std::string in_path = base + ".in", out_path = base + ".out", err_path = base + ".err";
+    {
+        std::ofstream in(in_path, std::ios::binary);
+        in << options.stdin_data;
+    }
+    bp::environment env = boost::this_process::environment();
+    for (const auto& [k, v] : options.env) {
+        if (v.empty())
+            env.erase(k);
+        else
+            env[k] = v;
+    }
+    ProcessResult result;
+    bp::child child(exe, bp::args(args), env, bp::start_dir(options.cwd.empty() ? "/tmp" : options.cwd),
+                    bp::std_in < in_path, bp::std_out > out_path, bp::std_err > err_path);
+    child.wait();
+    result.exit_code = child.exit_code();
+    result.out = slurp(out_path);
+    result.err = slurp(err_path);
+    std::remove(in_path.c_str());
+    std::remove(out_path.c_str());
+    std::remove(err_path.c_str());
+    return result;
+}
+
+}  // namespace whatif::test

@@ -1,0 +1,142 @@
+#include <doctest/doctest.h>
+#include <sys/mount.h>
+
+#include <map>
+
+#include "whatif/sandbox/mount_plan.hpp"
+
+using namespace whatif::sandbox;
+using Kind = DirEntryInfo::Kind;
+
+namespace {
+
+const char* kMountinfo =
+    "21 1 8:1 / / rw,relatime - ext4 /dev/vda rw\n"
+    "22 21 0:5 / /proc rw,nosuid,nodev,noexec - proc proc rw\n"
+    "23 21 0:6 / /sys rw,nosuid - sysfs sysfs rw\n"
+    "24 21 0:7 / /dev rw,nosuid - devtmpfs udev rw\n"
+    "25 24 0:8 / /dev/shm rw,nosuid,nodev - tmpfs tmpfs rw\n"
+    "26 21 0:9 / /home rw,relatime shared:1 - ext4 /dev/vdb rw\n"
+    "27 26 0:10 / /home/ana/My\\040Disk rw,nosuid,nodev - tmpfs tmpfs rw\n"
+    "28 21 0:11 / /opt/tools ro,nosuid,relatime - squashfs /dev/loop0 ro\n"
+    "29 21 0:12 / /run rw,nosuid,nodev - tmpfs tmpfs rw\n";
+
+DirLister fake_lister() {
+    static const std::map<std::string, std::vector<DirEntryInfo>> tree = {
+        {"/",
+         {{"bin", Kind::symlink, "usr/bin", 0, 0},
+          {"dev", Kind::dir, "", 0, 0},
+          {"home", Kind::dir, "", 0, 0},
+          {"opt", Kind::dir, "", 0, 0},
+          {"proc", Kind::dir, "", 0, 0},
+          {"run", Kind::dir, "", 0, 0},
+          {"swapfile", Kind::file, "", 0, 1 << 30},
+          {"mine.txt", Kind::file, "", 1000, 10},
+          {"sys", Kind::dir, "", 0, 0},
+          {"usr", Kind::dir, "", 0, 0}}},
+        {"/home", {{"ana", Kind::dir, "", 0, 0}, {"bo", Kind::dir, "", 0, 0}}},
+        {"/home/ana", {{"My Disk", Kind::dir, "", 0, 0}, {"src", Kind::dir, "", 0, 0}}},
+        {"/opt", {{"tools", Kind::dir, "", 0, 0}, {"other", Kind::dir, "", 0, 0}}},
+    };
+    return [](const std::string& dir) {
+        auto it = tree.find(dir);
+        return it == tree.end() ? std::vector<DirEntryInfo>{} : it->second;
+    };
+}
+
+const MountStep* step_for(const MountPlan& plan, const std::string& target) {
+    for (const auto& s : plan.steps)
+        if (s.target == target) return &s;
+    return nullptr;
+}
+
+}  // namespace
+
+TEST_CASE("mountinfo parsing resolves octal escapes and read-only flags") {
+    auto mounts = parse_mountinfo(kMountinfo);
+    REQUIRE(mounts.has_value());
+    REQUIRE(mounts->size() == 9);
+    CHECK((*mounts)[6].mount_point == "/home/ana/My Disk");
+    CHECK((*mounts)[6].fs_type == "tmpfs");
+    CHECK((*mounts)[7].read_only);
+    CHECK(((*mounts)[7].locked_flags & MS_NOSUID) != 0);
+    CHECK_FALSE((*mounts)[0].read_only);
+    CHECK_FALSE(parse_mountinfo("garbage line\n").has_value());
+}
+
+TEST_CASE("a directory with mounts beneath it is split; others are overlaid whole") {
+    auto mounts = parse_mountinfo(kMountinfo);
+    REQUIRE(mounts.has_value());
+    const MountPlan plan = plan_mounts(*mounts, fake_lister(), {.caller_uid = 1000});
+
+    // "/" has mounts beneath it: a skeleton overlay, first.
+    REQUIRE(!plan.steps.empty());
+    CHECK(plan.steps.front().target == "/");
+    CHECK_FALSE(plan.steps.front().skeleton.empty());
+    CHECK(plan.steps.front().kind == StepKind::overlay);
+
+    // Mount-free directories of "/" are overlaid directly.
+    const MountStep* usr = step_for(plan, "/usr");
+    REQUIRE(usr != nullptr);
+    CHECK(usr->kind == StepKind::overlay);
+    CHECK(usr->skeleton.empty());
+    CHECK(usr->host_path == "/usr");
+
+    // /home is a mount with a mount beneath: split again, down to /home/ana.
+    REQUIRE(step_for(plan, "/home") != nullptr);
+    CHECK_FALSE(step_for(plan, "/home")->skeleton.empty());
+    CHECK(step_for(plan, "/home/bo")->skeleton.empty());
+    CHECK_FALSE(step_for(plan, "/home/ana")->skeleton.empty());
+    CHECK(step_for(plan, "/home/ana/src")->skeleton.empty());
+    CHECK(step_for(plan, "/home/ana/My Disk")->kind == StepKind::overlay);
+
+    // A read-only host mount stays read-only, without an upper layer.
+    const MountStep* tools = step_for(plan, "/opt/tools");
+    REQUIRE(tools != nullptr);
+    CHECK(tools->kind == StepKind::bind_read_only);
+    CHECK(tools->layer == -1);
+    CHECK(step_for(plan, "/opt/other")->kind == StepKind::overlay);
+
+    // The sandbox builds its own /proc, /sys and /dev.
+    CHECK(step_for(plan, "/proc") == nullptr);
+    CHECK(step_for(plan, "/sys") == nullptr);
+    CHECK(step_for(plan, "/dev") == nullptr);
+    CHECK(step_for(plan, "/dev/shm") == nullptr);
+
+    // Parents are mounted before children.
+    for (size_t i = 0; i < plan.steps.size(); ++i)
+        for (size_t j = i + 1; j < plan.steps.size(); ++j)
+            CHECK_FALSE(plan.steps[i].target.starts_with(plan.steps[j].target + "/"));
+}
+
+TEST_CASE("files in a split directory: the caller's small ones are copied, others bound read-only") {
+    auto mounts = parse_mountinfo(kMountinfo);
+    REQUIRE(mounts.has_value());
+    const MountPlan plan = plan_mounts(*mounts, fake_lister(), {.caller_uid = 1000});
+    bool copied_mine = false, symlink_kept = false;
+    for (const auto& e : plan.skeleton) {
+        if (e.path.ends_with("/mine.txt")) copied_mine = e.kind == Kind::file && e.host_path == "/mine.txt";
+        if (e.path.ends_with("/bin")) symlink_kept = e.kind == Kind::symlink && e.link_target == "usr/bin";
+    }
+    CHECK(copied_mine);
+    CHECK(symlink_kept);
+    const MountStep* swap = step_for(plan, "/swapfile");
+    REQUIRE(swap != nullptr);
+    CHECK(swap->kind == StepKind::bind_file_read_only);
+}
+
+TEST_CASE("a later mount on a parent path hides earlier mounts beneath it") {
+    auto mounts = parse_mountinfo(
+        "1 0 8:1 / / rw - ext4 /dev/vda rw\n"
+        "2 1 0:1 / /data/inner rw - tmpfs t rw\n"
+        "3 1 0:2 / /data rw - tmpfs t rw\n");
+    REQUIRE(mounts.has_value());
+    DirLister lister = [](const std::string& dir) {
+        if (dir == "/") return std::vector<DirEntryInfo>{{"data", Kind::dir, "", 0, 0}};
+        return std::vector<DirEntryInfo>{{"inner", Kind::dir, "", 0, 0}};
+    };
+    const MountPlan plan = plan_mounts(*mounts, lister, {.caller_uid = 0});
+    REQUIRE(step_for(plan, "/data") != nullptr);
+    CHECK(step_for(plan, "/data")->skeleton.empty());  // nothing visible beneath it any more
+    CHECK(step_for(plan, "/data/inner") == nullptr);
+}

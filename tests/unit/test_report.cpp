@@ -1,0 +1,97 @@
+#include <doctest/doctest.h>
+
+#include "whatif/policy/decision.hpp"
+#include "whatif/report/json.hpp"
+#include "whatif/report/text.hpp"
+
+using namespace whatif;
+using effects::Change;
+using effects::FileType;
+
+namespace {
+
+effects::FileEffect deleted_file(const std::string& path, uint64_t size) {
+    effects::FileState s;
+    s.type = FileType::file;
+    s.size = size;
+    s.mode = 0644;
+    return {path, Change::deleted, FileType::file, s, std::nullopt};
+}
+
+effects::EffectSet sample_set() {
+    effects::EffectSet set;
+    set.run.id = "20261123T205731-3f9c";
+    set.run.argv = {"rm", "-rf", "data"};
+    set.run.cwd = "/home/ana/proj";
+    set.run.exit_status = 0;
+    set.run.duration_ms = 41;
+    effects::FileState dir;
+    dir.type = FileType::dir;
+    dir.mode = 0755;
+    set.files.push_back({"/home/ana/proj/data", Change::deleted, FileType::dir, dir, std::nullopt});
+    for (int i = 0; i < 1204; ++i)
+        set.files.push_back(deleted_file("/home/ana/proj/data/f" + std::to_string(i), 1000));
+    effects::FileState created;
+    created.size = 12;
+    set.files.push_back({"/tmp/new.txt", Change::created, FileType::file, std::nullopt, created});
+    set.decision = policy::decide(set);
+    return set;
+}
+
+}  // namespace
+
+TEST_CASE("the interim decision: an empty effect set is allowed, any change asks") {
+    effects::EffectSet empty;
+    CHECK(policy::decide(empty).verdict == effects::Verdict::allow);
+    CHECK(policy::exit_code_for(effects::Verdict::allow) == ExitCode::allow);
+    const auto set = sample_set();
+    CHECK(set.decision.verdict == effects::Verdict::ask);
+    REQUIRE(set.decision.reasons.size() == 1);
+    CHECK(set.decision.reasons[0].message.find("1,205 deleted") != std::string::npos);
+    CHECK(policy::exit_code_for(set.decision.verdict) == ExitCode::ask);
+}
+
+TEST_CASE("text report groups a deleted tree into one line, most destructive first") {
+    const std::string text = report::render_text(sample_set(), {.color = false});
+    CHECK(text.find("whatif: dry run 20261123T205731-3f9c") == 0);
+    CHECK(text.find("deleted   1,204 files, 1 dir under /home/ana/proj/data   (-1.2 MB)") != std::string::npos);
+    CHECK(text.find("created   /tmp/new.txt   (+12 B)") != std::string::npos);
+    CHECK(text.find("deleted") < text.find("created"));
+    CHECK(text.find("decision: ASK") != std::string::npos);
+    CHECK(text.find("\x1b[") == std::string::npos);
+    const std::string colored = report::render_text(sample_set(), {.color = true});
+    CHECK(colored.find("\x1b[") != std::string::npos);
+}
+
+TEST_CASE("long lists are folded") {
+    effects::EffectSet set;
+    set.run.id = "x";
+    for (int d = 0; d < 20; ++d) {
+        effects::FileState s;
+        s.size = 1;
+        set.files.push_back({"/dir" + std::to_string(d) + "/file", Change::created, FileType::file, std::nullopt, s});
+    }
+    const std::string text = report::render_text(set, {.color = false, .max_lines_per_change = 6});
+    CHECK(text.find("and 14 more in 14 other places") != std::string::npos);
+}
+
+TEST_CASE("JSON report follows schema whatif/effects/v1 and round-trips") {
+    const auto set = sample_set();
+    const auto j = nlohmann::json::parse(report::render_json(set));
+    CHECK(j["schema"] == "whatif/effects/v1");
+    CHECK(j["run"]["argv"] == nlohmann::json({"rm", "-rf", "data"}));
+    CHECK(j["run"]["signal"].is_null());
+    CHECK(j["decision"]["verdict"] == "ask");
+    CHECK(j["totals"]["deleted"] == 1205);
+    CHECK(j["totals"]["created"] == 1);
+    CHECK(j["totals"]["bytes_removed"] == 1204000);
+    CHECK(j["files"][0]["change"] == "deleted");
+    CHECK(j["files"][0]["after"].is_null());
+    CHECK(j["files"][1]["before"]["mode"] == "0644");
+    for (const char* key : {"files", "processes", "network", "secrets"}) CHECK(j[key].is_array());
+    auto back = effects::effect_set_from_json(j);
+    REQUIRE(back.has_value());
+    CHECK(back->files.size() == set.files.size());
+    CHECK(back->decision.verdict == effects::Verdict::ask);
+    CHECK_FALSE(effects::effect_set_from_json(nlohmann::json::object()).has_value());
+}

@@ -1,0 +1,116 @@
+#include <doctest/doctest.h>
+#include <sys/stat.h>
+
+#include <thread>
+
+#include "whatif/store/run_store.hpp"
+#include "whatif/util/fs.hpp"
+
+using namespace whatif;
+
+namespace {
+
+struct TempStore {
+    std::string dir;
+    TempStore() {
+        char tmpl[] = "/tmp/whatif-store-XXXXXX";
+        dir = mkdtemp(tmpl);
+    }
+    ~TempStore() { util::remove_tree(dir); }
+};
+
+}  // namespace
+
+TEST_CASE("run ids: format is checked before any path is built") {
+    CHECK(store::is_valid_run_id("20261123T205731-3f9c"));
+    CHECK_FALSE(store::is_valid_run_id("20261123T205731-3F9C"));
+    CHECK_FALSE(store::is_valid_run_id("../../etc/passwd"));
+    CHECK_FALSE(store::is_valid_run_id("20261123T205731-3f9"));
+    CHECK_FALSE(store::is_valid_run_id("last"));
+}
+
+TEST_CASE("creating, resolving, listing and discarding runs") {
+    TempStore tmp;
+    auto store = store::RunStore::open_at(tmp.dir);
+    REQUIRE(store.has_value());
+    CHECK(store->resolve("last").error().code == ExitCode::bad_input);
+
+    std::vector<std::string> ids;
+    for (int i = 0; i < 3; ++i) {
+        auto run = store->create_run();
+        REQUIRE(run.has_value());
+        store::RunMeta meta;
+        meta.id = run->id;
+        meta.argv = {"echo", std::to_string(i)};
+        meta.started_unix_ns = 1000 + i;
+        meta.state = store::RunState::complete;
+        REQUIRE(store::save_meta(run->dir, meta).has_value());
+        ids.push_back(run->id);
+    }
+    CHECK(ids[0] != ids[1]);
+    auto last = store->resolve("last");
+    REQUIRE(last.has_value());
+    CHECK(*last == ids[2]);
+    CHECK(store->resolve("20000101T000000-0000").error().code == ExitCode::bad_input);
+    CHECK(store->resolve("nonsense").error().code == ExitCode::bad_input);
+
+    auto listed = store->list();
+    REQUIRE(listed.has_value());
+    CHECK(listed->size() == 3);
+
+    REQUIRE(store->discard(ids[1]).has_value());
+    CHECK_FALSE(store->resolve(ids[1]).has_value());
+    CHECK(store->list()->size() == 2);
+}
+
+TEST_CASE("a run whose whatif died is incomplete; a live one cannot be discarded") {
+    TempStore tmp;
+    auto store = store::RunStore::open_at(tmp.dir);
+    REQUIRE(store.has_value());
+    std::string abandoned_id;
+    {
+        auto run = store->create_run();
+        REQUIRE(run.has_value());
+        store::RunMeta meta;
+        meta.id = abandoned_id = run->id;
+        meta.state = store::RunState::running;
+        REQUIRE(store::save_meta(run->dir, meta).has_value());
+        auto live = store->load(run->id);
+        REQUIRE(live.has_value());
+        CHECK(live->state == store::RunState::running);
+        CHECK(store->discard(run->id).error().code == ExitCode::bad_input);
+    }  // the lock is released as if whatif had been killed
+    auto dead = store->load(abandoned_id);
+    REQUIRE(dead.has_value());
+    CHECK(dead->state == store::RunState::incomplete);
+    CHECK(store->discard(abandoned_id).has_value());
+}
+
+TEST_CASE("gc removes old finished runs and keeps new ones") {
+    TempStore tmp;
+    auto store = store::RunStore::open_at(tmp.dir);
+    REQUIRE(store.has_value());
+    auto old_run = store->create_run();
+    REQUIRE(old_run.has_value());
+    store::RunMeta old_meta;
+    old_meta.id = old_run->id;
+    old_meta.state = store::RunState::complete;
+    old_meta.started_unix_ns = 1;  // 1970
+    REQUIRE(store::save_meta(old_run->dir, old_meta).has_value());
+    old_run->lock.reset();
+    auto new_run = store->create_run();
+    REQUIRE(new_run.has_value());
+    store::RunMeta new_meta;
+    new_meta.id = new_run->id;
+    new_meta.state = store::RunState::complete;
+    new_meta.started_unix_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count();
+    REQUIRE(store::save_meta(new_run->dir, new_meta).has_value());
+    new_run->lock.reset();
+    auto removed = store->gc(std::chrono::hours(24));
+    REQUIRE(removed.has_value());
+    REQUIRE(removed->size() == 1);
+    CHECK(removed->front() == old_run->id);
+    CHECK(store->resolve(new_run->id).has_value());
+}
