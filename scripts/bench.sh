@@ -35,6 +35,7 @@ PY
 echo "== scan: a command that creates 100,000 files"
 mkdir -p "$work/tree"
 cd "$work/tree"
-"$whatif" -v run -n -- sh -c 'mkdir d && cd d && seq 1 100000 | xargs touch' 2>"$work/scan.log" >/dev/null || true
+"$whatif" run -v -n -- sh -c 'mkdir d && cd d && seq 1 100000 | xargs touch' 2>"$work/scan.log" >/dev/null || true
+/usr/bin/time -f "  whatif run total: %e s, peak RSS %M kB" "$whatif" show last >/dev/null 2>&1 || true
 grep -o 'scan: .*' "$work/scan.log" | awk '{ split($0, a, " "); n = a[2]; us = a[7];
     printf "  %s entries in %.1f ms: %.0f entries/s\n", n, us / 1000, n / (us / 1e6) }'

@@ -8,7 +8,7 @@ packages=(
     build-essential cmake pkg-config
     libseccomp-dev libcap-dev libboost-dev libboost-filesystem-dev
     libspdlog-dev libfmt-dev doctest-dev libcli11-dev libtomlplusplus-dev
-    nlohmann-json3-dev libxxhash-dev libgit2-dev
+    nlohmann-json3-dev libxxhash-dev libdtl-dev
 )
 
 missing=()

@@ -1,8 +1,9 @@
 #include "whatif/effects/content_diff.hpp"
 
-#include <git2.h>
+#include <dtl/dtl.hpp>
 
-#include <memory>
+#include <sstream>
+#include <vector>
 
 #include "whatif/util/strings.hpp"
 
@@ -10,42 +11,56 @@ namespace whatif::effects {
 
 namespace {
 
-struct LibGit2 {
-    LibGit2() { git_libgit2_init(); }
-    ~LibGit2() { git_libgit2_shutdown(); }
-};
+// git's rule: a NUL byte in the first 8,000 bytes makes a file binary.
+bool looks_binary(const std::string* content) {
+    if (content == nullptr) return false;
+    return content->find('\0', 0) < std::min<size_t>(content->size(), 8000);
+}
 
-std::string git_error_text() {
-    const git_error* e = git_error_last();
-    return e != nullptr && e->message != nullptr ? e->message : "unknown libgit2 error";
+std::vector<std::string> split_lines(const std::string* content, bool& ends_with_newline) {
+    std::vector<std::string> lines;
+    ends_with_newline = true;
+    if (content == nullptr || content->empty()) return lines;
+    size_t start = 0;
+    while (start < content->size()) {
+        const size_t nl = content->find('\n', start);
+        if (nl == std::string::npos) {
+            lines.push_back(content->substr(start));
+            ends_with_newline = false;
+            break;
+        }
+        lines.push_back(content->substr(start, nl - start));
+        start = nl + 1;
+    }
+    return lines;
 }
 
 }  // namespace
 
 Result<std::string> unified_diff(const std::string* before, const std::string* after, std::string_view shown_path) {
-    static LibGit2 library;
-    // libgit2 writes "a/" and "b/" itself: give it the path without its leading '/'.
-    std::string_view rel = shown_path;
-    while (!rel.empty() && rel.front() == '/') rel.remove_prefix(1);
-    const std::string a_path(rel), b_path(rel);
-    git_diff_options opts = GIT_DIFF_OPTIONS_INIT;
-    opts.context_lines = 3;
-    git_patch* raw_patch = nullptr;
-    if (git_patch_from_buffers(&raw_patch, before ? before->data() : nullptr, before ? before->size() : 0,
-                               before ? a_path.c_str() : nullptr, after ? after->data() : nullptr,
-                               after ? after->size() : 0, after ? b_path.c_str() : nullptr, &opts) != 0)
-        return fail("diff of " + std::string(shown_path) + ": " + git_error_text());
-    std::unique_ptr<git_patch, decltype(&git_patch_free)> patch(raw_patch, git_patch_free);
-    const git_diff_delta* delta = git_patch_get_delta(patch.get());
-    if (delta != nullptr && (delta->flags & GIT_DIFF_FLAG_BINARY) != 0) {
-        return "Binary files differ: " + std::string(shown_path) + " (" +
+    const std::string path = util::shell_quote_for_display(shown_path);
+    std::string header = "--- " + (before != nullptr ? "a" + path : std::string("/dev/null")) + "\n+++ " +
+                         (after != nullptr ? "b" + path : std::string("/dev/null")) + "\n";
+    if (looks_binary(before) || looks_binary(after)) {
+        return "Binary files differ: " + path + " (" +
                (before ? util::human_bytes(before->size()) : std::string("absent")) + " -> " +
                (after ? util::human_bytes(after->size()) : std::string("absent")) + ")\n";
     }
-    git_buf buf = GIT_BUF_INIT;
-    if (git_patch_to_buf(&buf, patch.get()) != 0) return fail("diff of " + std::string(shown_path) + ": " + git_error_text());
-    std::string text(buf.ptr, buf.size);
-    git_buf_dispose(&buf);
+    bool before_nl = true, after_nl = true;
+    const std::vector<std::string> a = split_lines(before, before_nl);
+    const std::vector<std::string> b = split_lines(after, after_nl);
+    if (a == b) {
+        if (before_nl == after_nl) return std::string();
+        return header + "(only the newline at the end of the file differs)\n";
+    }
+    dtl::Diff<std::string> diff(a, b);
+    diff.onHuge();  // bounded memory on long files
+    diff.compose();
+    diff.composeUnifiedHunks();
+    std::ostringstream out;
+    diff.printUnifiedFormat(out);
+    std::string text = header + out.str();
+    if (before_nl != after_nl) text += "\\ the newline at the end of the file differs\n";
     return text;
 }
 

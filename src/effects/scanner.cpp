@@ -80,11 +80,21 @@ bool has_overlay_xattr_at(int dir_fd, const char* name, const char* suffix) {
 }
 
 // A whiteout hides the lower entry of the same name: a 0:0 character device, or
-// (overlayfs >= 6.7 "xattr whiteouts") an empty file carrying overlay.whiteout.
-bool is_whiteout(const struct stat& st, int dir_fd, const char* name) {
+// (overlayfs >= 6.7 "xattr whiteouts") an empty file carrying overlay.whiteout,
+// which the kernel honours only in a directory marked as holding such whiteouts.
+bool is_whiteout(const struct stat& st, int dir_fd, const char* name, bool dir_has_xattr_whiteouts) {
     if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0)) return true;
-    if (S_ISREG(st.st_mode) && st.st_size == 0) return has_overlay_xattr_at(dir_fd, name, "whiteout");
+    if (dir_has_xattr_whiteouts && S_ISREG(st.st_mode) && st.st_size == 0)
+        return has_overlay_xattr_at(dir_fd, name, "whiteout");
     return false;
+}
+
+// The marks of a directory holding xattr whiteouts: overlay.whiteouts (6.8+) or
+// overlay.opaque = "x" (6.7).
+bool has_xattr_whiteouts(int upper_dir_fd) {
+    for (const char* key : {"user.overlay.whiteouts", "trusted.overlay.whiteouts"})
+        if (fgetxattr(upper_dir_fd, key, nullptr, 0) >= 0) return true;
+    return overlay_xattr_fd(upper_dir_fd, "opaque") == "x";
 }
 
 std::vector<std::string> list_dir(int dir_fd) {
@@ -197,6 +207,7 @@ private:
     // merged view (opaque dir), so those the upper layer lacks are deleted.
     void scan_dir(int upper_dir, int host_dir, const std::string& path, bool hides_host) {
         const std::vector<std::string> names = list_dir(upper_dir);
+        const bool xattr_whiteouts = has_xattr_whiteouts(upper_dir);
         for (const std::string& name : names) {
             ++result.entries_scanned;
             const std::string child = path + "/" + name;
@@ -208,7 +219,7 @@ private:
             struct stat hst {};
             const bool on_host = host_dir >= 0 && fstatat(host_dir, name.c_str(), &hst, AT_SYMLINK_NOFOLLOW) == 0;
 
-            if (is_whiteout(ust, upper_dir, name.c_str())) {
+            if (is_whiteout(ust, upper_dir, name.c_str(), xattr_whiteouts)) {
                 if (on_host) emit_deleted(host_dir, name.c_str(), child, hst);
                 continue;
             }

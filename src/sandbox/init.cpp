@@ -126,11 +126,17 @@ bool exists_in_path(const char* name) {
         pid_t pid = 0;
         while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
             if (pid != command) continue;  // an orphan, reaped
+            // The command is done: end everything it left running, so that the
+            // upper layers are final once the supervisor hears from us. (Our own
+            // exit would do it too, but only after the kernel has torn down the
+            // mount namespace, which the supervisor need not wait for.)
+            kill(-1, SIGKILL);
+            while (waitpid(-1, nullptr, 0) > 0 || errno == EINTR) {
+            }
             char frame[1 + sizeof(int)];
             frame[0] = kStatusExited;
             memcpy(frame + 1, &status, sizeof(int));
             write_all(plan.status_fd, frame, sizeof frame);
-            // Returning from pid 1 kills every process left in the namespace.
             _exit(0);
         }
     }

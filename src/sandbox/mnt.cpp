@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -92,6 +93,76 @@ bool mount_proc_and_sys(const ChildPlan& plan, ChildError& err) {
     return true;
 }
 
+bool copy_file_for_skeleton(const ChildSkeletonEntry& e, ChildError& err) {
+    const int in = open(e.host_path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    struct stat st {};
+    if (in < 0 || fstat(in, &st) != 0 || !S_ISREG(st.st_mode)) {
+        // Gone or changed type since the plan: an empty placeholder keeps the name.
+        if (in >= 0) close(in);
+        const int fd = open(e.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0);
+        if (fd >= 0) close(fd);
+        return true;
+    }
+    const int out = open(e.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (out < 0) {
+        close(in);
+        err.syscall_failed("open(O_CREAT", e.path.c_str());
+        return false;
+    }
+    char buf[16384];
+    ssize_t n;
+    while ((n = read(in, buf, sizeof buf)) > 0)
+        if (write(out, buf, static_cast<size_t>(n)) != n) break;
+    // Same owner, mode and times as the host file: an unchanged copy-up of it is
+    // then no effect. (Owners the namespace does not map cannot be set; the plan
+    // copies only the caller's own files then.)
+    if (fchown(out, st.st_uid, st.st_gid) != 0) { /* unprivileged: already the caller's */ }
+    fchmod(out, st.st_mode & 07777);
+    const timespec times[2] = {st.st_atim, st.st_mtim};
+    futimens(out, times);
+    close(in);
+    close(out);
+    return true;
+}
+
+bool build_skeleton(const ChildPlan& plan, ChildError& err) {
+    if (plan.skeleton.empty()) return true;
+    if (mount("tmpfs", plan.skeleton_root.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") != 0) {
+        err.syscall_failed("mount(tmpfs", plan.skeleton_root.c_str());
+        return false;
+    }
+    for (const ChildSkeletonEntry& e : plan.skeleton) {
+        switch (e.kind) {
+            case DirEntryInfo::Kind::dir:
+                if (mkdir(e.path.c_str(), 0755) != 0) {
+                    err.syscall_failed("mkdir", e.path.c_str());
+                    return false;
+                }
+                break;
+            case DirEntryInfo::Kind::symlink:
+                if (symlink(e.link_target.c_str(), e.path.c_str()) != 0) {
+                    err.syscall_failed("symlink", e.link_target.c_str(), e.path.c_str());
+                    return false;
+                }
+                break;
+            case DirEntryInfo::Kind::file:
+                if (!copy_file_for_skeleton(e, err)) return false;
+                break;
+            case DirEntryInfo::Kind::other: {
+                // A placeholder that a read-only bind of the host file will cover.
+                const int fd = open(e.path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+                if (fd < 0) {
+                    err.syscall_failed("open(O_CREAT", e.path.c_str());
+                    return false;
+                }
+                close(fd);
+                break;
+            }
+        }
+    }
+    return true;
+}
+
 bool pivot_into(const char* new_root, ChildError& err) {
     // pivot_root(".", ".") stacks the old root on top of the new one, so no
     // directory for it has to be created in the (copy-on-write) new root.
@@ -122,6 +193,7 @@ bool build_root(const ChildPlan& plan, ChildError& err) {
         err.syscall_failed("mount(MS_REC|MS_PRIVATE", "/");
         return false;
     }
+    if (!build_skeleton(plan, err)) return false;
     for (const ChildMount& m : plan.mounts) {
         const bool ok = m.kind == StepKind::overlay ? mount_overlay(m, err) : bind_read_only(m, err);
         if (!ok) return false;

@@ -99,52 +99,6 @@ struct PreparedChild {
     std::vector<Layer> layers;
 };
 
-// The skeletons of split directories (see mount_plan.hpp), in the run directory.
-Status build_skeleton(const std::string& root, const std::vector<SkeletonEntry>& entries) {
-    if (auto st = util::make_dirs(root, 0755); !st) return st;
-    for (const auto& e : entries) {
-        const std::string path = util::join_path(root, e.path);
-        switch (e.kind) {
-            case DirEntryInfo::Kind::dir:
-                if (mkdir(path.c_str(), 0755) != 0) return fail_errno("mkdir(" + path + ")");
-                break;
-            case DirEntryInfo::Kind::symlink:
-                if (symlink(e.link_target.c_str(), path.c_str()) != 0) return fail_errno("symlink(" + path + ")");
-                break;
-            case DirEntryInfo::Kind::other: {
-                UniqueFd fd(open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
-                if (!fd) return fail_errno("open(" + path + ")");
-                break;
-            }
-            case DirEntryInfo::Kind::file: {
-                // Same content, mode, owner and times as the host file, so that an
-                // unchanged copy-up of it is no effect.
-                UniqueFd in(open(e.host_path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
-                struct stat st {};
-                if (!in || fstat(in.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
-                    UniqueFd placeholder(open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0));
-                    break;
-                }
-                UniqueFd out(open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
-                if (!out) return fail_errno("open(" + path + ")");
-                char buf[65536];
-                for (;;) {
-                    const ssize_t n = read(in.get(), buf, sizeof buf);
-                    if (n <= 0) break;
-                    if (write(out.get(), buf, static_cast<size_t>(n)) != n) return fail_errno("write(" + path + ")");
-                }
-                if (geteuid() == 0 && fchown(out.get(), st.st_uid, st.st_gid) != 0)
-                    spdlog::debug("fchown({}): {}", path, std::strerror(errno));
-                fchmod(out.get(), st.st_mode & 07777);
-                const timespec times[2] = {st.st_atim, st.st_mtim};
-                futimens(out.get(), times);
-                break;
-            }
-        }
-    }
-    return {};
-}
-
 Result<PreparedChild> prepare_child(const RunRequest& req) {
     if (auto st = check_store_filesystem(req.run_dir); !st) return std::unexpected(st.error());
     auto host_mounts = read_host_mounts();
@@ -158,7 +112,10 @@ Result<PreparedChild> prepare_child(const RunRequest& req) {
     plan.staging_root = util::join_path(req.run_dir, "root");
     if (auto st = util::make_dirs(plan.staging_root); !st) return std::unexpected(st.error());
     const std::string skeleton_root = util::join_path(req.run_dir, "skeleton");
-    if (auto st = build_skeleton(skeleton_root, mount_plan.skeleton); !st) return std::unexpected(st.error());
+    if (auto st = util::make_dirs(skeleton_root); !st) return std::unexpected(st.error());
+    plan.skeleton_root = skeleton_root;
+    for (const auto& e : mount_plan.skeleton)
+        plan.skeleton.push_back({e.kind, util::join_path(skeleton_root, e.path), e.host_path, e.link_target});
 
     for (const MountStep& step : mount_plan.steps) {
         ChildMount cm;
@@ -346,7 +303,12 @@ Result<RunOutcome> run(const RunRequest& req) {
     int interrupts = 0;
     auto init_done_at = std::chrono::steady_clock::time_point{};
 
-    while (!init_done || streams[0].open || streams[1].open || status_open) {
+    // Done when the command's status arrived (init has then killed and reaped every
+    // other process of the sandbox) or init is gone, and its output is drained.
+    auto status_known = [&] {
+        return !status_open || (status_bytes.size() >= 1 + sizeof(int) && status_bytes.front() == kStatusExited);
+    };
+    while (!(init_done || status_known()) || streams[0].open || streams[1].open) {
         const auto now = std::chrono::steady_clock::now();
         int timeout_ms = -1;
         if (req.timeout.count() > 0 && !init_done) {
@@ -360,9 +322,10 @@ Result<RunOutcome> run(const RunRequest& req) {
                 timeout_ms = static_cast<int>(std::min<int64_t>(left.count() + 1, 1'000'000));
             }
         }
-        if (init_done) {
+        if (init_done || status_known()) {
             // Every process of the namespace is gone; pipes close at once. A bounded
             // wait guards against a descriptor passed outside (it cannot happen today).
+            if (init_done_at == std::chrono::steady_clock::time_point{}) init_done_at = now;
             if (now - init_done_at > std::chrono::seconds(2)) break;
             timeout_ms = 100;
         }
@@ -398,18 +361,15 @@ Result<RunOutcome> run(const RunRequest& req) {
                 }
             }
         }
-        if (!init_done) {
-            const pid_t w = waitpid(init_pid, &init_wait_status, WNOHANG);
-            if (w == init_pid) {
-                init_done = true;
-                init_done_at = std::chrono::steady_clock::now();
-            }
-        }
+        if (!init_done && waitpid(init_pid, &init_wait_status, WNOHANG) == init_pid) init_done = true;
     }
-    if (!init_done) {
+    if (!init_done && !status_known()) {
         kill(init_pid, SIGKILL);
         waitpid(init_pid, &init_wait_status, 0);
     }
+    // Otherwise init may still be exiting while the kernel unmounts the sandbox's
+    // overlays; nothing can write to them any more. If we finish first, the host's
+    // init reaps it.
     outcome.duration_ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
     spdlog::debug("clone to sandbox exit took {} us", std::chrono::duration_cast<std::chrono::microseconds>(
@@ -432,8 +392,8 @@ Result<RunOutcome> run(const RunRequest& req) {
     } else {
         return fail("the sandbox ended without reporting the command's status");
     }
-    // work/ and skeleton/ stay until the run is discarded: deleting them here would
-    // put milliseconds on every run's critical path for no one's benefit.
+    // work/ stays until the run is discarded: deleting it here would put
+    // milliseconds on every run's critical path for no one's benefit.
     // The upper roots carried the host's permissions for the run (a 0700 /root gives
     // the caller 0000); the scan reads them as their owner.
     for (const auto& layer : outcome.layers) chmod(layer.upper_dir.c_str(), 0700);

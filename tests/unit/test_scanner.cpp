@@ -127,16 +127,26 @@ TEST_CASE("character-device whiteouts delete, recursively for directories") {
     CHECK_FALSE(effects.contains("/never"));
 }
 
-TEST_CASE("xattr whiteouts (overlay.whiteout on an empty file) delete too") {
-    Fixture f;
-    Fixture::write(f.host + "/gone", "bye");
-    Fixture::write(f.upper + "/gone", "");
-    REQUIRE(setxattr((f.upper + "/gone").c_str(), "user.overlay.whiteout", "y", 1, 0) == 0);
-    Fixture::write(f.upper + "/empty-but-real", "");
-    auto effects = f.scan();
-    CHECK(effects.size() == 2);
-    CHECK(effects["/gone"].change == Change::deleted);
-    CHECK(effects["/empty-but-real"].change == Change::created);
+TEST_CASE("xattr whiteouts (overlay.whiteout on an empty file, in a marked directory) delete too") {
+    for (const char* mark : {"user.overlay.whiteouts", "user.overlay.opaque"}) {
+        Fixture f;
+        mkdir((f.host + "/d").c_str(), 0755);
+        Fixture::write(f.host + "/d/gone", "bye");
+        Fixture::write(f.host + "/d/kept", "stays");
+        f.copy_up_dir("d");
+        // overlay.opaque = "x" marks (6.7), it does not make the directory opaque.
+        const char* value = std::string_view(mark).ends_with("opaque") ? "x" : "y";
+        REQUIRE(setxattr((f.upper + "/d").c_str(), mark, value, 1, 0) == 0);
+        Fixture::write(f.upper + "/d/gone", "");
+        REQUIRE(setxattr((f.upper + "/d/gone").c_str(), "user.overlay.whiteout", "y", 1, 0) == 0);
+        Fixture::write(f.upper + "/d/empty-but-real", "");
+        auto effects = f.scan();
+        INFO("mark: " << mark);
+        CHECK(effects.size() == 2);
+        CHECK(effects["/d/gone"].change == Change::deleted);
+        CHECK(effects["/d/empty-but-real"].change == Change::created);
+        CHECK_FALSE(effects.contains("/d/kept"));
+    }
 }
 
 TEST_CASE("an opaque directory deletes every host entry the upper layer lacks") {

@@ -24,8 +24,19 @@ struct ChildMount {
     unsigned long locked_flags = 0;
 };
 
+// One entry of a split directory's skeleton (see mount_plan.hpp), made by the
+// child on a tmpfs of its own: nothing of it touches the disk.
+struct ChildSkeletonEntry {
+    DirEntryInfo::Kind kind = DirEntryInfo::Kind::dir;
+    std::string path;       // absolute, under skeleton_root
+    std::string host_path;  // files: copied with mode, owner and times
+    std::string link_target;
+};
+
 struct ChildPlan {
     std::string staging_root;  // the new root is assembled here, then pivot_root'ed into
+    std::string skeleton_root;
+    std::vector<ChildSkeletonEntry> skeleton;
     std::vector<ChildMount> mounts;
     std::string proc_target, sys_target, dev_target, hide_target;
     std::vector<std::string> dev_nodes;         // "null", "zero", ...
