@@ -84,7 +84,9 @@ int main(int argc, char** argv) {
     run->add_option("-p,--profile", run_options.profile, "policy profile (this version: only 'default')");
     run->add_option("--net", run_options.net, "network mode (this version: none = loopback only)")
         ->check(CLI::IsMember({"none"}));
-    run->add_flag("-n,--no-apply", run_options.no_apply, "never apply or prompt (this version never prompts)");
+    run->add_flag("-n,--no-apply", run_options.no_apply,
+                  "never apply or prompt (no prompt anyway when stdin is not a terminal)");
+    run->add_flag("-y,--yes", run_options.yes, "apply without asking when the decision is allow");
     run->add_option("--format", format, "report format")->check(CLI::IsMember({"text", "json"}));
     run->add_option("--report", run_options.report_file, "also write the JSON effect set to FILE");
     run->add_option("--timeout", timeout, "kill the dry run after DURATION (e.g. 30s, 5m; default 30m)")
@@ -125,8 +127,27 @@ int main(int argc, char** argv) {
     gc->add_flag("-v,--verbose", verbosity);
     gc->footer("Example: whatif gc --older-than 1d");
 
+    whatif::cli::ApplyCommandOptions apply_options;
+    auto* apply = app.add_subcommand("apply", "commit a run's filesystem changes to the host, exactly as captured");
+    apply->add_option("run", apply_options.run, "run id, or 'last' (default)");
+    apply->add_option("--only", apply_options.only, "apply only paths matching these globs (or beneath them)");
+    apply->add_option("--exclude", apply_options.exclude, "leave out paths matching these globs (or beneath them)");
+    apply->add_flag("--force", apply_options.force, "apply even where the host changed since the dry run");
+    apply->add_flag("--keep-privileges", apply_options.keep_privileges, "keep setuid/setgid bits");
+    apply->add_flag("-e,--edit", apply_options.edit, "choose the changes in $EDITOR first");
+    apply->add_flag("--abort", apply_options.abort, "after an interrupted apply: report what was applied, stop");
+    apply->add_flag("-v,--verbose", verbosity);
+    apply->footer("Examples: whatif apply last\n          whatif apply 20261123T205731-3f9c --only 'src/*'");
+
+    whatif::cli::ExecCommandOptions exec_options;
+    auto* exec = app.add_subcommand("exec", "run a dry-run's command for real (original argv and cwd)");
+    exec->add_option("run", exec_options.run, "run id, or 'last' (default)");
+    exec->add_flag("-y,--yes", exec_options.yes, "confirm a run whose decision is ask");
+    exec->add_flag("-v,--verbose", verbosity);
+    exec->footer("Example: whatif exec last   (the environment is this call's own)");
+
     std::vector<CLI::App*> not_yet;
-    for (const char* name : {"apply", "exec", "explore", "check", "hook"}) {
+    for (const char* name : {"explore", "check", "hook"}) {
         auto* sub = app.add_subcommand(name, std::string("(not available in this version)"));
         sub->allow_extras();
         not_yet.push_back(sub);
@@ -162,6 +183,8 @@ int main(int argc, char** argv) {
     }
     if (*diff) return whatif::cli::diff_command(diff_options);
     if (*list) return whatif::cli::list_command();
+    if (*apply) return whatif::cli::apply_command(apply_options);
+    if (*exec) return whatif::cli::exec_command(exec_options);
     if (*discard) return whatif::cli::discard_command(discard_runs);
     if (*gc) return whatif::cli::gc_command(*whatif::util::parse_duration(older_than));
     for (auto* sub : not_yet)

@@ -158,7 +158,12 @@ int run_command(const RunOptions& options) {
                          set.run.id.c_str());
     }
     std::fflush(stdout);
-    return exit_code_of(options, set);
+    const int exit_code = exit_code_of(options, set);
+    if (options.no_apply) return exit_code;
+    // The prompt needs the run's lock, which this process holds until it returns.
+    active->lock.reset();
+    const int after_gate = prompt_after_run(set.run.id, options.yes, exit_code);
+    return options.exit_status == ExitStatusMode::command && after_gate == 0 ? exit_code : after_gate;
 }
 
 }  // namespace whatif::cli

@@ -17,41 +17,11 @@ namespace {
 
 constexpr uint64_t kMaxDiffBytes = 16 * 1024 * 1024;
 
-struct LoadedRun {
-    store::RunMeta meta;
-    std::string dir;
-    effects::EffectSet set;
-};
+using store::LoadedRun;
+using store::upper_path_for;
 
 Result<LoadedRun> load_run(store::RunStore& store, const std::string& ref) {
-    auto id = store.resolve(ref);
-    if (!id) return std::unexpected(id.error());
-    auto meta = store.load(*id);
-    if (!meta) return std::unexpected(meta.error());
-    if (meta->state != store::RunState::complete) {
-        std::string why = meta->state == store::RunState::failed ? ": " + meta->error : "";
-        return bad_input("run " + *id + " is " + std::string(to_string(meta->state)) + why +
-                         " (it has no effect set; 'whatif discard " + *id + "' removes it)");
-    }
-    auto text = util::read_file(util::join_path(store.run_dir(*id), "effects.json"));
-    if (!text) return std::unexpected(text.error());
-    nlohmann::json j = nlohmann::json::parse(*text, nullptr, false);
-    if (j.is_discarded()) return fail("run " + *id + ": effects.json is not valid JSON");
-    auto set = effects::effect_set_from_json(j);
-    if (!set) return std::unexpected(set.error());
-    return LoadedRun{std::move(*meta), store.run_dir(*id), std::move(*set)};
-}
-
-// The upper-layer file holding the new version of host `path`.
-std::string upper_path_for(const LoadedRun& run, const std::string& path) {
-    const sandbox::Layer* best = nullptr;
-    for (const auto& layer : run.meta.layers)
-        if (util::path_is_within(path, layer.host_mount) &&
-            (best == nullptr || layer.host_mount.size() > best->host_mount.size()))
-            best = &layer;
-    if (best == nullptr) return {};
-    const std::string rel = best->host_mount == "/" ? path : path.substr(best->host_mount.size());
-    return util::join_path(util::join_path(run.dir, best->upper_dir), rel);
+    return store::load_complete_run(store, ref);
 }
 
 Result<std::string> read_for_diff(const std::string& path, uint64_t size) {
@@ -138,7 +108,8 @@ int list_command() {
     auto runs = store->list();
     if (!runs) return report_error(runs.error());
     for (const auto& run : *runs) {
-        std::printf("%-20s  %-10s  %-5s  %s\n", run.meta.id.c_str(), std::string(to_string(run.meta.state)).c_str(),
+        const std::string state = run.meta.applied_at.empty() ? std::string(to_string(run.meta.state)) : "applied";
+        std::printf("%-20s  %-10s  %-5s  %s\n", run.meta.id.c_str(), state.c_str(),
                     run.meta.verdict.empty() ? "-" : run.meta.verdict.c_str(),
                     util::join_argv_for_display(run.meta.argv).c_str());
     }

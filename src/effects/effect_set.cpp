@@ -66,6 +66,11 @@ json state_to_json(const std::optional<FileState>& s) {
     else
         j["target"] = nullptr;
     if (s->type == FileType::device) j["rdev"] = s->rdev;
+    if (s->hash) {
+        char hex[17];
+        std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(*s->hash));
+        j["hash"] = std::string("xxh3:") + hex;
+    }
     return j;
 }
 
@@ -81,6 +86,8 @@ std::optional<FileState> state_from_json(const json& j) {
     s.ino = j.value("ino", uint64_t{0});
     s.rdev = j.value("rdev", uint64_t{0});
     if (j.contains("target") && !j.at("target").is_null()) s.target = get_bytes(j, "target");
+    if (auto h = j.find("hash"); h != j.end() && h->is_string() && h->get<std::string>().starts_with("xxh3:"))
+        s.hash = std::stoull(h->get<std::string>().substr(5), nullptr, 16);
     return s;
 }
 

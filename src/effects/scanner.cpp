@@ -6,6 +6,7 @@
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include <algorithm>
 #include <cstring>
@@ -150,6 +151,13 @@ bool same_mtime(const struct stat& a, const struct stat& b) {
     return a.st_mtim.tv_sec == b.st_mtim.tv_sec && a.st_mtim.tv_nsec == b.st_mtim.tv_nsec;
 }
 
+// The host side of an effect, with the content hash `apply` checks for conflicts.
+FileState host_state_of(const struct stat& st, int dir_fd, const char* name) {
+    FileState s = state_of(st, dir_fd, name);
+    if (s.type == FileType::file) s.hash = hash_file_at(dir_fd, name);
+    return s;
+}
+
 class Scanner {
 public:
     ScanResult result;
@@ -181,7 +189,7 @@ private:
 
     // `path` existed on the host and is gone, with everything beneath it.
     void emit_deleted(int host_dir, const char* name, const std::string& path, const struct stat& st) {
-        emit(path, Change::deleted, type_of(st.st_mode), state_of(st, host_dir, name), std::nullopt);
+        emit(path, Change::deleted, type_of(st.st_mode), host_state_of(st, host_dir, name), std::nullopt);
         if (!S_ISDIR(st.st_mode)) return;
         UniqueFd dir(openat(host_dir, name, kDirFlags));
         if (!dir) {
@@ -232,7 +240,7 @@ private:
                 emit(child, Change::created, after.type, std::nullopt, after);
                 continue;
             }
-            const FileState before = state_of(hst, host_dir, name.c_str());
+            const FileState before = host_state_of(hst, host_dir, name.c_str());
             if (before.type != after.type || (S_ISCHR(ust.st_mode) != S_ISCHR(hst.st_mode))) {
                 emit(child, Change::replaced, after.type, before, after);
                 if (S_ISDIR(hst.st_mode)) {
@@ -283,7 +291,7 @@ private:
             if (upper) scan_dir(upper.get(), -1, path, false);
             return;
         }
-        const FileState before = state_of(*hst, host_parent, name.c_str());
+        const FileState before = host_state_of(*hst, host_parent, name.c_str());
         if (!S_ISDIR(hst->st_mode)) {
             emit(path, Change::replaced, FileType::dir, before, after);
             if (upper) scan_dir(upper.get(), -1, path, false);
@@ -303,6 +311,22 @@ private:
 };
 
 }  // namespace
+
+std::optional<uint64_t> hash_file_at(int dir_fd, const char* name) {
+    UniqueFd fd(openat(dir_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+    if (!fd) return std::nullopt;
+    std::unique_ptr<XXH3_state_t, decltype(&XXH3_freeState)> state(XXH3_createState(), XXH3_freeState);
+    XXH3_64bits_reset(state.get());
+    constexpr size_t kChunk = 256 * 1024;
+    auto buf = std::make_unique<char[]>(kChunk);
+    for (;;) {
+        const ssize_t n = read(fd.get(), buf.get(), kChunk);
+        if (n < 0) return std::nullopt;
+        if (n == 0) break;
+        XXH3_64bits_update(state.get(), buf.get(), static_cast<size_t>(n));
+    }
+    return XXH3_64bits_digest(state.get());
+}
 
 Result<ScanResult> scan_upper_layers(const std::vector<ScanLayer>& layers) {
     Scanner scanner;

@@ -202,6 +202,7 @@ Status save_meta(const std::string& run_dir, const RunMeta& meta) {
               {"state", to_string(meta.state)},
               {"error", meta.error},
               {"verdict", meta.verdict},
+              {"applied_at", meta.applied_at},
               {"layers", layers}};
     return util::write_file_atomically(util::join_path(run_dir, "meta.json"),
                                        j.dump(2, ' ', false, json::error_handler_t::replace) + "\n");
@@ -223,12 +224,43 @@ Result<RunMeta> load_meta(const std::string& run_dir) {
             if (kStates[i] == state) m.state = static_cast<RunState>(i);
         m.error = j.value("error", std::string());
         m.verdict = j.value("verdict", std::string());
+        m.applied_at = j.value("applied_at", std::string());
         for (const auto& l : j.value("layers", json::array()))
             m.layers.push_back({l.at("host_mount").get<std::string>(), l.at("upper").get<std::string>()});
         return m;
     } catch (const json::exception& e) {
         return fail("malformed " + util::join_path(run_dir, "meta.json") + ": " + e.what());
     }
+}
+
+Result<LoadedRun> load_complete_run(const RunStore& store, const std::string& ref) {
+    auto id = store.resolve(ref);
+    if (!id) return std::unexpected(id.error());
+    auto meta = store.load(*id);
+    if (!meta) return std::unexpected(meta.error());
+    if (meta->state != RunState::complete) {
+        std::string why = meta->state == RunState::failed ? ": " + meta->error : "";
+        return bad_input("run " + *id + " is " + std::string(to_string(meta->state)) + why +
+                         " (it has no effect set; 'whatif discard " + *id + "' removes it)");
+    }
+    auto text = util::read_file(util::join_path(store.run_dir(*id), "effects.json"));
+    if (!text) return std::unexpected(text.error());
+    json j = json::parse(*text, nullptr, false);
+    if (j.is_discarded()) return fail("run " + *id + ": effects.json is not valid JSON");
+    auto set = effects::effect_set_from_json(j);
+    if (!set) return std::unexpected(set.error());
+    return LoadedRun{std::move(*meta), store.run_dir(*id), std::move(*set)};
+}
+
+std::string upper_path_for(const LoadedRun& run, const std::string& path) {
+    const sandbox::Layer* best = nullptr;
+    for (const auto& layer : run.meta.layers)
+        if (util::path_is_within(path, layer.host_mount) &&
+            (best == nullptr || layer.host_mount.size() > best->host_mount.size()))
+            best = &layer;
+    if (best == nullptr) return {};
+    const std::string rel = best->host_mount == "/" ? path : path.substr(best->host_mount.size());
+    return util::join_path(util::join_path(run.dir, best->upper_dir), rel);
 }
 
 bool run_is_locked(const std::string& run_dir) {

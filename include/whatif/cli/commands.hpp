@@ -19,6 +19,7 @@ struct RunOptions {
     std::string profile = "default";
     std::string net = "none";
     bool no_apply = false;
+    bool yes = false;
     ReportFormat format = ReportFormat::text;
     std::string report_file;
     std::optional<std::chrono::milliseconds> timeout;
@@ -45,5 +46,27 @@ int gc_command(std::chrono::milliseconds older_than);
 
 // Prints "whatif: <message>" on stderr and returns the error's exit code.
 int report_error(const Error& error);
+
+}  // namespace whatif::cli
+
+namespace whatif::cli {
+
+struct ApplyCommandOptions {
+    std::string run = "last";
+    std::vector<std::string> only, exclude;
+    bool force = false, keep_privileges = false, abort = false, edit = false;
+};
+
+struct ExecCommandOptions {
+    std::string run = "last";
+    bool yes = false;
+};
+
+int apply_command(const ApplyCommandOptions& options);
+int exec_command(const ExecCommandOptions& options);
+
+// After a dry run's report, on a terminal: "Apply these changes ...? [y/N/d/e]".
+// Returns the exit code: 0 once applied, else `decision_exit`.
+int prompt_after_run(const std::string& run_id, bool yes, int decision_exit);
 
 }  // namespace whatif::cli

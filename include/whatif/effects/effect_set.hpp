@@ -36,6 +36,7 @@ struct FileState {
     uint64_t ino = 0;
     uint64_t rdev = 0;                  // devices only
     std::optional<std::string> target;  // symlinks only, raw bytes
+    std::optional<uint64_t> hash;       // regular files on the host: XXH3-64 of the content
 };
 
 struct FileEffect {

@@ -24,4 +24,8 @@ struct ScanResult {
 
 Result<ScanResult> scan_upper_layers(const std::vector<ScanLayer>& layers);
 
+// XXH3-64 of a file's content, opened relative to dir_fd without following
+// symlinks; nullopt when it cannot be read.
+std::optional<uint64_t> hash_file_at(int dir_fd, const char* name);
+
 }  // namespace whatif::effects

@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "whatif/effects/effect_set.hpp"
 #include "whatif/sandbox/sandbox.hpp"
 #include "whatif/util/error.hpp"
 #include "whatif/util/unique_fd.hpp"
@@ -32,7 +33,8 @@ struct RunMeta {
     RunState state = RunState::running;
     std::string error;    // when failed
     std::string verdict;  // when complete
-    std::vector<sandbox::Layer> layers;
+    std::string applied_at;  // RFC 3339, once `apply` finished
+    std::vector<sandbox::Layer> layers;  // upper_dir relative to the run directory
 };
 
 // A run being made: its directory exists and its lock is held until destruction.
@@ -72,6 +74,16 @@ private:
     explicit RunStore(std::string root) : root_(std::move(root)) {}
     std::string root_;
 };
+
+// A finished run, ready for show, diff, apply and exec.
+struct LoadedRun {
+    RunMeta meta;
+    std::string dir;
+    effects::EffectSet set;
+};
+Result<LoadedRun> load_complete_run(const RunStore& store, const std::string& ref);
+// The upper-layer entry holding the new version of host `path`.
+std::string upper_path_for(const LoadedRun& run, const std::string& path);
 
 Status save_meta(const std::string& run_dir, const RunMeta& meta);
 Result<RunMeta> load_meta(const std::string& run_dir);
