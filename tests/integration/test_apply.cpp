@@ -307,3 +307,25 @@ TEST_CASE("exec runs the original command for real, only once approved") {
     w.whatif({"-n", "--", "true"});
     CHECK(w.whatif({"exec"}).exit_code == 0);
 }
+
+TEST_CASE("the prompt's d shows the diff through $PAGER, e edits the list in $EDITOR") {
+    World w;
+    w.write("notes", "old line\n");
+    PtySession s(whatif_binary(), {"--", "sh", "-c", "echo new line > notes; echo r > README"}, w.host,
+                 {{"WHATIF_HOME", w.store},
+                  {"HOME", w.home},
+                  {"NO_COLOR", "1"},
+                  {"PAGER", "cat"},
+                  // The "editor" deletes the README line: only notes is applied.
+                  {"EDITOR", "sed -i /README/d"}});
+    REQUIRE(s.wait_for("[y/N/d(iff)/e(dit)]"));
+    s.send("d\n");
+    REQUIRE(s.wait_for("+new line"));
+    CHECK(s.output().find("-old line") != std::string::npos);
+    s.send("e\n");
+    REQUIRE(s.wait_for("Apply 1 change of 2? [y/N]"));
+    s.send("y\n");
+    CHECK(s.wait_exit() == 0);
+    CHECK(read_text(w.host + "/notes") == "new line\n");
+    CHECK_FALSE(w.exists(w.host + "/README"));
+}
