@@ -9,6 +9,7 @@ packages=(
     libseccomp-dev libcap-dev libboost-dev libboost-filesystem-dev
     libspdlog-dev libfmt-dev doctest-dev libcli11-dev libtomlplusplus-dev
     nlohmann-json3-dev libxxhash-dev libdtl-dev
+    libcap2-bin python3 perl git make
 )
 
 missing=()

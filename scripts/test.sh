@@ -41,9 +41,16 @@ if [[ $(id -u) -eq 0 ]]; then
     stage=$(mktemp -d /tmp/whatif-unpriv-XXXXXX)
     trap 'rm -rf "$stage"' EXIT
     cp "$build/whatif" "$build/tests/whatif_unit_tests" "$build/tests/whatif_integration_tests" "$stage/"
-    chmod 755 "$stage"
+    mkdir "$stage/probes" "$stage/fixtures"
+    find "$build/tests/security" -maxdepth 1 -type f -executable -exec cp {} "$stage/probes/" \;
+    # Made by root for the unprivileged pass: a setuid-root and a file-capability
+    # program, to show that they gain nothing inside.
+    install -o root -g root -m 4755 "$stage/probes/caps_report" "$stage/fixtures/setuid_report"
+    install -o root -g root -m 0755 "$stage/probes/caps_report" "$stage/fixtures/filecap_report"
+    setcap cap_sys_admin,cap_dac_override,cap_sys_module+ep "$stage/fixtures/filecap_report"
+    chmod -R a+rX "$stage"
     as_user=(runuser -u "$user" -- env -i PATH=/usr/local/bin:/usr/bin:/bin HOME="$(getent passwd "$user" | cut -d: -f6)"
-             WHATIF_BIN="$stage/whatif")
+             WHATIF_BIN="$stage/whatif" WHATIF_PROBES_DIR="$stage/probes" WHATIF_PRIV_FIXTURES="$stage/fixtures")
     run_suite "unit tests as $user" "${as_user[@]}" "$stage/whatif_unit_tests"
     run_suite "integration tests as $user" "${as_user[@]}" "$stage/whatif_integration_tests"
 fi

@@ -14,6 +14,9 @@
 #include "whatif/sandbox/sandbox.hpp"
 #include "whatif/store/run_store.hpp"
 #include "whatif/util/fs.hpp"
+#include "whatif/util/strings.hpp"
+
+#include <algorithm>
 
 namespace whatif::cli {
 
@@ -134,9 +137,30 @@ int run_command(const RunOptions& options) {
     set.run.timed_out = outcome->timed_out;
     set.files = std::move(scan->files);
     set.warnings = std::move(scan->warnings);
-    // The process log (every program, via seccomp notifications) is issue 4; until
-    // then the command itself is the one process recorded.
-    set.processes.push_back({2, 1, options.argv, outcome->exe, *cwd, outcome->exit_status, outcome->signal});
+    // The process log: every program the command ran, from the exec notifications.
+    // Exit statuses are known for the command itself; its descendants are reaped
+    // by their own parents, out of whatif's sight.
+    for (const auto& e : outcome->execs) {
+        effects::ProcessRecord p{e.pid, e.ppid, e.argv, e.exe, e.cwd, std::nullopt, std::nullopt};
+        set.processes.push_back(std::move(p));
+    }
+    if (set.processes.empty())  // the command never started (not found)
+        set.processes.push_back({2, 1, options.argv, outcome->exe, *cwd, std::nullopt, std::nullopt});
+    for (auto& p : set.processes)
+        if (p.pid == 2) {  // the command; a later exec by the same pid replaced it
+            p.exit_status = outcome->exit_status;
+            p.signal = outcome->signal;
+        }
+    // Unix-socket attempts. A socket the command made itself (in the upper layer)
+    // is its own; any other is the host's, which the overlay makes unreachable.
+    for (const auto& c : outcome->connects) {
+        const bool own = std::any_of(set.files.begin(), set.files.end(), [&](const effects::FileEffect& f) {
+            return f.path == c.path && f.type == effects::FileType::socket;
+        });
+        set.network.push_back({{"kind", "connect"}, {"proto", "unix"}, {"host", nullptr}, {"address", nullptr},
+                               {"port", nullptr}, {"path", util::to_valid_utf8(c.path)}, {"pid", c.pid},
+                               {"outcome", own ? "allowed" : "blocked"}});
+    }
     set.decision = policy::decide(set);
 
     const std::string json = report::render_json(set);

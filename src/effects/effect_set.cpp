@@ -1,5 +1,6 @@
 #include "whatif/effects/effect_set.hpp"
 
+#include <algorithm>
 #include <array>
 
 #include "whatif/util/strings.hpp"
@@ -180,14 +181,22 @@ json to_json(const EffectSet& set) {
     }
     j["files"] = std::move(files);
     json processes = json::array();
-    for (const auto& p : set.processes)
-        processes.push_back({{"pid", p.pid},
+    for (const auto& p : set.processes) {
+        json record = {{"pid", p.pid},
                              {"ppid", p.ppid},
                              {"argv", argv_to_json(p.argv)},
                              {"exe", util::to_valid_utf8(p.exe)},
                              {"cwd", util::to_valid_utf8(p.cwd)},
                              {"exit_status", optional_int(p.exit_status)},
-                             {"signal", optional_int(p.signal)}});
+                             {"signal", optional_int(p.signal)}};
+        // Arguments that are not UTF-8 keep their exact bytes here.
+        if (!std::all_of(p.argv.begin(), p.argv.end(), [](const std::string& a) { return util::is_valid_utf8(a); })) {
+            json hex = json::array();
+            for (const auto& a : p.argv) hex.push_back(util::to_hex(a));
+            record["argv_hex"] = std::move(hex);
+        }
+        processes.push_back(std::move(record));
+    }
     j["processes"] = std::move(processes);
     j["network"] = set.network;
     j["secrets"] = set.secrets;
@@ -234,6 +243,10 @@ Result<EffectSet> effect_set_from_json(const json& j) {
             rec.pid = p.at("pid").get<int>();
             rec.ppid = p.at("ppid").get<int>();
             rec.argv = p.at("argv").get<std::vector<std::string>>();
+            if (auto hex = p.find("argv_hex"); hex != p.end() && hex->is_array()) {
+                rec.argv.clear();
+                for (const auto& h : *hex) rec.argv.push_back(util::from_hex(h.get<std::string>()));
+            }
             rec.exe = p.value("exe", std::string());
             rec.cwd = p.value("cwd", std::string());
             rec.exit_status = get_optional_int(p, "exit_status");

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <map>
+#include <set>
 #include <unordered_set>
 
 #include "whatif/util/fs.hpp"
@@ -188,6 +189,45 @@ std::string pad(std::string_view word, size_t width = 10) {
     return out;
 }
 
+// "sh → make → cc ×42, sh → ls": the chains of programs from the command down to
+// each program that started no other, folded and counted.
+std::string process_tree_text(const std::vector<effects::ProcessRecord>& processes) {
+    std::map<int, const effects::ProcessRecord*> by_pid;
+    std::set<int> parents;
+    for (const auto& p : processes) {
+        by_pid[p.pid] = &p;  // a later exec in the same process wins
+        parents.insert(p.ppid);
+    }
+    auto name_of = [](const effects::ProcessRecord& p) {
+        const std::string& first = p.argv.empty() ? p.exe : p.argv.front();
+        return util::shell_quote_for_display(util::base_name(first));
+    };
+    std::map<std::string, size_t> chains;
+    std::vector<std::string> order;
+    for (const auto& [pid, p] : by_pid) {
+        if (parents.contains(pid)) continue;  // not a leaf
+        std::vector<std::string> names;
+        const effects::ProcessRecord* cur = p;
+        for (int depth = 0; cur != nullptr && depth < 16; ++depth) {
+            if (names.empty() || names.back() != name_of(*cur)) names.push_back(name_of(*cur));
+            auto up = by_pid.find(cur->ppid);
+            cur = up == by_pid.end() || up->second == cur ? nullptr : up->second;
+        }
+        std::string chain;
+        for (auto it = names.rbegin(); it != names.rend(); ++it) chain += (chain.empty() ? "" : " \u2192 ") + *it;
+        if (chains[chain]++ == 0) order.push_back(chain);
+    }
+    std::stable_sort(order.begin(), order.end(), [&](const auto& a, const auto& b) { return chains[a] > chains[b]; });
+    std::string out = util::with_thousands(processes.size()) + ": ";
+    for (size_t i = 0; i < order.size() && i < 4; ++i) {
+        if (i > 0) out += ", ";
+        out += order[i];
+        if (chains[order[i]] > 1) out += " \u00d7" + util::with_thousands(chains[order[i]]);
+    }
+    if (order.size() > 4) out += " and " + util::with_thousands(order.size() - 4) + " more";
+    return out;
+}
+
 }  // namespace
 
 bool stdout_wants_color() {
@@ -233,8 +273,15 @@ std::string render_text(const effects::EffectSet& set, const TextOptions& option
         }
     }
     if (!any) out += "  " + pad("files") + "no changes\n";
-    if (set.processes.size() > 1)
-        out += "  " + pad("processes") + util::with_thousands(set.processes.size()) + "\n";
+    if (set.processes.size() > 1) out += "  " + pad("processes") + process_tree_text(set.processes) + "\n";
+    size_t unix_attempts = 0;
+    for (const auto& n : set.network) {
+        if (n.value("proto", "") != "unix") continue;
+        if (unix_attempts++ < 3)
+            out += "  " + pad(unix_attempts == 1 ? "sockets" : "") + "connect to " +
+                   util::shell_quote_for_display(n.value("path", "")) + " (" + n.value("outcome", "") + ")\n";
+    }
+    if (unix_attempts > 3) out += "  " + pad("") + "and " + util::with_thousands(unix_attempts - 3) + " more\n";
     if (set.run.net == "none")
         out += "  " + pad("network") + "loopback only: other hosts were unreachable (attempts not recorded yet)\n";
     out += "  " + pad("secrets") + "not stubbed yet: the command saw the real environment and files\n";

@@ -2,38 +2,31 @@
 
 #include <errno.h>
 #include <linux/close_range.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/sysinfo.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "whatif/sandbox/caps.hpp"
 #include "whatif/sandbox/mnt.hpp"
 #include "whatif/sandbox/net.hpp"
+#include "whatif/sandbox/proclog.hpp"
+#include "whatif/sandbox/seccomp.hpp"
 
 namespace whatif::sandbox::init {
 
 namespace {
 
-void write_all(int fd, const void* data, size_t size) {
-    const char* p = static_cast<const char*>(data);
-    while (size > 0) {
-        const ssize_t n = write(fd, p, size);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return;
-        p += n;
-        size -= static_cast<size_t>(n);
-    }
-}
-
 [[noreturn]] void die_with_setup_error(const ChildPlan& plan, const ChildError& err) {
-    char frame[sizeof err.text + 1];
-    frame[0] = kStatusSetupError;
-    const size_t len = strlen(err.text);
-    memcpy(frame + 1, err.text, len);
-    write_all(plan.status_fd, frame, len + 1);
+    proclog::write_frame(plan.status_fd, proclog::kFrameSetupError, err.text, strlen(err.text));
     _exit(1);
 }
 
@@ -58,23 +51,102 @@ bool exists_in_path(const char* name) {
     return false;
 }
 
-// In the command's process: undo what init changed, then become the command.
-[[noreturn]] void exec_command(const ChildPlan& plan) {
+// Fork bombs and memory bombs stay inside: per-sandbox process count (user
+// namespaces count processes per namespace since Linux 5.14) and data size.
+bool apply_rlimits(ChildError& err) {
+    struct sysinfo info {};
+    sysinfo(&info);
+    const rlim_t half_ram = static_cast<rlim_t>(info.totalram) * info.mem_unit / 2;
+    const struct {
+        int resource;
+        rlim_t limit;
+        const char* name;
+    } limits[] = {{RLIMIT_NPROC, 1024, "RLIMIT_NPROC"},
+                  {RLIMIT_DATA, half_ram > 0 ? half_ram : RLIM_INFINITY, "RLIMIT_DATA"},
+                  {RLIMIT_CORE, 0, "RLIMIT_CORE"}};
+    for (const auto& l : limits) {
+        rlimit current{};
+        getrlimit(l.resource, &current);
+        const rlim_t value = current.rlim_max == RLIM_INFINITY ? l.limit : std::min(current.rlim_max, l.limit);
+        const rlimit next{value, value};
+        if (setrlimit(l.resource, &next) != 0) {
+            err.syscall_failed("setrlimit", l.name);
+            return false;
+        }
+    }
+    return true;
+}
+
+bool send_fd(int socket_fd, int fd) {
+    char dummy = 'n';
+    iovec iov{&dummy, 1};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_RIGHTS;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
+    return sendmsg(socket_fd, &msg, MSG_NOSIGNAL) == 1;
+}
+
+int receive_fd(int socket_fd) {
+    char dummy = 0;
+    iovec iov{&dummy, 1};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    if (recvmsg(socket_fd, &msg, MSG_CMSG_CLOEXEC) != 1) return -1;
+    cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+    if (cmsg == nullptr || cmsg->cmsg_type != SCM_RIGHTS) return -1;
+    int fd = -1;
+    memcpy(&fd, CMSG_DATA(cmsg), sizeof(int));
+    return fd;
+}
+
+// In the command's process: contain it, then become the command. The seccomp
+// filter is the last step before exec.
+[[noreturn]] void exec_command(const ChildPlan& plan, int fd_socket) {
+    ChildError err;
     if (dup2(plan.stdout_fd, STDOUT_FILENO) < 0 || dup2(plan.stderr_fd, STDERR_FILENO) < 0) _exit(126);
-    // Only fds 0-2 reach the command.
+    // A session of its own: no controlling terminal to inject keystrokes into.
+    if (setsid() < 0) {
+        err.syscall_failed("setsid", "command");
+        die_with_setup_error(plan, err);
+    }
+    if (!apply_rlimits(err)) die_with_setup_error(plan, err);
+    if (!caps::drop_capabilities(plan.caller_is_root, err)) die_with_setup_error(plan, err);
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+        err.syscall_failed("prctl", "PR_SET_NO_NEW_PRIVS");
+        die_with_setup_error(plan, err);
+    }
+    const int notify_fd = seccomp::install_filter(err);
+    if (notify_fd < 0) die_with_setup_error(plan, err);
+    if (!send_fd(fd_socket, notify_fd)) {
+        err.syscall_failed("sendmsg", "seccomp notify fd");
+        die_with_setup_error(plan, err);
+    }
+    // Only fds 0-2 reach the command (the notify fd above included: never the command's).
     syscall(SYS_close_range, 3U, ~0U, 0U);
     // Ignored signals survive execve: give the command default dispositions.
     for (int sig = 1; sig < NSIG; ++sig) signal(sig, SIG_DFL);
     sigprocmask(SIG_SETMASK, &plan.original_mask, nullptr);
     execvp(plan.argv_ptrs[0], plan.argv_ptrs.data());
-    const int err = errno;
+    const int exec_errno = errno;
     // Report like a shell does: 127 when there is no such command, 126 when it cannot run.
     if (strchr(plan.argv_ptrs[0], '/') == nullptr && !exists_in_path(plan.argv_ptrs[0])) {
         dprintf(STDERR_FILENO, "whatif: %s: command not found\n", plan.argv_ptrs[0]);
         _exit(127);
     }
-    dprintf(STDERR_FILENO, "whatif: %s: %s\n", plan.argv_ptrs[0], strerror(err));
-    _exit(err == ENOENT ? 127 : 126);
+    dprintf(STDERR_FILENO, "whatif: %s: %s\n", plan.argv_ptrs[0], strerror(exec_errno));
+    _exit(exec_errno == ENOENT ? 127 : 126);
 }
 
 }  // namespace
@@ -97,30 +169,48 @@ bool exists_in_path(const char* name) {
         err.syscall_failed("chdir", plan.cwd.c_str());
         die_with_setup_error(plan, err);
     }
+    int fd_pair[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fd_pair) != 0) {
+        err.syscall_failed("socketpair", "AF_UNIX");
+        die_with_setup_error(plan, err);
+    }
 
     const pid_t command = fork();
     if (command < 0) {
         err.syscall_failed("fork", "command");
         die_with_setup_error(plan, err);
     }
-    if (command == 0) exec_command(plan);
+    if (command == 0) {
+        close(fd_pair[0]);
+        exec_command(plan, fd_pair[1]);
+    }
+    close(fd_pair[1]);
     close(plan.stdout_fd);
     close(plan.stderr_fd);
+    // -1 when the command's process failed before its filter was in place.
+    const int notify_fd = receive_fd(fd_pair[0]);
+    close(fd_pair[0]);
 
-    // Signals stay blocked (inherited from the supervisor); we take them one by one.
+    // Signals stay blocked (inherited from the supervisor) and arrive on a signalfd.
     sigset_t waited;
     sigemptyset(&waited);
     for (int sig : {SIGCHLD, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGCONT, SIGWINCH})
         sigaddset(&waited, sig);
+    const int sigfd = signalfd(-1, &waited, SFD_CLOEXEC | SFD_NONBLOCK);
     for (;;) {
-        siginfo_t info{};
-        const int sig = sigwaitinfo(&waited, &info);
-        if (sig < 0) continue;
-        if (sig != SIGCHLD) {
-            // A terminal's signals already reached the command's process group; only
-            // signals sent by a process (the supervisor forwarding them) are passed on.
-            if (info.si_code == SI_USER || info.si_code == SI_QUEUE) kill(command, sig);
-            continue;
+        pollfd fds[2] = {{sigfd, POLLIN, 0}, {notify_fd, POLLIN, 0}};
+        if (poll(fds, notify_fd >= 0 ? 2 : 1, -1) < 0) continue;
+        if (notify_fd >= 0 && (fds[1].revents & POLLIN) != 0)
+            proclog::handle_notification(notify_fd, plan.status_fd);
+        if ((fds[0].revents & POLLIN) == 0) continue;
+        signalfd_siginfo info{};
+        while (read(sigfd, &info, sizeof info) == sizeof info) {
+            const int sig = static_cast<int>(info.ssi_signo);
+            if (sig == SIGCHLD) continue;
+            // The command has a session of its own, so the terminal's signals reach
+            // it only through us: the supervisor forwards them (SI_USER), we pass
+            // them to the command's whole process group.
+            if (info.ssi_code == SI_USER || info.ssi_code == SI_QUEUE) kill(-command, sig);
         }
         int status = 0;
         pid_t pid = 0;
@@ -131,12 +221,10 @@ bool exists_in_path(const char* name) {
             // exit would do it too, but only after the kernel has torn down the
             // mount namespace, which the supervisor need not wait for.)
             kill(-1, SIGKILL);
+            // Notifications still pending belong to processes being killed.
             while (waitpid(-1, nullptr, 0) > 0 || errno == EINTR) {
             }
-            char frame[1 + sizeof(int)];
-            frame[0] = kStatusExited;
-            memcpy(frame + 1, &status, sizeof(int));
-            write_all(plan.status_fd, frame, sizeof frame);
+            proclog::write_frame(plan.status_fd, proclog::kFrameExited, &status, sizeof status);
             _exit(0);
         }
     }

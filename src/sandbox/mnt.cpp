@@ -80,6 +80,17 @@ bool mount_proc_and_sys(const ChildPlan& plan, ChildError& err) {
         err.syscall_failed("mount(proc", plan.proc_target.c_str());
         return false;
     }
+    // A root caller's uid 0 is the kernel's uid 0, and sysctls check exactly that:
+    // the kernel's global knobs under /proc stay read-only.
+    for (const std::string& path : plan.proc_read_only) {
+        if (access(path.c_str(), F_OK) != 0) continue;  // not on this kernel
+        if (mount(path.c_str(), path.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0 ||
+            mount(nullptr, path.c_str(), nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                  nullptr) != 0) {
+            err.syscall_failed("mount(MS_BIND|MS_RDONLY", path.c_str());
+            return false;
+        }
+    }
     // A fresh sysfs is allowed because we own a network namespace; it is read-only.
     if (mount("sysfs", plan.sys_target.c_str(), "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
               nullptr) == 0)

@@ -143,6 +143,8 @@ Result<PreparedChild> prepare_child(const RunRequest& req) {
 
     plan.proc_target = util::join_path(plan.staging_root, "proc");
     plan.sys_target = util::join_path(plan.staging_root, "sys");
+    for (const char* entry : {"sys", "sysrq-trigger", "irq", "bus", "fs"})
+        plan.proc_read_only.push_back(util::join_path(plan.proc_target, entry));
     plan.dev_target = util::join_path(plan.staging_root, "dev");
     for (const char* node : {"null", "zero", "full", "random", "urandom", "tty"}) {
         plan.dev_node_sources.push_back(std::string("/dev/") + node);
@@ -221,6 +223,59 @@ struct Stream {
     }
 };
 
+// Frames from init on the status pipe (see proclog.hpp), parsed as they arrive.
+struct StatusFrames {
+    std::string bytes;
+    size_t parsed = 0;
+    std::optional<int> exit_wait_status;
+    std::optional<std::string> setup_error;
+    std::vector<proclog::ExecRecord> execs;
+    std::vector<proclog::ConnectRecord> connects;
+
+    static std::vector<std::string> fields(std::string_view payload) {
+        std::vector<std::string> out;
+        size_t start = 0;
+        while (start < payload.size()) {
+            const size_t nul = payload.find('\0', start);
+            if (nul == std::string_view::npos) break;
+            out.emplace_back(payload.substr(start, nul - start));
+            start = nul + 1;
+        }
+        return out;
+    }
+
+    void parse() {
+        while (bytes.size() - parsed >= 5) {
+            uint32_t len = 0;
+            std::memcpy(&len, bytes.data() + parsed + 1, sizeof len);
+            if (bytes.size() - parsed - 5 < len) return;
+            const char type = bytes[parsed];
+            const std::string_view payload(bytes.data() + parsed + 5, len);
+            parsed += 5 + len;
+            if (type == proclog::kFrameExited && len == sizeof(int)) {
+                int status = 0;
+                std::memcpy(&status, payload.data(), sizeof status);
+                exit_wait_status = status;
+            } else if (type == proclog::kFrameSetupError) {
+                setup_error = std::string(payload);
+            } else if (type == proclog::kFrameExec) {
+                auto f = fields(payload);
+                if (f.size() < 4) continue;
+                proclog::ExecRecord r;
+                r.pid = std::atoi(f[0].c_str());
+                r.ppid = std::atoi(f[1].c_str());
+                r.exe = f[2];
+                r.cwd = f[3];
+                r.argv.assign(f.begin() + 4, f.end());
+                execs.push_back(std::move(r));
+            } else if (type == proclog::kFrameConnect) {
+                auto f = fields(payload);
+                if (f.size() == 2) connects.push_back({std::atoi(f[0].c_str()), f[1]});
+            }
+        }
+    }
+};
+
 }  // namespace
 
 Result<RunOutcome> run(const RunRequest& req) {
@@ -254,6 +309,7 @@ Result<RunOutcome> run(const RunRequest& req) {
     plan.stdout_fd = out->write_end.get();
     plan.stderr_fd = err->write_end.get();
     plan.original_mask = signals.original();
+    plan.caller_is_root = geteuid() == 0;
 
     RunOutcome outcome;
     outcome.exe = resolve_executable(req.argv.front());
@@ -296,7 +352,7 @@ Result<RunOutcome> run(const RunRequest& req) {
     Stream streams[2] = {{std::move(out->read_end), req.command_stdout_to_stderr ? STDERR_FILENO : STDOUT_FILENO,
                           std::move(out_log)},
                          {std::move(err->read_end), STDERR_FILENO, std::move(err_log)}};
-    std::string status_bytes;
+    StatusFrames frames;
     bool status_open = true;
     bool init_done = false;
     int init_wait_status = 0;
@@ -305,9 +361,7 @@ Result<RunOutcome> run(const RunRequest& req) {
 
     // Done when the command's status arrived (init has then killed and reaped every
     // other process of the sandbox) or init is gone, and its output is drained.
-    auto status_known = [&] {
-        return !status_open || (status_bytes.size() >= 1 + sizeof(int) && status_bytes.front() == kStatusExited);
-    };
+    auto status_known = [&] { return !status_open || frames.exit_wait_status.has_value(); };
     while (!(init_done || status_known()) || streams[0].open || streams[1].open) {
         const auto now = std::chrono::steady_clock::now();
         int timeout_ms = -1;
@@ -340,10 +394,12 @@ Result<RunOutcome> run(const RunRequest& req) {
         if (fds[2].revents != 0) {
             char buf[1024];
             const ssize_t n = read(status->read_end.get(), buf, sizeof buf);
-            if (n > 0)
-                status_bytes.append(buf, static_cast<size_t>(n));
-            else if (n == 0 || errno != EINTR)
+            if (n > 0) {
+                frames.bytes.append(buf, static_cast<size_t>(n));
+                frames.parse();
+            } else if (n == 0 || errno != EINTR) {
                 status_open = false;
+            }
         }
         if (fds[3].revents != 0) {
             signalfd_siginfo info{};
@@ -354,9 +410,9 @@ Result<RunOutcome> run(const RunRequest& req) {
                 if (interrupts >= 2) {
                     spdlog::warn("interrupted again: killing the sandbox");
                     kill(init_pid, SIGKILL);
-                } else if (info.ssi_code == SI_USER || info.ssi_code == SI_QUEUE) {
-                    // Sent by a process to whatif: pass it on. A terminal's signals
-                    // reached the command's process group already.
+                } else {
+                    // The command has a session of its own: a terminal's Ctrl-C
+                    // reaches it only through us (and init).
                     kill(init_pid, sig);
                 }
             }
@@ -376,15 +432,15 @@ Result<RunOutcome> run(const RunRequest& req) {
                                                           std::chrono::steady_clock::now() - started)
                                                           .count());
 
-    if (!status_bytes.empty() && status_bytes.front() == kStatusSetupError) {
-        std::string msg = "sandbox set-up failed: " + status_bytes.substr(1);
-        if (status_bytes.find("EPERM") != std::string::npos || status_bytes.find("EACCES") != std::string::npos)
+    if (frames.setup_error) {
+        std::string msg = "sandbox set-up failed: " + *frames.setup_error;
+        if (frames.setup_error->find("EPERM") != std::string::npos ||
+            frames.setup_error->find("EACCES") != std::string::npos)
             if (const std::string why = user::userns_diagnosis(); !why.empty()) msg += "; " + why;
         return fail(msg);
     }
-    if (status_bytes.size() >= 1 + sizeof(int) && status_bytes.front() == kStatusExited) {
-        int command_status = 0;
-        std::memcpy(&command_status, status_bytes.data() + 1, sizeof(int));
+    if (frames.exit_wait_status) {
+        const int command_status = *frames.exit_wait_status;
         if (WIFEXITED(command_status)) outcome.exit_status = WEXITSTATUS(command_status);
         if (WIFSIGNALED(command_status)) outcome.signal = WTERMSIG(command_status);
     } else if (outcome.timed_out || (WIFSIGNALED(init_wait_status) && WTERMSIG(init_wait_status) == SIGKILL)) {
@@ -392,6 +448,8 @@ Result<RunOutcome> run(const RunRequest& req) {
     } else {
         return fail("the sandbox ended without reporting the command's status");
     }
+    outcome.execs = std::move(frames.execs);
+    outcome.connects = std::move(frames.connects);
     // work/ stays until the run is discarded: deleting it here would put
     // milliseconds on every run's critical path for no one's benefit.
     // The upper roots carried the host's permissions for the run (a 0700 /root gives

@@ -39,6 +39,7 @@ struct ChildPlan {
     std::vector<ChildSkeletonEntry> skeleton;
     std::vector<ChildMount> mounts;
     std::string proc_target, sys_target, dev_target, hide_target;
+    std::vector<std::string> proc_read_only;  // staging + /proc/sys, /proc/sysrq-trigger, ...
     std::vector<std::string> dev_nodes;         // "null", "zero", ...
     std::vector<std::string> dev_node_sources;  // "/dev/null", ...
     std::vector<std::string> dev_node_targets;  // staging + "/dev/null", ...
@@ -50,11 +51,9 @@ struct ChildPlan {
     int status_fd = -1;  // write: set-up errors, then the command's wait status
     int stdout_fd = -1, stderr_fd = -1;
     sigset_t original_mask{};
+    bool caller_is_root = false;
 };
 
-// Message framing on the status pipe, child -> supervisor.
-inline constexpr char kStatusSetupError = 'E';
-inline constexpr char kStatusExited = 'X';
 
 // A fixed-size buffer for the child's error message (no allocation after clone).
 struct ChildError {

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "whatif/sandbox/proclog.hpp"
 #include "whatif/util/error.hpp"
 
 namespace whatif::sandbox {
@@ -36,6 +37,8 @@ struct RunOutcome {
     bool timed_out = false;
     std::string exe;  // argv[0] resolved through PATH, as the host sees it
     int64_t duration_ms = 0;
+    std::vector<proclog::ExecRecord> execs;        // every program started, in order
+    std::vector<proclog::ConnectRecord> connects;  // unix-socket connect attempts
 };
 
 Result<RunOutcome> run(const RunRequest& request);

@@ -1,0 +1,72 @@
+#include "whatif/sandbox/caps.hpp"
+
+#include <linux/securebits.h>
+#include <sys/capability.h>
+
+#include <array>
+
+namespace whatif::sandbox::caps {
+
+namespace {
+
+// What a root run needs to behave as it would for real (Docker's default set,
+// less NET_RAW, SYS_CHROOT and SETPCAP). Everything else (sys_admin, sys_module,
+// sys_rawio, sys_boot, sys_time, sys_ptrace, mac_*, syslog, bpf, perfmon,
+// net_admin, ...) is dropped.
+constexpr std::array<cap_value_t, 10> kRootKeeps = {CAP_CHOWN,   CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER,
+                                                    CAP_FSETID,  CAP_KILL,         CAP_SETGID,          CAP_SETUID,
+                                                    CAP_NET_BIND_SERVICE, CAP_AUDIT_WRITE};
+
+bool kept(cap_value_t c, bool root) {
+    if (!root) return false;
+    for (cap_value_t k : kRootKeeps)
+        if (k == c) return true;
+    return false;
+}
+
+}  // namespace
+
+bool drop_capabilities(bool caller_is_root, ChildError& err) {
+    // 1. The bounding set, while CAP_SETPCAP is still ours.
+    for (cap_value_t c = 0; c <= CAP_LAST_CAP; ++c) {
+        if (kept(c, caller_is_root)) continue;
+        if (cap_drop_bound(c) != 0 && errno != EINVAL) {
+            err.syscall_failed("cap_drop_bound", cap_to_name(c));
+            return false;
+        }
+    }
+    // 2. No ambient capabilities survive exec.
+    if (cap_reset_ambient() != 0) {
+        err.syscall_failed("cap_reset_ambient", "all");
+        return false;
+    }
+    // 3. Lock the securebits. For anyone but root, uid 0 is given no special powers
+    // by exec (a setuid-root binary gains nothing) and the caps cannot come back.
+    unsigned bits = SECBIT_KEEP_CAPS_LOCKED | SECBIT_NO_SETUID_FIXUP_LOCKED | SECBIT_NOROOT_LOCKED |
+                    SECBIT_NO_CAP_AMBIENT_RAISE | SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED;
+    if (!caller_is_root) bits |= SECBIT_NOROOT | SECBIT_NO_SETUID_FIXUP;
+    if (cap_set_secbits(bits) != 0) {
+        err.syscall_failed("cap_set_secbits", "locked");
+        return false;
+    }
+    // 4. The sets themselves: the kept capabilities (root) or none.
+    cap_t set = cap_init();
+    if (set == nullptr) {
+        err.syscall_failed("cap_init", "");
+        return false;
+    }
+    for (cap_value_t c : kRootKeeps) {
+        if (!caller_is_root) break;
+        cap_set_flag(set, CAP_PERMITTED, 1, &c, CAP_SET);
+        cap_set_flag(set, CAP_EFFECTIVE, 1, &c, CAP_SET);
+    }
+    const int rc = cap_set_proc(set);
+    cap_free(set);
+    if (rc != 0) {
+        err.syscall_failed("cap_set_proc", caller_is_root ? "root set" : "empty");
+        return false;
+    }
+    return true;
+}
+
+}  // namespace whatif::sandbox::caps

@@ -1,0 +1,189 @@
+#include "whatif/sandbox/proclog.hpp"
+
+#include <fcntl.h>
+#include <linux/seccomp.h>
+#include <seccomp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace whatif::sandbox::proclog {
+
+namespace {
+
+constexpr size_t kMaxString = 128 * 1024;  // one argument
+constexpr size_t kMaxArgs = 100'000;
+constexpr size_t kMaxRecord = 4 * 1024 * 1024;
+
+// The memory of a process that is stopped in a syscall we are notified about.
+class Memory {
+public:
+    explicit Memory(int pid) {
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/mem", pid);
+        fd_ = open(path, O_RDONLY | O_CLOEXEC);
+    }
+    ~Memory() {
+        if (fd_ >= 0) close(fd_);
+    }
+    bool ok() const { return fd_ >= 0; }
+
+    bool read_string(uint64_t addr, std::string& out) const {
+        out.clear();
+        char buf[4096];
+        while (out.size() < kMaxString) {
+            // Never read across a page boundary in one go: the next page may be unmapped.
+            const size_t to_page_end = 4096 - (addr % 4096);
+            const ssize_t n = pread(fd_, buf, to_page_end, static_cast<off_t>(addr));
+            if (n <= 0) return false;
+            const void* nul = memchr(buf, '\0', static_cast<size_t>(n));
+            if (nul != nullptr) {
+                out.append(buf, static_cast<size_t>(static_cast<const char*>(nul) - buf));
+                return true;
+            }
+            out.append(buf, static_cast<size_t>(n));
+            addr += static_cast<uint64_t>(n);
+        }
+        return true;  // truncated at kMaxString
+    }
+    bool read_pointer(uint64_t addr, uint64_t& out) const {
+        return pread(fd_, &out, sizeof out, static_cast<off_t>(addr)) == static_cast<ssize_t>(sizeof out);
+    }
+    bool read_bytes(uint64_t addr, void* out, size_t size) const {
+        return pread(fd_, out, size, static_cast<off_t>(addr)) == static_cast<ssize_t>(size);
+    }
+
+private:
+    int fd_ = -1;
+};
+
+std::string read_link(const char* path) {
+    char buf[4096];
+    const ssize_t n = readlink(path, buf, sizeof buf);
+    return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+}
+
+int parent_of(int pid) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    const int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    char buf[1024];
+    const ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return 0;
+    buf[n] = '\0';
+    const char* close_paren = strrchr(buf, ')');  // the command name may hold spaces and parens
+    if (close_paren == nullptr) return 0;
+    char state = 0;
+    int ppid = 0;
+    if (sscanf(close_paren + 1, " %c %d", &state, &ppid) != 2) return 0;
+    return ppid;
+}
+
+void append_field(std::string& payload, const std::string& field) {
+    payload += field;
+    payload += '\0';
+}
+
+std::string exec_payload(const seccomp_notif& req, const Memory& mem) {
+    const int pid = static_cast<int>(req.pid);
+    const bool at = req.data.nr == static_cast<int>(SYS_execveat);
+    const uint64_t path_addr = at ? req.data.args[1] : req.data.args[0];
+    const uint64_t argv_addr = at ? req.data.args[2] : req.data.args[1];
+    char proc[64];
+    snprintf(proc, sizeof proc, "/proc/%d/cwd", pid);
+    const std::string cwd = read_link(proc);
+    std::string exe;
+    mem.read_string(path_addr, exe);
+    if (at && exe.empty()) {
+        snprintf(proc, sizeof proc, "/proc/%d/fd/%d", pid, static_cast<int>(req.data.args[0]));
+        exe = read_link(proc);  // execveat(fd, "", AT_EMPTY_PATH)
+    } else if (!exe.empty() && exe.front() != '/') {
+        exe = (at ? std::string() : cwd + "/") + exe;
+    }
+    std::string payload;
+    append_field(payload, std::to_string(pid));
+    append_field(payload, std::to_string(parent_of(pid)));
+    append_field(payload, exe);
+    append_field(payload, cwd);
+    std::string arg;
+    for (size_t i = 0; i < kMaxArgs && argv_addr != 0 && payload.size() < kMaxRecord; ++i) {
+        uint64_t ptr = 0;
+        if (!mem.read_pointer(argv_addr + i * sizeof(uint64_t), ptr) || ptr == 0) break;
+        if (!mem.read_string(ptr, arg)) break;
+        append_field(payload, arg);
+    }
+    return payload;
+}
+
+std::string connect_payload(const seccomp_notif& req, const Memory& mem) {
+    const uint64_t addr = req.data.args[1];
+    const uint64_t len = req.data.args[2];
+    sockaddr_un sun{};
+    if (len < sizeof(sa_family_t) + 1 || len > sizeof sun) return {};
+    if (!mem.read_bytes(addr, &sun, static_cast<size_t>(len))) return {};
+    if (sun.sun_family != AF_UNIX) return {};  // IP connects are the stub network's business
+    const size_t path_len = static_cast<size_t>(len) - offsetof(sockaddr_un, sun_path);
+    std::string path;
+    if (sun.sun_path[0] == '\0')
+        path = "@" + std::string(sun.sun_path + 1, path_len - 1);  // abstract
+    else
+        path = std::string(sun.sun_path, strnlen(sun.sun_path, path_len));
+    std::string payload;
+    append_field(payload, std::to_string(req.pid));
+    append_field(payload, path);
+    return payload;
+}
+
+}  // namespace
+
+void write_frame(int fd, char type, const void* payload, size_t size) {
+    char header[5];
+    header[0] = type;
+    const uint32_t len = static_cast<uint32_t>(size);
+    memcpy(header + 1, &len, sizeof len);
+    auto write_all = [fd](const char* p, size_t n) {
+        while (n > 0) {
+            const ssize_t w = write(fd, p, n);
+            if (w < 0 && errno == EINTR) continue;
+            if (w <= 0) return;
+            p += w;
+            n -= static_cast<size_t>(w);
+        }
+    };
+    write_all(header, sizeof header);
+    write_all(static_cast<const char*>(payload), size);
+}
+
+void handle_notification(int notify_fd, int status_fd) {
+    seccomp_notif* req = nullptr;
+    seccomp_notif_resp* resp = nullptr;
+    if (seccomp_notify_alloc(&req, &resp) != 0) return;
+    if (seccomp_notify_receive(notify_fd, req) == 0) {
+        {
+            const Memory mem(static_cast<int>(req->pid));
+            const bool is_connect = req->data.nr == static_cast<int>(SYS_connect);
+            std::string payload;
+            if (mem.ok()) payload = is_connect ? connect_payload(*req, mem) : exec_payload(*req, mem);
+            // Only what was read while the process was still stopped in this very
+            // call is recorded: the pid cannot have been reused meanwhile.
+            if (!payload.empty() && seccomp_notify_id_valid(notify_fd, req->id) == 0)
+                write_frame(status_fd, is_connect ? kFrameConnect : kFrameExec, payload.data(), payload.size());
+        }
+        resp->id = req->id;
+        resp->val = 0;
+        resp->error = 0;
+        resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+        seccomp_notify_respond(notify_fd, resp);
+    }
+    seccomp_notify_free(req, resp);
+}
+
+}  // namespace whatif::sandbox::proclog
