@@ -30,25 +30,35 @@ namespace {
     _exit(1);
 }
 
-// execvp's errno is the last one it met: an unreadable PATH entry (EACCES) hides a
-// plain "not found". Like a shell, look for the name itself. No allocation.
-bool exists_in_path(const char* name) {
+// PATH search done before the seccomp filter is in place, so that the command's
+// own start is one execve (each failed attempt would be a notification). Fills
+// `out` with the first executable candidate; false when there is none. Like a
+// shell, an unreadable PATH entry (EACCES) does not hide a later one. No allocation.
+bool resolve_in_path(const char* name, char* out, size_t out_size) {
     const char* path = getenv("PATH");
     if (path == nullptr) path = "/usr/local/bin:/usr/bin:/bin";
-    char candidate[4096];
+    bool found_any = false;
     while (*path != '\0') {
         const char* end = strchrnul(path, ':');
         const size_t len = static_cast<size_t>(end - path);
-        if (len + strlen(name) + 2 < sizeof candidate) {
-            memcpy(candidate, len == 0 ? "." : path, len == 0 ? 1 : len);
-            const size_t dir_len = len == 0 ? 1 : len;
+        const size_t dir_len = len == 0 ? 1 : len;
+        if (dir_len + strlen(name) + 2 < out_size) {
+            char candidate[4096];
+            memcpy(candidate, len == 0 ? "." : path, dir_len);
             candidate[dir_len] = '/';
             strcpy(candidate + dir_len + 1, name);
-            if (access(candidate, F_OK) == 0) return true;
+            if (access(candidate, X_OK) == 0) {
+                strcpy(out, candidate);
+                return true;
+            }
+            if (!found_any && access(candidate, F_OK) == 0) {
+                strcpy(out, candidate);  // exists but not executable: exec will say why
+                found_any = true;
+            }
         }
         path = *end == ':' ? end + 1 : end;
     }
-    return false;
+    return found_any;
 }
 
 // Fork bombs and memory bombs stay inside: per-sandbox process count (user
@@ -127,6 +137,14 @@ int receive_fd(int socket_fd) {
         err.syscall_failed("prctl", "PR_SET_NO_NEW_PRIVS");
         die_with_setup_error(plan, err);
     }
+    char resolved[4096];
+    const char* name = plan.argv_ptrs[0];
+    if (strchr(name, '/') != nullptr) {
+        snprintf(resolved, sizeof resolved, "%s", name);
+    } else if (!resolve_in_path(name, resolved, sizeof resolved)) {
+        dprintf(STDERR_FILENO, "whatif: %s: command not found\n", name);
+        _exit(127);
+    }
     const int notify_fd = seccomp::install_filter(err);
     if (notify_fd < 0) die_with_setup_error(plan, err);
     if (!send_fd(fd_socket, notify_fd)) {
@@ -138,14 +156,9 @@ int receive_fd(int socket_fd) {
     // Ignored signals survive execve: give the command default dispositions.
     for (int sig = 1; sig < NSIG; ++sig) signal(sig, SIG_DFL);
     sigprocmask(SIG_SETMASK, &plan.original_mask, nullptr);
-    execvp(plan.argv_ptrs[0], plan.argv_ptrs.data());
+    execv(resolved, plan.argv_ptrs.data());
     const int exec_errno = errno;
-    // Report like a shell does: 127 when there is no such command, 126 when it cannot run.
-    if (strchr(plan.argv_ptrs[0], '/') == nullptr && !exists_in_path(plan.argv_ptrs[0])) {
-        dprintf(STDERR_FILENO, "whatif: %s: command not found\n", plan.argv_ptrs[0]);
-        _exit(127);
-    }
-    dprintf(STDERR_FILENO, "whatif: %s: %s\n", plan.argv_ptrs[0], strerror(exec_errno));
+    dprintf(STDERR_FILENO, "whatif: %s: %s\n", name, strerror(exec_errno));
     _exit(exec_errno == ENOENT ? 127 : 126);
 }
 

@@ -108,6 +108,16 @@ std::string exec_payload(const seccomp_notif& req, const Memory& mem) {
     } else if (!exe.empty() && exe.front() != '/') {
         exe = (at ? std::string() : cwd + "/") + exe;
     }
+    // Shells and execvp try one PATH entry after another: only a file that exists
+    // is a program that runs. (We share the sandbox's root; relative names are
+    // looked up from the process's cwd.)
+    if (exe.empty()) return {};
+    if (exe.front() == '/') {
+        if (access(exe.c_str(), F_OK) != 0) return {};
+    } else {
+        snprintf(proc, sizeof proc, "/proc/%d/cwd/", pid);
+        if (access((proc + exe).c_str(), F_OK) != 0) return {};
+    }
     std::string payload;
     append_field(payload, std::to_string(pid));
     append_field(payload, std::to_string(parent_of(pid)));
