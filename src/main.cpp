@@ -82,8 +82,10 @@ int main(int argc, char** argv) {
     std::string format = "text", exit_status = "decision", timeout;
     auto* run = app.add_subcommand("run", "dry-run COMMAND (\"run\" may be left out)");
     run->add_option("-p,--profile", run_options.profile, "policy profile (this version: only 'default')");
-    run->add_option("--net", run_options.net, "network mode (this version: none = loopback only)")
-        ->check(CLI::IsMember({"none"}));
+    run->add_option("--net", run_options.net,
+                    "network: stub (default: nothing leaves, every attempt recorded), none (loopback only, "
+                    "connections refused), host (the real network)")
+        ->check(CLI::IsMember({"stub", "none", "host"}));
     run->add_flag("-n,--no-apply", run_options.no_apply,
                   "never apply or prompt (no prompt anyway when stdin is not a terminal)");
     run->add_flag("-y,--yes", run_options.yes, "apply without asking when the decision is allow");

@@ -17,6 +17,9 @@
 #include "whatif/util/strings.hpp"
 
 #include <algorithm>
+#include <set>
+
+#include "whatif/net/dns.hpp"
 
 namespace whatif::cli {
 
@@ -50,6 +53,72 @@ Result<std::string> absolute_cwd(const std::string& requested) {
     std::string out = real;
     std::free(real);
     return out;
+}
+
+// network[]: name lookups, then every IP connection or datagram with what its
+// sink learned (protocol, TLS names, HTTP request, ...).
+void add_network_records(const sandbox::RunOutcome& outcome, effects::EffectSet& set) {
+    using nlohmann::json;
+    std::set<std::pair<std::string, uint16_t>> seen_lookups;
+    for (const auto& d : outcome.dns) {
+        if (!seen_lookups.insert({d.name, d.qtype}).second) continue;
+        set.network.push_back({{"kind", "dns"}, {"proto", "udp"}, {"host", util::to_valid_utf8(d.name)},
+                               {"address", nullptr}, {"port", 53}, {"path", nullptr}, {"protocol", "dns"},
+                               {"detail", d.qtype == net::kTypeA      ? "A"
+                                          : d.qtype == net::kTypeAAAA ? "AAAA"
+                                                                      : "type " + std::to_string(d.qtype)},
+                               {"pid", nullptr}, {"outcome", "stubbed"}});
+    }
+    std::vector<bool> used(outcome.sinks.size(), false);
+    auto sink_json = [](const net::SinkEvent& s, json& j) {
+        j["protocol"] = s.protocol;
+        j["detail"] = s.detail.empty() ? json(nullptr) : json(util::to_valid_utf8(s.detail));
+        if (s.tls) {
+            json alpn = json::array();
+            for (const auto& a : s.tls->alpn) alpn.push_back(util::to_valid_utf8(a));
+            j["tls"] = {{"sni", util::to_valid_utf8(s.tls->sni)}, {"alpn", alpn}};
+        }
+        if (s.http) {
+            json names = json::array();
+            for (const auto& n : s.http->header_names) names.push_back(util::to_valid_utf8(n));
+            j["http"] = {{"method", util::to_valid_utf8(s.http->method)},
+                         {"target", util::to_valid_utf8(s.http->target)},
+                         {"host", util::to_valid_utf8(s.http->host)},
+                         {"headers", names},
+                         {"body_size", s.http->content_length ? json(*s.http->content_length) : json(nullptr)}};
+        }
+        j["bytes"] = s.bytes;
+    };
+    for (const auto& r : outcome.net) {
+        json j = {{"kind", r.kind},     {"proto", r.proto},
+                  {"host", r.host.empty() ? json(nullptr) : json(util::to_valid_utf8(r.host))},
+                  {"address", r.address}, {"port", r.port}, {"path", nullptr}, {"tls", nullptr}, {"http", nullptr},
+                  {"protocol", nullptr},  {"detail", nullptr}, {"pid", r.pid}, {"outcome", r.outcome}};
+        if (r.kind == "send") j["bytes"] = r.bytes;
+        // The sink that took this connection: same port and protocol, in order.
+        bool matched = false;
+        for (size_t i = 0; i < outcome.sinks.size(); ++i) {
+            const auto& s = outcome.sinks[i];
+            if (used[i] || s.port != r.port || s.proto != r.proto) continue;
+            if (!s.address.empty() && s.address != r.address) continue;
+            used[i] = matched = true;
+            sink_json(s, j);
+            break;
+        }
+        // getaddrinfo() connects UDP sockets only to rank addresses: no datagram, no intent.
+        if (r.proto == "udp" && r.kind == "connect" && !matched && r.outcome == "stubbed") continue;
+        set.network.push_back(std::move(j));
+    }
+    for (size_t i = 0; i < outcome.sinks.size(); ++i) {
+        if (used[i]) continue;
+        const auto& s = outcome.sinks[i];
+        json j = {{"kind", s.proto == "udp" ? "send" : "connect"}, {"proto", s.proto}, {"host", nullptr},
+                  {"address", s.address.empty() ? json(nullptr) : json(s.address)}, {"port", s.port},
+                  {"path", nullptr}, {"tls", nullptr}, {"http", nullptr}, {"pid", nullptr}, {"outcome", "stubbed"}};
+        if (auto it = outcome.names.find(s.address); it != outcome.names.end()) j["host"] = it->second;
+        sink_json(s, j);
+        set.network.push_back(std::move(j));
+    }
 }
 
 int exit_code_of(const RunOptions& options, const effects::EffectSet& set) {
@@ -104,6 +173,7 @@ int run_command(const RunOptions& options) {
     request.store_dir = store->root();
     request.timeout = options.timeout.value_or(kDefaultTimeout);
     request.command_stdout_to_stderr = options.format == ReportFormat::json;
+    request.net = options.net;
     const auto sandbox_started = std::chrono::steady_clock::now();
     auto outcome = sandbox::run(request);
     spdlog::debug("sandbox::run took {} us", std::chrono::duration_cast<std::chrono::microseconds>(
@@ -151,14 +221,18 @@ int run_command(const RunOptions& options) {
             p.exit_status = outcome->exit_status;
             p.signal = outcome->signal;
         }
+    add_network_records(*outcome, set);
     // Unix-socket attempts. A socket the command made itself (in the upper layer)
     // is its own; any other is the host's, which the overlay makes unreachable.
+    std::set<std::pair<int, std::string>> seen_sockets;  // glibc retries nscd: once per process and path
     for (const auto& c : outcome->connects) {
+        if (!seen_sockets.insert({c.pid, c.path}).second) continue;
         const bool own = std::any_of(set.files.begin(), set.files.end(), [&](const effects::FileEffect& f) {
             return f.path == c.path && f.type == effects::FileType::socket;
         });
         set.network.push_back({{"kind", "connect"}, {"proto", "unix"}, {"host", nullptr}, {"address", nullptr},
-                               {"port", nullptr}, {"path", util::to_valid_utf8(c.path)}, {"pid", c.pid},
+                               {"port", nullptr}, {"path", util::to_valid_utf8(c.path)}, {"tls", nullptr},
+                               {"http", nullptr}, {"protocol", nullptr}, {"detail", nullptr}, {"pid", c.pid},
                                {"outcome", own ? "allowed" : "blocked"}});
     }
     set.decision = policy::decide(set);

@@ -228,6 +228,65 @@ std::string process_tree_text(const std::vector<effects::ProcessRecord>& process
     return out;
 }
 
+std::string upper_first(std::string s) {
+    static const std::map<std::string, std::string> names = {
+        {"https", "HTTPS"}, {"http", "HTTP"}, {"postgresql", "PostgreSQL"}, {"redis", "Redis"}, {"mysql", "MySQL"},
+        {"ssh", "SSH"},     {"tls", "TLS"},   {"dns", "DNS"}};
+    auto it = names.find(s);
+    return it == names.end() ? s : it->second;
+}
+
+// "would contact api.github.com:443 (HTTPS), db.internal:5432 (PostgreSQL
+// user=admin database=prod: DROP DATABASE prod)"
+std::string network_text(const effects::EffectSet& set) {
+    std::string out;
+    std::vector<std::string> contacts, sockets;
+    std::set<std::string> seen;
+    size_t lookups = 0;
+    for (const auto& n : set.network) {
+        const std::string kind = n.value("kind", "");
+        if (kind == "dns") {
+            ++lookups;
+            continue;
+        }
+        if (n.value("proto", "") == "unix") {
+            const std::string path = n.value("path", "");
+            if (seen.insert("unix:" + path).second)
+                sockets.push_back(util::shell_quote_for_display(path) + " (" + n.value("outcome", "") + ")");
+            continue;
+        }
+        std::string where = n["host"].is_string() ? n["host"].get<std::string>() : n.value("address", "?");
+        if (where.find(':') != std::string::npos) where = "[" + where + "]";
+        where += ":" + std::to_string(n.value("port", 0));
+        std::string what;
+        if (n["protocol"].is_string() && n["protocol"] != "unknown") what = upper_first(n["protocol"]);
+        if (n["http"].is_object()) what += " " + n["http"].value("method", "") + " " + n["http"].value("target", "");
+        if (n["detail"].is_string() && !n["detail"].get<std::string>().empty())
+            what += (what.empty() ? "" : " ") + n["detail"].get<std::string>();
+        if (n.value("proto", "") == "udp" && what.empty()) what = "UDP";
+        if (what.size() > 120) what = what.substr(0, 117) + "...";
+        const std::string line = where + (what.empty() ? "" : " (" + what + ")");
+        if (seen.insert(line).second) contacts.push_back(line);
+    }
+    const std::string verb = set.run.net == "host" ? "contacted " : "would contact ";
+    if (set.run.net == "host")
+        out += "  " + pad("network") + "THE REAL NETWORK (--net host): nothing was stubbed\n";
+    if (!contacts.empty()) {
+        std::string line = verb;
+        for (size_t i = 0; i < contacts.size() && i < 4; ++i) line += (i == 0 ? "" : ", ") + contacts[i];
+        if (contacts.size() > 4) line += " and " + util::with_thousands(contacts.size() - 4) + " more";
+        out += "  " + pad(set.run.net == "host" ? "" : "network") + line + "\n";
+    } else if (set.run.net != "host") {
+        out += "  " + pad("network") + (set.run.net == "none" ? "none (--net none: loopback only)" : "none") + "\n";
+    }
+    if (lookups > 0 && contacts.empty())
+        out += "  " + pad("") + "looked up " + util::plural(lookups, "name", "names") + " (answered by the stub)\n";
+    for (size_t i = 0; i < sockets.size() && i < 3; ++i)
+        out += "  " + pad(i == 0 ? "sockets" : "") + "connect to " + sockets[i] + "\n";
+    if (sockets.size() > 3) out += "  " + pad("") + "and " + util::with_thousands(sockets.size() - 3) + " more\n";
+    return out;
+}
+
 }  // namespace
 
 bool stdout_wants_color() {
@@ -274,16 +333,7 @@ std::string render_text(const effects::EffectSet& set, const TextOptions& option
     }
     if (!any) out += "  " + pad("files") + "no changes\n";
     if (set.processes.size() > 1) out += "  " + pad("processes") + process_tree_text(set.processes) + "\n";
-    size_t unix_attempts = 0;
-    for (const auto& n : set.network) {
-        if (n.value("proto", "") != "unix") continue;
-        if (unix_attempts++ < 3)
-            out += "  " + pad(unix_attempts == 1 ? "sockets" : "") + "connect to " +
-                   util::shell_quote_for_display(n.value("path", "")) + " (" + n.value("outcome", "") + ")\n";
-    }
-    if (unix_attempts > 3) out += "  " + pad("") + "and " + util::with_thousands(unix_attempts - 3) + " more\n";
-    if (set.run.net == "none")
-        out += "  " + pad("network") + "loopback only: other hosts were unreachable (attempts not recorded yet)\n";
+    out += network_text(set);
     out += "  " + pad("secrets") + "not stubbed yet: the command saw the real environment and files\n";
     for (const auto& w : set.warnings) out += "  " + p.paint("33", pad("warning")) + w + "\n";
 

@@ -177,7 +177,12 @@ int receive_fd(int socket_fd) {
     close(plan.sync_fd);
 
     if (!mnt::build_root(plan, err)) die_with_setup_error(plan, err);
-    if (!net::bring_loopback_up(err)) die_with_setup_error(plan, err);
+    if (plan.net_mode != ChildPlan::NetMode::host) {
+        if (!net::bring_loopback_up(err)) die_with_setup_error(plan, err);
+        if (!net::route_everything_locally(err)) die_with_setup_error(plan, err);
+        if (plan.net_mode == ChildPlan::NetMode::stub && !net::open_dns_sockets(plan, err))
+            die_with_setup_error(plan, err);
+    }
     if (chdir(plan.cwd.c_str()) != 0) {
         err.syscall_failed("chdir", plan.cwd.c_str());
         die_with_setup_error(plan, err);
@@ -210,11 +215,16 @@ int receive_fd(int socket_fd) {
     for (int sig : {SIGCHLD, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGCONT, SIGWINCH})
         sigaddset(&waited, sig);
     const int sigfd = signalfd(-1, &waited, SFD_CLOEXEC | SFD_NONBLOCK);
+    proclog::NetState net_state;
+    net_state.mode = plan.net_mode == ChildPlan::NetMode::stub   ? proclog::NetState::Mode::stub
+                     : plan.net_mode == ChildPlan::NetMode::none ? proclog::NetState::Mode::none
+                                                                 : proclog::NetState::Mode::host;
+    net_state.channel_fd = plan.net_channel_fd;
     for (;;) {
         pollfd fds[2] = {{sigfd, POLLIN, 0}, {notify_fd, POLLIN, 0}};
         if (poll(fds, notify_fd >= 0 ? 2 : 1, -1) < 0) continue;
         if (notify_fd >= 0 && (fds[1].revents & POLLIN) != 0)
-            proclog::handle_notification(notify_fd, plan.status_fd);
+            proclog::handle_notification(notify_fd, plan.status_fd, net_state);
         if ((fds[0].revents & POLLIN) == 0) continue;
         signalfd_siginfo info{};
         while (read(sigfd, &info, sizeof info) == sizeof info) {

@@ -1,5 +1,10 @@
 #include "whatif/sandbox/proclog.hpp"
 
+#include "whatif/sandbox/net.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <fcntl.h>
 #include <linux/seccomp.h>
 #include <seccomp.h>
@@ -152,6 +157,74 @@ std::string connect_payload(const seccomp_notif& req, const Memory& mem) {
     return payload;
 }
 
+bool is_loopback(const sockaddr_storage& ss) {
+    if (ss.ss_family == AF_INET)
+        return (ntohl(reinterpret_cast<const sockaddr_in&>(ss).sin_addr.s_addr) >> 24) == 127;
+    const auto& a6 = reinterpret_cast<const sockaddr_in6&>(ss).sin6_addr;
+    if (IN6_IS_ADDR_V4MAPPED(&a6)) return a6.s6_addr[12] == 127;
+    return IN6_IS_ADDR_LOOPBACK(&a6);
+}
+
+// The type of the target's socket `fd`: a duplicate through its pidfd.
+int socket_type_of(int pid, int fd) {
+    const int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+    if (pidfd < 0) return -1;
+    const int dup = static_cast<int>(syscall(SYS_pidfd_getfd, pidfd, fd, 0));
+    close(pidfd);
+    if (dup < 0) return -1;
+    int type = -1;
+    socklen_t len = sizeof type;
+    if (getsockopt(dup, SOL_SOCKET, SO_TYPE, &type, &len) != 0) type = -1;
+    close(dup);
+    return type;
+}
+
+// connect() or sendto() to an IPv4/IPv6 address. Opens the stub's sink for the
+// port before the call goes on, so that the connection lands there.
+std::string ip_payload(const seccomp_notif& req, const Memory& mem, NetState& net, bool is_sendto) {
+    const uint64_t addr = is_sendto ? req.data.args[4] : req.data.args[1];
+    const uint64_t len = is_sendto ? req.data.args[5] : req.data.args[2];
+    sockaddr_storage ss{};
+    if (len < sizeof(sa_family_t) || len > sizeof ss || !mem.read_bytes(addr, &ss, static_cast<size_t>(len))) return {};
+    if (ss.ss_family != AF_INET && ss.ss_family != AF_INET6) return {};
+    const uint16_t port = ntohs(ss.ss_family == AF_INET ? reinterpret_cast<sockaddr_in&>(ss).sin_port
+                                                        : reinterpret_cast<sockaddr_in6&>(ss).sin6_port);
+    char text[INET6_ADDRSTRLEN] = {};
+    if (ss.ss_family == AF_INET) {
+        inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in&>(ss).sin_addr, text, sizeof text);
+    } else {
+        const auto& a6 = reinterpret_cast<sockaddr_in6&>(ss).sin6_addr;
+        if (IN6_IS_ADDR_V4MAPPED(&a6))
+            inet_ntop(AF_INET, &a6.s6_addr[12], text, sizeof text);
+        else
+            inet_ntop(AF_INET6, &a6, text, sizeof text);
+    }
+    const int type = is_sendto ? SOCK_DGRAM : socket_type_of(static_cast<int>(req.pid), static_cast<int>(req.data.args[0]));
+    if (type != SOCK_STREAM && type != SOCK_DGRAM) return {};
+    if (type == SOCK_DGRAM && port == 53 && net.mode == NetState::Mode::stub) return {};  // the DNS stub records it
+    std::string outcome;
+    if (is_loopback(ss) || net.mode == NetState::Mode::host) {
+        outcome = "allowed";  // the sandbox's own loopback, or the real network (--net host)
+    } else if (net.mode == NetState::Mode::none) {
+        outcome = "blocked";
+    } else {
+        outcome = "stubbed";
+        const auto key = std::make_pair(type, port);
+        if (!net.sinks.contains(key)) {
+            if (sandbox::net::open_sink(net.channel_fd, type, port)) net.sinks.insert(key);
+        }
+    }
+    std::string payload;
+    append_field(payload, std::to_string(req.pid));
+    append_field(payload, is_sendto ? "send" : "connect");
+    append_field(payload, type == SOCK_STREAM ? "tcp" : "udp");
+    append_field(payload, text);
+    append_field(payload, std::to_string(port));
+    append_field(payload, std::to_string(is_sendto ? req.data.args[2] : 0));
+    append_field(payload, outcome);
+    return payload;
+}
+
 }  // namespace
 
 void write_frame(int fd, char type, const void* payload, size_t size) {
@@ -172,7 +245,7 @@ void write_frame(int fd, char type, const void* payload, size_t size) {
     write_all(static_cast<const char*>(payload), size);
 }
 
-void handle_notification(int notify_fd, int status_fd) {
+void handle_notification(int notify_fd, int status_fd, NetState& net) {
     seccomp_notif* req = nullptr;
     seccomp_notif_resp* resp = nullptr;
     if (seccomp_notify_alloc(&req, &resp) != 0) return;
@@ -180,12 +253,23 @@ void handle_notification(int notify_fd, int status_fd) {
         {
             const Memory mem(static_cast<int>(req->pid));
             const bool is_connect = req->data.nr == static_cast<int>(SYS_connect);
+            const bool is_sendto = req->data.nr == static_cast<int>(SYS_sendto);
             std::string payload;
-            if (mem.ok()) payload = is_connect ? connect_payload(*req, mem) : exec_payload(*req, mem);
+            char frame = kFrameExec;
+            if (mem.ok() && (is_connect || is_sendto)) {
+                payload = is_connect ? connect_payload(*req, mem) : std::string();
+                frame = kFrameConnect;
+                if (payload.empty()) {
+                    payload = ip_payload(*req, mem, net, is_sendto);
+                    frame = kFrameNet;
+                }
+            } else if (mem.ok()) {
+                payload = exec_payload(*req, mem);
+            }
             // Only what was read while the process was still stopped in this very
             // call is recorded: the pid cannot have been reused meanwhile.
             if (!payload.empty() && seccomp_notify_id_valid(notify_fd, req->id) == 0)
-                write_frame(status_fd, is_connect ? kFrameConnect : kFrameExec, payload.data(), payload.size());
+                write_frame(status_fd, frame, payload.data(), payload.size());
         }
         resp->id = req->id;
         resp->val = 0;

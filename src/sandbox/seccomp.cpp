@@ -66,6 +66,9 @@ int install_filter(ChildError& err) {
         if (!add(SCMP_ACT_ERRNO(EPERM), "ioctl", 1, SCMP_A1(SCMP_CMP_MASKED_EQ, 0xFFFFFFFFUL, request))) return -1;
     for (const char* name : {"execve", "execveat", "connect"})
         if (!add(SCMP_ACT_NOTIFY, name)) return -1;
+    // Datagrams sent to an address (UDP without connect); a stream's send() has no
+    // address and is never notified.
+    if (!add(SCMP_ACT_NOTIFY, "sendto", 1, SCMP_A4(SCMP_CMP_NE, 0))) return -1;
     if (seccomp_load(f.ctx) != 0) {
         err.syscall_failed("seccomp_load", "filter");
         return -1;

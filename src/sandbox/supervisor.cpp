@@ -15,6 +15,8 @@
 
 #include <chrono>
 #include <cstring>
+#include <optional>
+#include <sys/socket.h>
 
 #include "whatif/sandbox/child_plan.hpp"
 #include "whatif/sandbox/init.hpp"
@@ -29,6 +31,8 @@ namespace {
 
 constexpr int kNamespaces =
     CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP;
+constexpr const char* kNamespaceNames =
+    "CLONE_NEWUSER|CLONE_NEWNS|CLONE_NEWPID|CLONE_NEWNET|CLONE_NEWIPC|CLONE_NEWUTS|CLONE_NEWCGROUP";
 
 struct Pipe {
     UniqueFd read_end, write_end;
@@ -231,6 +235,7 @@ struct StatusFrames {
     std::optional<std::string> setup_error;
     std::vector<proclog::ExecRecord> execs;
     std::vector<proclog::ConnectRecord> connects;
+    std::vector<proclog::NetRecord> net;
 
     static std::vector<std::string> fields(std::string_view payload) {
         std::vector<std::string> out;
@@ -271,6 +276,18 @@ struct StatusFrames {
             } else if (type == proclog::kFrameConnect) {
                 auto f = fields(payload);
                 if (f.size() == 2) connects.push_back({std::atoi(f[0].c_str()), f[1]});
+            } else if (type == proclog::kFrameNet) {
+                auto f = fields(payload);
+                if (f.size() != 7) continue;
+                proclog::NetRecord r;
+                r.pid = std::atoi(f[0].c_str());
+                r.kind = f[1];
+                r.proto = f[2];
+                r.address = f[3];
+                r.port = static_cast<uint16_t>(std::atoi(f[4].c_str()));
+                r.bytes = std::strtoull(f[5].c_str(), nullptr, 10);
+                r.outcome = f[6];
+                net.push_back(std::move(r));
             }
         }
     }
@@ -310,6 +327,18 @@ Result<RunOutcome> run(const RunRequest& req) {
     plan.stderr_fd = err->write_end.get();
     plan.original_mask = signals.original();
     plan.caller_is_root = geteuid() == 0;
+    plan.net_mode = req.net == "host"   ? ChildPlan::NetMode::host
+                    : req.net == "none" ? ChildPlan::NetMode::none
+                                        : ChildPlan::NetMode::stub;
+    // Stub mode: init passes the sandbox's sockets out over this channel.
+    UniqueFd net_channel_ours, net_channel_theirs;
+    if (plan.net_mode == ChildPlan::NetMode::stub) {
+        int pair[2];
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) return fail_errno("socketpair");
+        net_channel_ours.reset(pair[0]);
+        net_channel_theirs.reset(pair[1]);
+        plan.net_channel_fd = pair[1];
+    }
 
     RunOutcome outcome;
     outcome.exe = resolve_executable(req.argv.front());
@@ -317,11 +346,11 @@ Result<RunOutcome> run(const RunRequest& req) {
     const auto started = std::chrono::steady_clock::now();
 
     // Fork-like clone: the child gets a copy of our memory, no separate stack.
-    const long child = syscall(SYS_clone, kNamespaces | SIGCHLD, nullptr, nullptr, nullptr, 0);
+    const int namespaces = plan.net_mode == ChildPlan::NetMode::host ? kNamespaces & ~CLONE_NEWNET : kNamespaces;
+    const long child = syscall(SYS_clone, namespaces | SIGCHLD, nullptr, nullptr, nullptr, 0);
     if (child < 0) {
         const int clone_errno = errno;
-        std::string msg = "clone(CLONE_NEWUSER|CLONE_NEWNS|CLONE_NEWPID|CLONE_NEWNET|CLONE_NEWIPC|"
-                          "CLONE_NEWUTS|CLONE_NEWCGROUP): " + std::string(std::strerror(clone_errno));
+        std::string msg = "clone(" + std::string(kNamespaceNames) + "): " + std::string(std::strerror(clone_errno));
         if (const std::string why = user::userns_diagnosis(); !why.empty()) msg += "; " + why;
         return fail(msg);
     }
@@ -330,6 +359,7 @@ Result<RunOutcome> run(const RunRequest& req) {
         status->read_end.reset();
         out->read_end.reset();
         err->read_end.reset();
+        net_channel_ours.reset();
         init::run_init(plan);
     }
     const pid_t init_pid = static_cast<pid_t>(child);
@@ -337,6 +367,13 @@ Result<RunOutcome> run(const RunRequest& req) {
     status->write_end.reset();
     out->write_end.reset();
     err->write_end.reset();
+    net_channel_theirs.reset();
+    // Threads only now: the child was cloned from a single-threaded process.
+    std::optional<whatif::net::StubServer> stub;
+    if (net_channel_ours) {
+        stub.emplace(std::move(net_channel_ours));
+        stub->start();
+    }
 
     if (auto st = user::write_id_maps(init_pid); !st) {
         kill(init_pid, SIGKILL);
@@ -450,6 +487,15 @@ Result<RunOutcome> run(const RunRequest& req) {
     }
     outcome.execs = std::move(frames.execs);
     outcome.connects = std::move(frames.connects);
+    outcome.net = std::move(frames.net);
+    if (stub) {
+        stub->stop();
+        outcome.dns = std::move(stub->dns_events);
+        outcome.sinks = std::move(stub->sink_events);
+        outcome.names = stub->addresses.names();
+    }
+    for (auto& r : outcome.net)
+        if (auto it = outcome.names.find(r.address); it != outcome.names.end()) r.host = it->second;
     // work/ stays until the run is discarded: deleting it here would put
     // milliseconds on every run's critical path for no one's benefit.
     // The upper roots carried the host's permissions for the run (a 0700 /root gives

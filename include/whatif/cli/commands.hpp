@@ -17,7 +17,7 @@ enum class ExitStatusMode { decision, command };
 struct RunOptions {
     std::vector<std::string> argv;
     std::string profile = "default";
-    std::string net = "none";
+    std::string net = "stub";
     bool no_apply = false;
     bool yes = false;
     ReportFormat format = ReportFormat::text;

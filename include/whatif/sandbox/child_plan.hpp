@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "whatif/sandbox/mount_plan.hpp"
+#include <cstdint>
 
 namespace whatif::sandbox {
 
@@ -52,6 +53,8 @@ struct ChildPlan {
     int stdout_fd = -1, stderr_fd = -1;
     sigset_t original_mask{};
     bool caller_is_root = false;
+    enum class NetMode { stub, none, host } net_mode = NetMode::stub;
+    int net_channel_fd = -1;  // stub mode: sockets for the supervisor's stub server
 };
 
 

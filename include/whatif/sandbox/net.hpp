@@ -4,7 +4,21 @@
 
 namespace whatif::sandbox::net {
 
-// In the child, inside its new network namespace: bring the loopback interface up.
+// In the child, inside its new network namespace: loopback up, and (stub and none
+// modes) routes that make every IPv4 and IPv6 address local, so that no packet
+// can leave and every connection lands on this machine's own sockets.
 bool bring_loopback_up(ChildError& err);
+bool route_everything_locally(ChildError& err);
+
+// Stub mode: the DNS stub's sockets (UDP, port 53, every address), handed to the
+// supervisor over the plan's channel.
+bool open_dns_sockets(const ChildPlan& plan, ChildError& err);
+
+// A TCP listener or UDP receiver for `port` on every address, handed to the
+// supervisor; false when the sandbox's own program already uses the port.
+bool open_sink(int channel_fd, int type, uint16_t port);
+
+// Sends `fd` to the supervisor over the channel: kind, port, SCM_RIGHTS.
+bool send_to_supervisor(int channel_fd, char kind, uint16_t port, int fd);
 
 }  // namespace whatif::sandbox::net

@@ -4,20 +4,32 @@
 // the call then always continues: observation, never enforcement.
 #pragma once
 
+#include <cstdint>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace whatif::sandbox::proclog {
 
+// What init knows of the network while it handles notifications.
+struct NetState {
+    enum class Mode { stub, none, host } mode = Mode::stub;
+    int channel_fd = -1;
+    std::set<std::pair<int, uint16_t>> sinks;  // (SOCK_STREAM|SOCK_DGRAM, port) already open
+};
+
 // Reads one notification from `notify_fd`, records it as a frame on `status_fd`,
-// and lets the call continue.
-void handle_notification(int notify_fd, int status_fd);
+// opens a sink for an IP destination (stub mode), and lets the call continue.
+void handle_notification(int notify_fd, int status_fd, NetState& net);
 
 // Status-pipe frames (init -> supervisor): type, 4-byte length, payload.
 inline constexpr char kFrameSetupError = 'E';
 inline constexpr char kFrameExited = 'X';
 inline constexpr char kFrameExec = 'P';     // pid \0 ppid \0 exe \0 cwd \0 arg0 \0 arg1 \0 ...
 inline constexpr char kFrameConnect = 'C';  // pid \0 path \0   ("@name" for abstract sockets)
+// pid \0 kind (connect|send) \0 proto (tcp|udp) \0 address \0 port \0 bytes \0 outcome \0
+inline constexpr char kFrameNet = 'N';
 
 void write_frame(int fd, char type, const void* payload, size_t size);
 
@@ -29,6 +41,12 @@ struct ExecRecord {
 struct ConnectRecord {
     int pid = 0;
     std::string path;
+};
+struct NetRecord {
+    int pid = 0;
+    std::string kind, proto, address, outcome, host;
+    uint16_t port = 0;
+    uint64_t bytes = 0;
 };
 
 }  // namespace whatif::sandbox::proclog

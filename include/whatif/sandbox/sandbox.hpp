@@ -8,7 +8,10 @@
 #include <string>
 #include <vector>
 
+#include "whatif/net/stub_server.hpp"
 #include "whatif/sandbox/proclog.hpp"
+
+#include <map>
 #include "whatif/util/error.hpp"
 
 namespace whatif::sandbox {
@@ -22,6 +25,9 @@ struct RunRequest {
     // With --format json stdout carries the effect set alone: the command's stdout
     // is then passed to whatif's stderr (and still saved in the run).
     bool command_stdout_to_stderr = false;
+    // stub: every connection lands in whatif's sinks, DNS answered by a stub;
+    // none: loopback only, connections refused; host: the real network.
+    std::string net = "stub";
 };
 
 // One overlay: writes under host_mount landed in upper_dir.
@@ -39,6 +45,10 @@ struct RunOutcome {
     int64_t duration_ms = 0;
     std::vector<proclog::ExecRecord> execs;        // every program started, in order
     std::vector<proclog::ConnectRecord> connects;  // unix-socket connect attempts
+    std::vector<proclog::NetRecord> net;           // IP connects and datagrams, with the host name
+    std::vector<net::DnsEvent> dns;                // stub mode
+    std::vector<net::SinkEvent> sinks;             // stub mode: what each connection asked for
+    std::map<std::string, std::string> names;      // synthetic address -> name
 };
 
 Result<RunOutcome> run(const RunRequest& request);

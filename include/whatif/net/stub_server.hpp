@@ -1,0 +1,61 @@
+// The supervisor's side of the stub network: a thread serving the sockets that
+// init creates inside the sandbox's network namespace and passes out (DNS on port
+// 53, a TCP listener per port the command connects to, UDP receivers). It answers
+// so that clients fail fast with a clear error, and records what they asked for.
+// Every read is bounded in bytes and time.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "whatif/net/dns.hpp"
+#include "whatif/net/sniff.hpp"
+#include "whatif/util/unique_fd.hpp"
+
+namespace whatif::net {
+
+// init -> supervisor on the fd channel: one byte of kind, the port, and the fd.
+inline constexpr char kChannelDns = 'D';
+inline constexpr char kChannelTcpListener = 'L';
+inline constexpr char kChannelUdpReceiver = 'U';
+
+struct DnsEvent {
+    std::string name;
+    uint16_t qtype = 0;
+};
+
+struct SinkEvent {
+    std::string proto = "tcp";  // tcp | udp
+    std::string address;        // the destination the client used
+    uint16_t port = 0;
+    std::string protocol;       // https, http, postgresql, redis, mysql, ssh, tls, unknown
+    std::string detail;
+    std::optional<TlsClientHello> tls;
+    std::optional<HttpRequest> http;
+    uint64_t bytes = 0;
+};
+
+class StubServer {
+public:
+    explicit StubServer(UniqueFd channel);
+    ~StubServer();
+    void start();
+    // Stops serving and returns when the thread is gone; events are final then.
+    void stop();
+
+    std::vector<DnsEvent> dns_events;
+    std::vector<SinkEvent> sink_events;
+    SyntheticAddresses addresses;
+
+private:
+    void loop();
+    UniqueFd channel_;
+    UniqueFd stop_event_;
+    std::thread thread_;
+};
+
+}  // namespace whatif::net
