@@ -64,3 +64,14 @@ cp, ap = r[0]["median"] * 1000, r[1]["median"] * 1000
 print(f"  cp -a        {cp:8.1f} ms")
 print(f"  whatif apply {ap:8.1f} ms   {ap / cp:.2f}x cp -a")
 PY
+
+echo "== stub network: curl through the stub against --net none"
+hyperfine -N --warmup 3 --runs "${NET_RUNS:-30}" --export-json "$work/net.json" \
+    "$whatif run -n -- curl -sS http://example.com" \
+    "$whatif run -n --net none -- curl -sS http://example.com" >/dev/null 2>&1 || true
+python3 - "$work/net.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))["results"]
+stub, none = r[0]["median"] * 1000, r[1]["median"] * 1000
+print(f"  --net stub {stub:7.2f} ms   --net none {none:7.2f} ms   difference {stub - none:+.2f} ms")
+PY
