@@ -17,7 +17,14 @@
 #include "whatif/util/strings.hpp"
 
 #include <algorithm>
+#include <map>
 #include <set>
+#include <sys/inotify.h>
+
+#include "whatif/creds/decoys.hpp"
+#include "whatif/creds/env.hpp"
+#include "whatif/creds/leaks.hpp"
+#include "whatif/util/unique_fd.hpp"
 
 #include "whatif/net/dns.hpp"
 
@@ -121,6 +128,80 @@ void add_network_records(const sandbox::RunOutcome& outcome, effects::EffectSet&
     }
 }
 
+// secrets[]: leaks first (a canary where it should not be), then decoys read or
+// written, then the environment variables replaced.
+void record_secrets(const sandbox::RunOutcome& outcome, const creds::ScrubbedEnvironment& scrubbed,
+                    const std::vector<creds::Decoy>& decoys, int watch_fd, const std::map<int, size_t>& watch_to_decoy,
+                    const creds::CanaryRegistry& canaries, effects::EffectSet& set) {
+    using nlohmann::json;
+    auto entry = [](const char* kind, const char* access, const std::string& name, const std::string& path,
+                    const std::string& destination, int pid) {
+        return json{{"kind", kind},
+                    {"access", access},
+                    {"name", name.empty() ? json(nullptr) : json(util::to_valid_utf8(name))},
+                    {"path", path.empty() ? json(nullptr) : json(util::to_valid_utf8(path))},
+                    {"destination", destination.empty() ? json(nullptr) : json(util::to_valid_utf8(destination))},
+                    {"pid", pid > 0 ? json(pid) : json(nullptr)}};
+    };
+    auto source_fields = [](const creds::Canary& c, std::string& name, std::string& path) {
+        if (c.source.starts_with("env ")) name = c.source.substr(4);
+        else path = c.source;
+    };
+    std::vector<json> leaks;
+    std::set<std::string> seen;
+    auto add_leak = [&](const creds::Canary& c, const char* access, const std::string& destination, int pid) {
+        if (!seen.insert(c.source + "\n" + destination).second) return;
+        std::string name, path;
+        source_fields(c, name, path);
+        leaks.push_back(entry("leak", access, name, path, destination, pid));
+    };
+    // Sent: what the sinks captured, with the connection that carried it.
+    for (const auto& s : outcome.sinks) {
+        if (s.captured.empty()) continue;
+        std::string where = s.address;
+        if (auto it = outcome.names.find(s.address); it != outcome.names.end()) where = it->second;
+        int pid = 0;
+        for (const auto& r : outcome.net)
+            if (r.port == s.port && r.address == s.address) pid = r.pid;
+        for (const auto* c : creds::canaries_in(s.captured, canaries.all()))
+            add_leak(*c, "sent", where + ":" + std::to_string(s.port), pid);
+    }
+    for (const auto& d : outcome.dns)
+        for (const auto* c : creds::canaries_in(d.name, canaries.all())) add_leak(*c, "sent", "DNS query " + d.name, 0);
+    // Written: files the command created or changed that hold a canary.
+    for (const auto& f : set.files) {
+        if (!f.after || f.after->type != effects::FileType::file || f.after->size > (4u << 20)) continue;
+        if (f.change != effects::Change::created && f.change != effects::Change::modified &&
+            f.change != effects::Change::replaced)
+            continue;
+        for (const auto& layer : outcome.layers) {
+            if (!util::path_is_within(f.path, layer.host_mount)) continue;
+            const std::string rel = layer.host_mount == "/" ? f.path : f.path.substr(layer.host_mount.size());
+            auto content = util::read_file(util::join_path(layer.upper_dir, rel));
+            if (!content) continue;
+            for (const auto* c : creds::canaries_in(*content, canaries.all())) add_leak(*c, "written", f.path, 0);
+        }
+    }
+    for (auto& l : leaks) set.secrets.push_back(std::move(l));
+    // Decoys read (inotify) or changed.
+    std::set<size_t> read;
+    char events[4096];
+    ssize_t n = 0;
+    while (watch_fd >= 0 && (n = ::read(watch_fd, events, sizeof events)) > 0)
+        for (ssize_t at = 0; at < n;) {
+            const auto* ev = reinterpret_cast<const inotify_event*>(events + at);
+            if (auto it = watch_to_decoy.find(ev->wd); it != watch_to_decoy.end()) read.insert(it->second);
+            at += static_cast<ssize_t>(sizeof(inotify_event) + ev->len);
+        }
+    for (size_t i = 0; i < decoys.size(); ++i) {
+        if (read.contains(i)) set.secrets.push_back(entry("file", "read", "", decoys[i].host_path, "", 0));
+        auto now = util::read_file(decoys[i].decoy_path);
+        if (now && *now != decoys[i].content)
+            set.secrets.push_back(entry("file", "written", "", decoys[i].host_path, "", 0));
+    }
+    for (const auto& name : scrubbed.replaced) set.secrets.push_back(entry("env", "replaced", name, "", "", 0));
+}
+
 int exit_code_of(const RunOptions& options, const effects::EffectSet& set) {
     if (options.exit_status == ExitStatusMode::command) {
         if (set.run.exit_status) return *set.run.exit_status;
@@ -166,6 +247,27 @@ int run_command(const RunOptions& options) {
         return report_error(e);
     };
 
+    // Stub credentials: secrets in the environment become canaries; credential
+    // files are replaced by decoys inside the sandbox. Only canaries are stored.
+    creds::CanaryRegistry canaries;
+    const auto scrubbed = creds::scrub_environment(environ, canaries);
+    const char* home_env = std::getenv("HOME");
+    const std::string home = home_env != nullptr ? home_env : "";
+    std::vector<creds::Decoy> decoys;
+    if (!home.empty() || !cwd->empty()) {
+        auto made = creds::make_decoys(creds::find_credential_files(home, *cwd),
+                                       util::join_path(active->dir, "decoys"), canaries);
+        if (!made) return fail_run(made.error());
+        decoys = std::move(*made);
+    }
+    // Reads of a decoy show up as inotify events on it (the pid is not known).
+    UniqueFd decoy_watch(inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
+    std::map<int, size_t> watch_to_decoy;
+    for (size_t i = 0; i < decoys.size(); ++i) {
+        const int wd = inotify_add_watch(decoy_watch.get(), decoys[i].decoy_path.c_str(), IN_OPEN | IN_ACCESS);
+        if (wd >= 0) watch_to_decoy[wd] = i;
+    }
+
     sandbox::RunRequest request;
     request.argv = options.argv;
     request.cwd = *cwd;
@@ -174,6 +276,13 @@ int run_command(const RunOptions& options) {
     request.timeout = options.timeout.value_or(kDefaultTimeout);
     request.command_stdout_to_stderr = options.format == ReportFormat::json;
     request.net = options.net;
+    request.env = scrubbed.entries;
+    for (const auto& d : decoys) {
+        request.decoys.emplace_back(d.decoy_path, d.host_path);
+        if (util::base_name(d.host_path) == ".pgpass") request.request_pg_password = true;
+    }
+    for (const auto& name : scrubbed.replaced)
+        if (name == "PGPASSWORD" || name == "DATABASE_URL") request.request_pg_password = true;
     const auto sandbox_started = std::chrono::steady_clock::now();
     auto outcome = sandbox::run(request);
     spdlog::debug("sandbox::run took {} us", std::chrono::duration_cast<std::chrono::microseconds>(
@@ -222,6 +331,7 @@ int run_command(const RunOptions& options) {
             p.signal = outcome->signal;
         }
     add_network_records(*outcome, set);
+    record_secrets(*outcome, scrubbed, decoys, decoy_watch.get(), watch_to_decoy, canaries, set);
     // Unix-socket attempts. A socket the command made itself (in the upper layer)
     // is its own; any other is the host's, which the overlay makes unreachable.
     std::set<std::pair<int, std::string>> seen_sockets;  // glibc retries nscd: once per process and path

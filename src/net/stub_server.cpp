@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <memory>
@@ -87,6 +88,12 @@ std::string http_503() {
            std::to_string(body.size()) + "\r\nConnection: close\r\nX-Whatif: stubbed\r\n\r\n" + body;
 }
 
+std::string http_401() {
+    const std::string body = kStubMessage + "\n";
+    return "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"whatif stub\"\r\nContent-Type: text/plain\r\n"
+           "Content-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+}
+
 std::string protocol_for_port(uint16_t port) {
     switch (port) {
         case 80: case 8080: return "http";
@@ -104,7 +111,7 @@ struct Connection {
     uint16_t port = 0;
     std::string local_address;
     std::string buffer;
-    enum class State { initial, pg_startup, pg_session, redis, mysql_auth, done } state = State::initial;
+    enum class State { initial, pg_startup, pg_password, pg_session, redis, mysql_auth, done } state = State::initial;
     Clock::time_point last_activity, started;
     size_t event = 0;  // index in sink_events
     uint64_t total = 0;
@@ -112,7 +119,8 @@ struct Connection {
 
 }  // namespace
 
-StubServer::StubServer(UniqueFd channel) : channel_(std::move(channel)), stop_event_(eventfd(0, EFD_CLOEXEC)) {}
+StubServer::StubServer(UniqueFd channel, bool request_pg_password)
+    : channel_(std::move(channel)), stop_event_(eventfd(0, EFD_CLOEXEC)), request_pg_password_(request_pg_password) {}
 
 StubServer::~StubServer() { stop(); }
 
@@ -251,6 +259,18 @@ void StubServer::loop() {
         }
     };
 
+    // After the startup message: ask for the password when the run holds a
+    // database password canary (a leak to detect), else let the client in.
+    auto start_pg_session = [&](Connection& c) {
+        if (request_pg_password_) {
+            send_all(c.fd.get(), pg_message('R', be32(3)));  // AuthenticationCleartextPassword
+            c.state = Connection::State::pg_password;
+        } else {
+            send_all(c.fd.get(), pg_hello());
+            c.state = Connection::State::pg_session;
+        }
+    };
+
     // What the bytes so far say; answers and finishes the conversation when it can.
     auto sniff = [&](Connection& c) {
         SinkEvent& e = record(c);
@@ -272,8 +292,13 @@ void StubServer::loop() {
                 } else if (looks_like_http(b)) {
                     if (auto req = parse_http_request(b)) {
                         e.protocol = "http";
+                        // git asks for credentials only when challenged: challenge its
+                        // discovery request, so that a credential it would send shows up.
+                        const bool git_discovery = req->target.find("/info/refs?service=git-") != std::string::npos;
+                        const bool has_auth = std::find(req->header_names.begin(), req->header_names.end(),
+                                                        "authorization") != req->header_names.end();
                         e.http = std::move(req);
-                        send_all(c.fd.get(), http_503());
+                        send_all(c.fd.get(), git_discovery && !has_auth ? http_401() : http_503());
                         finish(c);
                     } else if (b.size() >= kMaxCapture) {
                         e.protocol = "http";
@@ -297,8 +322,7 @@ void StubServer::loop() {
                         c.state = Connection::State::pg_startup;
                     } else {
                         e.detail = "user=" + pg->user + " database=" + pg->database;
-                        send_all(c.fd.get(), pg_hello());
-                        c.state = Connection::State::pg_session;
+                        start_pg_session(c);
                     }
                 } else if (looks_like_redis(b)) {
                     e.protocol = "redis";
@@ -312,9 +336,16 @@ void StubServer::loop() {
                         send_all(c.fd.get(), "N");
                     } else {
                         e.detail = "user=" + pg->user + " database=" + pg->database;
-                        send_all(c.fd.get(), pg_hello());
-                        c.state = Connection::State::pg_session;
+                        start_pg_session(c);
                     }
+                }
+                break;
+            case Connection::State::pg_password:
+                if (auto m = parse_pg_message(c.buffer)) {
+                    c.buffer.erase(0, m->length);
+                    if (m->type == 'p') e.detail += " (password sent)";
+                    send_all(c.fd.get(), pg_hello());
+                    c.state = Connection::State::pg_session;
                 }
                 break;
             case Connection::State::pg_session:
@@ -414,6 +445,7 @@ void StubServer::loop() {
             e.protocol = "unknown";
             e.bytes = static_cast<uint64_t>(n);
             e.detail = std::to_string(n) + " bytes: " + preview(std::string_view(datagram, static_cast<size_t>(n)));
+            e.captured.assign(datagram, std::min(static_cast<size_t>(n), kMaxCapture));
             if (sink_events.size() < 10000) sink_events.push_back(std::move(e));
         }
         const auto now = Clock::now();
@@ -424,6 +456,9 @@ void StubServer::loop() {
                 if (n > 0) {
                     c->total += static_cast<uint64_t>(n);
                     record(*c).bytes = c->total;
+                    std::string& captured = record(*c).captured;
+                    if (captured.size() < kMaxCapture)
+                        captured.append(buf, std::min(static_cast<size_t>(n), kMaxCapture - captured.size()));
                     c->last_activity = now;
                     if (c->buffer.size() < kMaxCapture)
                         c->buffer.append(buf, std::min(static_cast<size_t>(n), kMaxCapture - c->buffer.size()));

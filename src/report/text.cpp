@@ -287,6 +287,29 @@ std::string network_text(const effects::EffectSet& set) {
     return out;
 }
 
+std::string secrets_text(const effects::EffectSet& set) {
+    std::vector<std::string> read, written;
+    size_t replaced = 0;
+    for (const auto& s : set.secrets) {
+        const std::string kind = s.value("kind", ""), access = s.value("access", "");
+        if (kind == "env") ++replaced;
+        if (kind == "file" && access == "read") read.push_back(util::shell_quote_for_display(s.value("path", "")));
+        if (kind == "file" && access == "written") written.push_back(util::shell_quote_for_display(s.value("path", "")));
+    }
+    std::string line;
+    auto list = [](const std::vector<std::string>& items) {
+        std::string out;
+        for (size_t i = 0; i < items.size() && i < 3; ++i) out += (i == 0 ? "" : ", ") + items[i];
+        if (items.size() > 3) out += " and " + util::with_thousands(items.size() - 3) + " more";
+        return out;
+    };
+    if (!read.empty()) line += "read " + list(read) + " (decoys)";
+    if (!written.empty()) line += std::string(line.empty() ? "" : "; ") + "wrote " + list(written) + " (decoys)";
+    if (line.empty()) line = "none touched";
+    if (replaced > 0) line += "; " + util::plural(replaced, "variable", "variables") + " replaced by canaries";
+    return "  " + pad("secrets") + line + "\n";
+}
+
 }  // namespace
 
 bool stdout_wants_color() {
@@ -303,6 +326,14 @@ std::string render_text(const effects::EffectSet& set, const TextOptions& option
     out += "whatif: dry run " + p.paint("1", set.run.id) + "  (" + util::human_duration_ms(
                static_cast<uint64_t>(std::max<int64_t>(set.run.duration_ms, 0))) + ", " + status_text(set.run) + ")\n";
     out += "  command   " + util::join_argv_for_display(set.run.argv) + "\n";
+    // Leaks first: a secret on its way out matters more than anything below.
+    for (const auto& s : set.secrets) {
+        if (s.value("kind", "") != "leak") continue;
+        const std::string what = s["name"].is_string() ? s["name"].get<std::string>()
+                                                       : util::shell_quote_for_display(s.value("path", "a secret"));
+        out += "  " + p.paint("1;31", pad("LEAK")) + what + " " + s.value("access", "sent") + " to " +
+               (s["destination"].is_string() ? s["destination"].get<std::string>() : std::string("?")) + "\n";
+    }
 
     constexpr Change order[] = {Change::deleted, Change::replaced, Change::modified, Change::metadata,
                                 Change::created};
@@ -334,7 +365,7 @@ std::string render_text(const effects::EffectSet& set, const TextOptions& option
     if (!any) out += "  " + pad("files") + "no changes\n";
     if (set.processes.size() > 1) out += "  " + pad("processes") + process_tree_text(set.processes) + "\n";
     out += network_text(set);
-    out += "  " + pad("secrets") + "not stubbed yet: the command saw the real environment and files\n";
+    out += secrets_text(set);
     for (const auto& w : set.warnings) out += "  " + p.paint("33", pad("warning")) + w + "\n";
 
     const auto& d = set.decision;

@@ -156,7 +156,7 @@ int receive_fd(int socket_fd) {
     // Ignored signals survive execve: give the command default dispositions.
     for (int sig = 1; sig < NSIG; ++sig) signal(sig, SIG_DFL);
     sigprocmask(SIG_SETMASK, &plan.original_mask, nullptr);
-    execv(resolved, plan.argv_ptrs.data());
+    execve(resolved, plan.argv_ptrs.data(), plan.env.empty() ? environ : plan.env_ptrs.data());
     const int exec_errno = errno;
     dprintf(STDERR_FILENO, "whatif: %s: %s\n", name, strerror(exec_errno));
     _exit(exec_errno == ENOENT ? 127 : 126);

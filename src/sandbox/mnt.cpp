@@ -209,6 +209,13 @@ bool build_root(const ChildPlan& plan, ChildError& err) {
         const bool ok = m.kind == StepKind::overlay ? mount_overlay(m, err) : bind_read_only(m, err);
         if (!ok) return false;
     }
+    // Credential files: decoys over the real ones (the real bytes stay out of reach).
+    for (size_t i = 0; i < plan.decoy_sources.size(); ++i) {
+        if (mount(plan.decoy_sources[i].c_str(), plan.decoy_targets[i].c_str(), nullptr, MS_BIND, nullptr) != 0) {
+            err.syscall_failed("mount(MS_BIND", plan.decoy_sources[i].c_str(), plan.decoy_targets[i].c_str());
+            return false;
+        }
+    }
     if (!mount_proc_and_sys(plan, err)) return false;
     if (!dev::build_dev(plan, err)) return false;
     // The run store (this run's upper layers included) must never be visible inside.

@@ -168,6 +168,13 @@ Result<PreparedChild> prepare_child(const RunRequest& req) {
     plan.argv = req.argv;
     for (auto& a : plan.argv) plan.argv_ptrs.push_back(a.data());
     plan.argv_ptrs.push_back(nullptr);
+    plan.env = req.env;
+    for (auto& e : plan.env) plan.env_ptrs.push_back(e.data());
+    plan.env_ptrs.push_back(nullptr);
+    for (const auto& [decoy, host] : req.decoys) {
+        plan.decoy_sources.push_back(decoy);
+        plan.decoy_targets.push_back(util::join_path(plan.staging_root, host));
+    }
     return prepared;
 }
 
@@ -371,7 +378,7 @@ Result<RunOutcome> run(const RunRequest& req) {
     // Threads only now: the child was cloned from a single-threaded process.
     std::optional<whatif::net::StubServer> stub;
     if (net_channel_ours) {
-        stub.emplace(std::move(net_channel_ours));
+        stub.emplace(std::move(net_channel_ours), req.request_pg_password);
         stub->start();
     }
 

@@ -37,11 +37,12 @@ struct SinkEvent {
     std::optional<TlsClientHello> tls;
     std::optional<HttpRequest> http;
     uint64_t bytes = 0;
+    std::string captured;  // the client's first bytes (at most 64 kB): where leaks are looked for
 };
 
 class StubServer {
 public:
-    explicit StubServer(UniqueFd channel);
+    StubServer(UniqueFd channel, bool request_pg_password);
     ~StubServer();
     void start();
     // Stops serving and returns when the thread is gone; events are final then.
@@ -55,6 +56,7 @@ private:
     void loop();
     UniqueFd channel_;
     UniqueFd stop_event_;
+    bool request_pg_password_ = false;
     std::thread thread_;
 };
 

@@ -1,5 +1,6 @@
-// The decision: may this run for real? Until profiles and rules exist (issue 7) one
-// interim rule applies: an empty effect set is allowed, anything else asks.
+// The decision: may this run for real? Until profiles and rules exist (issue 7)
+// interim rules apply: a leaked secret denies; filesystem changes, network
+// attempts and credential reads ask; a run with none of these is allowed.
 #pragma once
 
 #include "whatif/effects/effect_set.hpp"

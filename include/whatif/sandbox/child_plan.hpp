@@ -48,6 +48,9 @@ struct ChildPlan {
     std::string cwd;
     std::vector<std::string> argv;
     std::vector<char*> argv_ptrs;  // null-terminated view of argv
+    std::vector<std::string> env;
+    std::vector<char*> env_ptrs;  // null-terminated view of env
+    std::vector<std::string> decoy_sources, decoy_targets;
     int sync_fd = -1;    // read: the supervisor has written our id maps
     int status_fd = -1;  // write: set-up errors, then the command's wait status
     int stdout_fd = -1, stderr_fd = -1;

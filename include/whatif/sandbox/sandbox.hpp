@@ -28,6 +28,12 @@ struct RunRequest {
     // stub: every connection lands in whatif's sinks, DNS answered by a stub;
     // none: loopback only, connections refused; host: the real network.
     std::string net = "stub";
+    // The command's environment (secrets already replaced by canaries).
+    std::vector<std::string> env;
+    // Decoys bind-mounted over credential files: (decoy in the run dir, host path).
+    std::vector<std::pair<std::string, std::string>> decoys;
+    // The run holds a database password canary: the PostgreSQL sink asks for it.
+    bool request_pg_password = false;
 };
 
 // One overlay: writes under host_mount landed in upper_dir.
