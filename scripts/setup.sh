@@ -10,7 +10,7 @@ packages=(
     libspdlog-dev libfmt-dev doctest-dev libcli11-dev libtomlplusplus-dev
     nlohmann-json3-dev libxxhash-dev libdtl-dev
     libcap2-bin python3 perl git make
-    curl wget postgresql-client redis-tools openssh-client dnsutils default-mysql-client
+    curl wget postgresql-client redis-tools openssh-client dnsutils default-mysql-client sqlite3
 )
 
 missing=()

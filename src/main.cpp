@@ -15,8 +15,8 @@ namespace {
 
 using whatif::ExitCode;
 
-const std::set<std::string> kSubcommands = {"run", "show", "diff", "list", "discard", "gc",
-                                             "apply", "exec", "explore", "check", "hook", "help"};
+const std::set<std::string> kSubcommands = {"run",  "show",    "diff",  "list", "discard",  "gc",  "apply",
+                                             "exec", "explore", "check", "hook", "profiles", "help"};
 
 // "whatif [run] ... COMMAND": "run" may be left out.
 std::vector<std::string> with_implicit_run(int argc, char** argv) {
@@ -81,7 +81,7 @@ int main(int argc, char** argv) {
     whatif::cli::RunOptions run_options;
     std::string format = "text", exit_status = "decision", timeout;
     auto* run = app.add_subcommand("run", "dry-run COMMAND (\"run\" may be left out)");
-    run->add_option("-p,--profile", run_options.profile, "policy profile (this version: only 'default')");
+    run->add_option("-p,--profile", run_options.profile, "policy profile: a NAME (whatif profiles) or a FILE");
     run->add_option("--net", run_options.net,
                     "network: stub (default: nothing leaves, every attempt recorded), none (loopback only, "
                     "connections refused), host (the real network)")
@@ -89,7 +89,7 @@ int main(int argc, char** argv) {
     run->add_flag("-n,--no-apply", run_options.no_apply,
                   "never apply or prompt (no prompt anyway when stdin is not a terminal)");
     run->add_flag("-y,--yes", run_options.yes, "apply without asking when the decision is allow");
-    run->add_option("--format", format, "report format")->check(CLI::IsMember({"text", "json"}));
+    run->add_option("--format", format, "report format")->check(CLI::IsMember({"text", "json", "markdown"}));
     run->add_option("--report", run_options.report_file, "also write the JSON effect set to FILE");
     run->add_option("--timeout", timeout, "kill the dry run after DURATION (e.g. 30s, 5m; default 30m)")
         ->check(duration_check());
@@ -103,7 +103,7 @@ int main(int argc, char** argv) {
     std::string show_format = "text";
     auto* show = app.add_subcommand("show", "the report of a stored run");
     show->add_option("run", show_options.run, "run id, or 'last' (default)");
-    show->add_option("--format", show_format, "report format")->check(CLI::IsMember({"text", "json"}));
+    show->add_option("--format", show_format, "report format")->check(CLI::IsMember({"text", "json", "markdown"}));
     show->add_flag("-v,--verbose", verbosity);
     show->footer("Example: whatif show last --format json");
 
@@ -148,8 +148,23 @@ int main(int argc, char** argv) {
     exec->add_flag("-v,--verbose", verbosity);
     exec->footer("Example: whatif exec last   (the environment is this call's own)");
 
+    whatif::cli::CheckCommandOptions check_options;
+    std::string check_format = "text";
+    auto* check = app.add_subcommand("check", "re-decide a stored run under another profile");
+    check->add_option("run", check_options.run, "run id, or 'last' (default)");
+    check->add_option("-p,--profile", check_options.profile, "profile NAME or FILE")->required();
+    check->add_option("--format", check_format, "report format")->check(CLI::IsMember({"text", "json", "markdown"}));
+    check->add_flag("-v,--verbose", verbosity);
+    check->footer("Example: whatif check last -p ci");
+
+    std::string profile_to_show;
+    auto* profiles = app.add_subcommand("profiles", "list the profiles; 'profiles show NAME' prints one");
+    auto* profiles_show = profiles->add_subcommand("show", "print a profile");
+    profiles_show->add_option("name", profile_to_show, "profile NAME or FILE")->required();
+    profiles->footer("Example: whatif profiles show agent");
+
     std::vector<CLI::App*> not_yet;
-    for (const char* name : {"explore", "check", "hook"}) {
+    for (const char* name : {"explore", "hook"}) {
         auto* sub = app.add_subcommand(name, std::string("(not available in this version)"));
         sub->allow_extras();
         not_yet.push_back(sub);
@@ -173,19 +188,30 @@ int main(int argc, char** argv) {
     whatif::util::init_logging(verbosity);
 
     if (*run) {
-        run_options.format = format == "json" ? whatif::cli::ReportFormat::json : whatif::cli::ReportFormat::text;
+        run_options.format = format == "json"       ? whatif::cli::ReportFormat::json
+                             : format == "markdown" ? whatif::cli::ReportFormat::markdown
+                                                    : whatif::cli::ReportFormat::text;
         run_options.exit_status =
             exit_status == "command" ? whatif::cli::ExitStatusMode::command : whatif::cli::ExitStatusMode::decision;
         if (!timeout.empty()) run_options.timeout = *whatif::util::parse_duration(timeout);
         return whatif::cli::run_command(run_options);
     }
     if (*show) {
-        show_options.format = show_format == "json" ? whatif::cli::ReportFormat::json : whatif::cli::ReportFormat::text;
+        show_options.format = show_format == "json"       ? whatif::cli::ReportFormat::json
+                              : show_format == "markdown" ? whatif::cli::ReportFormat::markdown
+                                                          : whatif::cli::ReportFormat::text;
         return whatif::cli::show_command(show_options);
     }
     if (*diff) return whatif::cli::diff_command(diff_options);
     if (*list) return whatif::cli::list_command();
     if (*apply) return whatif::cli::apply_command(apply_options);
+    if (*check) {
+        check_options.format = check_format == "json"       ? whatif::cli::ReportFormat::json
+                               : check_format == "markdown" ? whatif::cli::ReportFormat::markdown
+                                                            : whatif::cli::ReportFormat::text;
+        return whatif::cli::check_command(check_options);
+    }
+    if (*profiles) return whatif::cli::profiles_command(profile_to_show);
     if (*exec) return whatif::cli::exec_command(exec_options);
     if (*discard) return whatif::cli::discard_command(discard_runs);
     if (*gc) return whatif::cli::gc_command(*whatif::util::parse_duration(older_than));

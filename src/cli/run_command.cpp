@@ -10,6 +10,8 @@
 #include "whatif/effects/scanner.hpp"
 #include "whatif/policy/decision.hpp"
 #include "whatif/report/json.hpp"
+#include "whatif/report/markdown.hpp"
+#include "whatif/policy/profile.hpp"
 #include "whatif/report/text.hpp"
 #include "whatif/sandbox/sandbox.hpp"
 #include "whatif/store/run_store.hpp"
@@ -31,9 +33,6 @@
 namespace whatif::cli {
 
 namespace {
-
-// Until profiles exist (issue 7) the embedded default profile is this.
-constexpr std::chrono::minutes kDefaultTimeout{30};
 
 std::string rfc3339_now(int64_t& unix_ns) {
     const auto now = std::chrono::system_clock::now();
@@ -220,9 +219,8 @@ int report_error(const Error& error) {
 
 int run_command(const RunOptions& options) {
     if (options.argv.empty()) return report_error(Error::bad_input("no command given (usage: whatif [run] [OPTIONS] [--] COMMAND [ARG...])"));
-    if (options.profile != "default")
-        return report_error(Error::bad_input("unknown profile '" + options.profile +
-                                             "': this version has only the embedded 'default' profile"));
+    auto profile = policy::load_profile(options.profile);
+    if (!profile) return report_error(profile.error());
     auto cwd = absolute_cwd(options.cwd);
     if (!cwd) return report_error(cwd.error());
     auto store = store::RunStore::open_default();
@@ -273,7 +271,7 @@ int run_command(const RunOptions& options) {
     request.cwd = *cwd;
     request.run_dir = active->dir;
     request.store_dir = store->root();
-    request.timeout = options.timeout.value_or(kDefaultTimeout);
+    request.timeout = options.timeout.value_or(profile->timeout);
     request.command_stdout_to_stderr = options.format == ReportFormat::json;
     request.net = options.net;
     request.env = scrubbed.entries;
@@ -307,7 +305,7 @@ int run_command(const RunOptions& options) {
     set.run.id = active->id;
     set.run.argv = options.argv;
     set.run.cwd = *cwd;
-    set.run.profile = options.profile;
+    set.run.profile = profile->name;
     set.run.net = options.net;
     set.run.started_at = meta.started_at;
     set.run.duration_ms = outcome->duration_ms;
@@ -340,12 +338,17 @@ int run_command(const RunOptions& options) {
         const bool own = std::any_of(set.files.begin(), set.files.end(), [&](const effects::FileEffect& f) {
             return f.path == c.path && f.type == effects::FileType::socket;
         });
+        // The C library's own name-service lookups (nscd, systemd's userdb and
+        // resolver): recorded, but marked, since they are not the command's intent.
+        const bool name_service = c.path.ends_with("/nscd/socket") ||
+                                  c.path.starts_with("/run/systemd/userdb/") ||
+                                  c.path.starts_with("/run/systemd/resolve/");
         set.network.push_back({{"kind", "connect"}, {"proto", "unix"}, {"host", nullptr}, {"address", nullptr},
                                {"port", nullptr}, {"path", util::to_valid_utf8(c.path)}, {"tls", nullptr},
-                               {"http", nullptr}, {"protocol", nullptr}, {"detail", nullptr}, {"pid", c.pid},
-                               {"outcome", own ? "allowed" : "blocked"}});
+                               {"http", nullptr}, {"protocol", name_service ? nlohmann::json("nss") : nlohmann::json(nullptr)}, {"detail", nullptr},
+                               {"pid", c.pid}, {"outcome", own ? "allowed" : "blocked"}});
     }
-    set.decision = policy::decide(set);
+    set.decision = policy::decide(set, *profile, home);
 
     const std::string json = report::render_json(set);
     if (auto st = util::write_file_atomically(util::join_path(active->dir, "effects.json"), json); !st)
@@ -354,10 +357,21 @@ int run_command(const RunOptions& options) {
     meta.verdict = std::string(to_string(set.decision.verdict));
     if (auto st = store::save_meta(active->dir, meta); !st) return report_error(st.error());
 
+    // A CI job summary: GitHub Actions shows what is appended to this file.
+    if (const char* summary = std::getenv("GITHUB_STEP_SUMMARY"); summary != nullptr && *summary != '\0') {
+        if (FILE* f = std::fopen(summary, "a")) {
+            const std::string md = report::render_markdown(set);
+            std::fwrite(md.data(), 1, md.size(), f);
+            std::fclose(f);
+        }
+    }
     if (!options.report_file.empty())
         if (auto st = util::write_file_atomically(options.report_file, json, 0644); !st) return report_error(st.error());
     if (options.format == ReportFormat::json) {
         std::fwrite(json.data(), 1, json.size(), stdout);
+    } else if (options.format == ReportFormat::markdown) {
+        const std::string md = report::render_markdown(set);
+        std::fwrite(md.data(), 1, md.size(), stdout);
     } else {
         const std::string text = report::render_text(set, {.color = report::stdout_wants_color()});
         std::fwrite(text.data(), 1, text.size(), stdout);

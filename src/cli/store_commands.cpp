@@ -6,6 +6,7 @@
 #include "whatif/cli/commands.hpp"
 #include "whatif/effects/content_diff.hpp"
 #include "whatif/report/json.hpp"
+#include "whatif/report/markdown.hpp"
 #include "whatif/report/text.hpp"
 #include "whatif/store/run_store.hpp"
 #include "whatif/util/fs.hpp"
@@ -43,9 +44,9 @@ int show_command(const ShowOptions& options) {
     if (!store) return report_error(store.error());
     auto run = load_run(*store, options.run);
     if (!run) return report_error(run.error());
-    const std::string out = options.format == ReportFormat::json
-                                ? report::render_json(run->set)
-                                : report::render_text(run->set, {.color = report::stdout_wants_color()});
+    const std::string out = options.format == ReportFormat::json       ? report::render_json(run->set)
+                            : options.format == ReportFormat::markdown ? report::render_markdown(run->set)
+                                                                       : report::render_text(run->set, {.color = report::stdout_wants_color()});
     std::fwrite(out.data(), 1, out.size(), stdout);
     return static_cast<int>(ExitCode::allow);
 }

@@ -177,6 +177,7 @@ json to_json(const EffectSet& set) {
         f["type"] = to_string(e.type);
         f["before"] = state_to_json(e.before);
         f["after"] = state_to_json(e.after);
+        if (e.ignored) f["ignored"] = true;
         files.push_back(std::move(f));
     }
     j["files"] = std::move(files);
@@ -236,6 +237,7 @@ Result<EffectSet> effect_set_from_json(const json& j) {
             e.type = file_type_from_string(f.at("type").get<std::string>()).value_or(FileType::file);
             e.before = state_from_json(f.at("before"));
             e.after = state_from_json(f.at("after"));
+            e.ignored = f.value("ignored", false);
             set.files.push_back(std::move(e));
         }
         for (const auto& p : j.at("processes")) {

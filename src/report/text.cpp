@@ -250,6 +250,7 @@ std::string network_text(const effects::EffectSet& set) {
             continue;
         }
         if (n.value("proto", "") == "unix") {
+            if (n["protocol"] == "nss") continue;  // the C library's name-service lookups
             const std::string path = n.value("path", "");
             if (seen.insert("unix:" + path).second)
                 sockets.push_back(util::shell_quote_for_display(path) + " (" + n.value("outcome", "") + ")");
@@ -341,7 +342,7 @@ std::string render_text(const effects::EffectSet& set, const TextOptions& option
     for (Change change : order) {
         std::vector<const FileEffect*> entries;
         for (const auto& f : set.files)
-            if (f.change == change) entries.push_back(&f);
+            if (f.change == change && !f.ignored) entries.push_back(&f);
         if (entries.empty()) continue;
         any = true;
         const auto lines = group_lines(entries);
@@ -362,7 +363,12 @@ std::string render_text(const effects::EffectSet& set, const TextOptions& option
                    util::plural(lines.size() - shown, "other place", "other places") + "\n";
         }
     }
-    if (!any) out += "  " + pad("files") + "no changes\n";
+    size_t ignored = 0;
+    for (const auto& f : set.files) ignored += f.ignored ? 1 : 0;
+    if (!any) out += "  " + pad("files") + (ignored > 0 ? "no changes but ignored ones" : "no changes") + "\n";
+    if (ignored > 0)
+        out += "  " + pad("") + util::plural(ignored, "ignored change", "ignored changes") + " (caches, per profile " +
+               set.run.profile + ") not shown\n";
     if (set.processes.size() > 1) out += "  " + pad("processes") + process_tree_text(set.processes) + "\n";
     out += network_text(set);
     out += secrets_text(set);

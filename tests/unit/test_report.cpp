@@ -34,20 +34,27 @@ effects::EffectSet sample_set() {
     effects::FileState created;
     created.size = 12;
     set.files.push_back({"/tmp/new.txt", Change::created, FileType::file, std::nullopt, created});
-    set.decision = policy::decide(set);
+    set.run.profile = "default";
+    auto profile = policy::load_profile("default");
+    REQUIRE(profile.has_value());
+    set.decision = policy::decide(set, *profile, "/home/ana");
     return set;
 }
 
 }  // namespace
 
-TEST_CASE("the interim decision: an empty effect set is allowed, any change asks") {
+TEST_CASE("the default profile: nothing happened is allowed, a mass deletion asks with its reason") {
     effects::EffectSet empty;
-    CHECK(policy::decide(empty).verdict == effects::Verdict::allow);
+    auto profile = policy::load_profile("default");
+    REQUIRE(profile.has_value());
+    CHECK(policy::decide(empty, *profile, "/home/ana").verdict == effects::Verdict::allow);
     CHECK(policy::exit_code_for(effects::Verdict::allow) == ExitCode::allow);
     const auto set = sample_set();
     CHECK(set.decision.verdict == effects::Verdict::ask);
-    REQUIRE(set.decision.reasons.size() == 1);
-    CHECK(set.decision.reasons[0].message.find("1,205 deleted") != std::string::npos);
+    REQUIRE(set.decision.reasons.size() == 2);
+    CHECK(set.decision.reasons[0].rule == "mass-delete");
+    CHECK(set.decision.reasons[0].message == "deletes 1,205 entries under /home/ana/proj/data (1.2 MB)");
+    CHECK(set.decision.reasons[1].rule == "unmatched");
     CHECK(policy::exit_code_for(set.decision.verdict) == ExitCode::ask);
 }
 
@@ -57,7 +64,8 @@ TEST_CASE("text report groups a deleted tree into one line, most destructive fir
     CHECK(text.find("deleted   1,204 files, 1 dir under /home/ana/proj/data   (-1.2 MB)") != std::string::npos);
     CHECK(text.find("created   /tmp/new.txt   (+12 B)") != std::string::npos);
     CHECK(text.find("deleted") < text.find("created"));
-    CHECK(text.find("decision: ASK") != std::string::npos);
+    CHECK(text.find("decision: ASK — deletes 1,205 entries under /home/ana/proj/data (1.2 MB) (rule mass-delete)") !=
+          std::string::npos);
     CHECK(text.find("\x1b[") == std::string::npos);
     const std::string colored = report::render_text(sample_set(), {.color = true});
     CHECK(colored.find("\x1b[") != std::string::npos);

@@ -11,7 +11,7 @@
 
 namespace whatif::cli {
 
-enum class ReportFormat { text, json };
+enum class ReportFormat { text, json, markdown };
 enum class ExitStatusMode { decision, command };
 
 struct RunOptions {
@@ -63,6 +63,16 @@ struct ExecCommandOptions {
 };
 
 int apply_command(const ApplyCommandOptions& options);
+
+struct CheckCommandOptions {
+    std::string run = "last";
+    std::string profile = "default";
+    ReportFormat format = ReportFormat::text;
+};
+int check_command(const CheckCommandOptions& options);
+int profiles_command(const std::string& show_name);  // empty: list them
+
+
 int exec_command(const ExecCommandOptions& options);
 
 // After a dry run's report, on a terminal: "Apply these changes ...? [y/N/d/e]".

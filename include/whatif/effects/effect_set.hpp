@@ -44,6 +44,7 @@ struct FileEffect {
     Change change = Change::created;
     FileType type = FileType::file;  // after the change; before it for deletions
     std::optional<FileState> before, after;
+    bool ignored = false;  // matched the profile's ignore globs: in JSON, not in the text report
 };
 
 struct ProcessRecord {

@@ -1,13 +1,14 @@
-// The decision: may this run for real? Until profiles and rules exist (issue 7)
-// interim rules apply: a leaked secret denies; filesystem changes, network
-// attempts and credential reads ask; a run with none of these is allowed.
+// The decision: may this run for real? The profile's rules over the risk analyses
+// of the effect set give a verdict and the reasons for it, most severe first.
 #pragma once
 
 #include "whatif/effects/effect_set.hpp"
+#include "whatif/policy/profile.hpp"
 
 namespace whatif::policy {
 
-effects::Decision decide(const effects::EffectSet& set);
+// Marks ignored files in `set` and returns the decision.
+effects::Decision decide(effects::EffectSet& set, const Profile& profile, const std::string& home);
 
 ExitCode exit_code_for(effects::Verdict verdict);
 
