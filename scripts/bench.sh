@@ -75,3 +75,13 @@ r = json.load(open(sys.argv[1]))["results"]
 stub, none = r[0]["median"] * 1000, r[1]["median"] * 1000
 print(f"  --net stub {stub:7.2f} ms   --net none {none:7.2f} ms   difference {stub - none:+.2f} ms")
 PY
+
+echo "== agent hook: whatif hook claude-code on 'ls', end to end"
+printf '{"tool_name":"Bash","tool_input":{"command":"ls"},"cwd":"%s"}' "$work" >"$work/hook.json"
+hyperfine -w 5 -r "${HOOK_RUNS:-40}" --export-json "$work/hook.json.out" \
+    "$whatif hook claude-code < $work/hook.json" >/dev/null 2>&1 || true
+python3 - "$work/hook.json.out" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))["results"][0]
+print(f"  median {r['median'] * 1000:.1f} ms (min {r['min'] * 1000:.1f} ms), shell start-up included")
+PY

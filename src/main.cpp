@@ -163,8 +163,14 @@ int main(int argc, char** argv) {
     profiles_show->add_option("name", profile_to_show, "profile NAME or FILE")->required();
     profiles->footer("Example: whatif profiles show agent");
 
+    std::string hook_agent, hook_profile = "agent";
+    auto* hook = app.add_subcommand("hook", "pre-tool-use adapter: the agent's JSON on stdin, its answer on stdout");
+    hook->add_option("agent", hook_agent, "claude-code, codex, gemini or cursor")->required();
+    hook->add_option("-p,--profile", hook_profile, "profile (default: agent)");
+    hook->footer("Example (Claude Code settings.json): \"command\": \"whatif hook claude-code\"");
+
     std::vector<CLI::App*> not_yet;
-    for (const char* name : {"explore", "hook"}) {
+    for (const char* name : {"explore"}) {
         auto* sub = app.add_subcommand(name, std::string("(not available in this version)"));
         sub->allow_extras();
         not_yet.push_back(sub);
@@ -212,6 +218,7 @@ int main(int argc, char** argv) {
         return whatif::cli::check_command(check_options);
     }
     if (*profiles) return whatif::cli::profiles_command(profile_to_show);
+    if (*hook) return whatif::cli::hook_command(hook_agent, hook_profile);
     if (*exec) return whatif::cli::exec_command(exec_options);
     if (*discard) return whatif::cli::discard_command(discard_runs);
     if (*gc) return whatif::cli::gc_command(*whatif::util::parse_duration(older_than));

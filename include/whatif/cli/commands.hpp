@@ -80,3 +80,10 @@ int exec_command(const ExecCommandOptions& options);
 int prompt_after_run(const std::string& run_id, bool yes, int decision_exit);
 
 }  // namespace whatif::cli
+
+namespace whatif::cli {
+
+// whatif hook AGENT: JSON on stdin, the agent's answer on stdout.
+int hook_command(const std::string& agent, const std::string& profile);
+
+}  // namespace whatif::cli

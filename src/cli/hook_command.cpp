@@ -1,0 +1,55 @@
+#include <boost/process.hpp>
+#include <cstdio>
+#include <iostream>
+#include <iterator>
+#include <nlohmann/json.hpp>
+
+#include "whatif/cli/commands.hpp"
+#include "whatif/hooks/hook.hpp"
+
+namespace bp = boost::process;
+
+namespace whatif::cli {
+
+int hook_command(const std::string& agent_name, const std::string& profile) {
+    const auto agent = hooks::agent_from_name(agent_name);
+    if (!agent) {
+        // No format to answer in: a blocking error, by exit code, for any harness.
+        std::fprintf(stderr, "whatif: unknown agent '%s' (claude-code, codex, gemini, cursor): denying\n",
+                     agent_name.c_str());
+        return static_cast<int>(ExitCode::bad_input);
+    }
+    const std::string input((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
+    auto deny = [&](const std::string& why) {
+        const std::string out = hooks::format_answer(*agent, effects::Verdict::deny, "whatif: DENY — " + why);
+        std::fwrite(out.data(), 1, out.size(), stdout);
+        return 0;
+    };
+    auto proposed = hooks::parse_hook_input(*agent, input);
+    if (!proposed) return deny(proposed.error().message + " (failing closed)");
+    if (!*proposed) return 0;  // not a shell command: nothing to say
+    // The dry run is this same binary, so the hook behaves exactly like `whatif run`.
+    std::string effects_json;
+    int status = 0;
+    try {
+        bp::ipstream out;
+        bp::child child("/proc/self/exe",
+                        bp::args({"run", "--format", "json", "-n", "-p", profile, "-C", (*proposed)->cwd, "--", "bash",
+                                  "-c", (*proposed)->command}),
+                        bp::std_in < bp::null, bp::std_out > out, bp::std_err > bp::null);
+        effects_json.assign(std::istreambuf_iterator<char>(out), std::istreambuf_iterator<char>());
+        child.wait();
+        status = child.exit_code();
+    } catch (const bp::process_error& e) {
+        return deny(std::string("the dry run could not start: ") + e.what());
+    }
+    const auto parsed = nlohmann::json::parse(effects_json, nullptr, false);
+    if (parsed.is_discarded()) return deny("the dry run failed (exit " + std::to_string(status) + ")");
+    auto set = effects::effect_set_from_json(parsed);
+    if (!set) return deny("the dry run's report is unreadable: " + set.error().message);
+    const std::string out = hooks::format_answer(*agent, set->decision.verdict, hooks::reason_for(*set));
+    std::fwrite(out.data(), 1, out.size(), stdout);
+    return 0;
+}
+
+}  // namespace whatif::cli
