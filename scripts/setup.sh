@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(
-    build-essential cmake pkg-config
+    build-essential cmake pkg-config dpkg-dev man-db
     libseccomp-dev libcap-dev libboost-dev libboost-filesystem-dev
     libspdlog-dev libfmt-dev doctest-dev libcli11-dev libtomlplusplus-dev
     nlohmann-json3-dev libxxhash-dev libdtl-dev

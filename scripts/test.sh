@@ -32,6 +32,8 @@ run_suite() {
 }
 
 run_suite "unit tests as $(id -un)" "$build/tests/whatif_unit_tests"
+echo "== install and package"
+if scripts/package-check.sh "$build"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 run_suite "integration tests as $(id -un)" "$build/tests/whatif_integration_tests"
 
 if [[ $(id -u) -eq 0 ]]; then

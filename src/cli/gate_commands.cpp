@@ -18,6 +18,7 @@
 #include "whatif/apply/commit.hpp"
 #include "whatif/apply/plan.hpp"
 #include "whatif/cli/commands.hpp"
+#include "whatif/cli/terminal.hpp"
 #include "whatif/policy/decision.hpp"
 #include "whatif/store/run_store.hpp"
 #include "whatif/util/fs.hpp"
@@ -44,34 +45,6 @@ std::string ask(const std::string& question) {
     for (char c : line)
         if (!isspace(static_cast<unsigned char>(c))) out += static_cast<char>(tolower(static_cast<unsigned char>(c)));
     return out;
-}
-
-// Splits "less -R" into argv and runs it with the inherited terminal.
-int run_tool(const std::string& command_line, const std::vector<std::string>& extra, const std::string& input) {
-    std::istringstream words(command_line);
-    std::vector<std::string> argv;
-    for (std::string w; words >> w;) argv.push_back(w);
-    if (argv.empty()) return 127;
-    for (const auto& a : extra) argv.push_back(a);
-    const auto exe = argv.front().find('/') == std::string::npos ? bp::search_path(argv.front()).string()
-                                                                 : argv.front();
-    if (exe.empty()) return 127;
-    try {
-        if (input.empty()) {
-            bp::child c(exe, bp::args(std::vector<std::string>(argv.begin() + 1, argv.end())));
-            c.wait();
-            return c.exit_code();
-        }
-        bp::opstream in;
-        bp::child c(exe, bp::args(std::vector<std::string>(argv.begin() + 1, argv.end())), bp::std_in < in);
-        in << input;
-        in.flush();
-        in.pipe().close();
-        c.wait();
-        return c.exit_code();
-    } catch (const bp::process_error&) {
-        return 127;
-    }
 }
 
 std::string env_or(const char* name, const char* fallback) {

@@ -274,6 +274,7 @@ int run_command(const RunOptions& options) {
     request.timeout = options.timeout.value_or(profile->timeout);
     request.command_stdout_to_stderr = options.format == ReportFormat::json;
     request.net = options.net;
+    request.progress = isatty(STDERR_FILENO) == 1;
     request.env = scrubbed.entries;
     for (const auto& d : decoys) {
         request.decoys.emplace_back(d.decoy_path, d.host_path);

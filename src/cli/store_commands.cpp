@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "whatif/cli/commands.hpp"
+#include "whatif/cli/terminal.hpp"
 #include "whatif/effects/content_diff.hpp"
 #include "whatif/report/json.hpp"
 #include "whatif/report/markdown.hpp"
@@ -47,7 +48,7 @@ int show_command(const ShowOptions& options) {
     const std::string out = options.format == ReportFormat::json       ? report::render_json(run->set)
                             : options.format == ReportFormat::markdown ? report::render_markdown(run->set)
                                                                        : report::render_text(run->set, {.color = report::stdout_wants_color()});
-    std::fwrite(out.data(), 1, out.size(), stdout);
+    page(out, false);
     return static_cast<int>(ExitCode::allow);
 }
 
@@ -63,6 +64,8 @@ int diff_command(const DiffOptions& options) {
         filters.push_back(abs);
     }
     int problems = 0;
+    std::string text;
+    auto emit = [&text](const std::string& s) { text += s; };
     for (const auto& e : run->set.files) {
         if (!selected(e.path, filters)) continue;
         const std::string shown = util::shell_quote_for_display(e.path);
@@ -70,10 +73,9 @@ int diff_command(const DiffOptions& options) {
         const bool file_after = e.after && e.after->type == effects::FileType::file;
         if (!file_before && !file_after) {
             if (e.type == effects::FileType::symlink && e.after)
-                std::printf("symlink %s: %s -> %s\n", shown.c_str(),
-                            e.before && e.before->target ? util::shell_quote_for_display(*e.before->target).c_str()
-                                                         : "(none)",
-                            util::shell_quote_for_display(e.after->target.value_or("")).c_str());
+                emit("symlink " + shown + ": " +
+                     (e.before && e.before->target ? util::shell_quote_for_display(*e.before->target) : "(none)") +
+                     " -> " + util::shell_quote_for_display(e.after->target.value_or("")) + "\n");
             continue;
         }
         if (e.change == effects::Change::metadata) continue;
@@ -81,7 +83,7 @@ int diff_command(const DiffOptions& options) {
         if (file_before) {
             auto content = read_for_diff(e.path, e.before->size);
             if (!content) {
-                std::printf("cannot diff %s: %s\n", shown.c_str(), content.error().message.c_str());
+                emit("cannot diff " + shown + ": " + content.error().message + "\n");
                 ++problems;
                 continue;
             }
@@ -90,7 +92,7 @@ int diff_command(const DiffOptions& options) {
         if (file_after) {
             auto content = read_for_diff(upper_path_for(*run, e.path), e.after->size);
             if (!content) {
-                std::printf("cannot diff %s: %s\n", shown.c_str(), content.error().message.c_str());
+                emit("cannot diff " + shown + ": " + content.error().message + "\n");
                 ++problems;
                 continue;
             }
@@ -98,8 +100,9 @@ int diff_command(const DiffOptions& options) {
         }
         auto diff = effects::unified_diff(before ? &*before : nullptr, after ? &*after : nullptr, e.path);
         if (!diff) return report_error(diff.error());
-        std::fwrite(diff->data(), 1, diff->size(), stdout);
+        emit(*diff);
     }
+    page(text, true);
     return problems == 0 ? 0 : static_cast<int>(ExitCode::failure);
 }
 

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <optional>
 #include <sys/socket.h>
@@ -406,6 +407,7 @@ Result<RunOutcome> run(const RunRequest& req) {
     // Done when the command's status arrived (init has then killed and reaped every
     // other process of the sandbox) or init is gone, and its output is drained.
     auto status_known = [&] { return !status_open || frames.exit_wait_status.has_value(); };
+    bool progress_shown = false;
     while (!(init_done || status_known()) || streams[0].open || streams[1].open) {
         const auto now = std::chrono::steady_clock::now();
         int timeout_ms = -1;
@@ -419,6 +421,18 @@ Result<RunOutcome> run(const RunRequest& req) {
             } else {
                 timeout_ms = static_cast<int>(std::min<int64_t>(left.count() + 1, 1'000'000));
             }
+        }
+        // Progress for a person watching: after a second, every quarter of one.
+        if (req.progress && !init_done && !status_known()) {
+            const auto elapsed = now - started;
+            if (elapsed > std::chrono::seconds(1)) {
+                std::fprintf(stderr, "\r\x1b[Kwhatif: %.1f s · %zu processes · %zu network attempts",
+                             std::chrono::duration<double>(elapsed).count(), frames.execs.size(),
+                             frames.net.size() + frames.connects.size());
+                std::fflush(stderr);
+                progress_shown = true;
+            }
+            timeout_ms = timeout_ms < 0 ? 250 : std::min(timeout_ms, 250);
         }
         if (init_done || status_known()) {
             // Every process of the namespace is gone; pipes close at once. A bounded
@@ -467,6 +481,7 @@ Result<RunOutcome> run(const RunRequest& req) {
         kill(init_pid, SIGKILL);
         waitpid(init_pid, &init_wait_status, 0);
     }
+    if (progress_shown) std::fprintf(stderr, "\r\x1b[K");
     // Otherwise init may still be exiting while the kernel unmounts the sandbox's
     // overlays; nothing can write to them any more. If we finish first, the host's
     // init reaps it.

@@ -329,3 +329,35 @@ TEST_CASE("the prompt's d shows the diff through $PAGER, e edits the list in $ED
     CHECK(read_text(w.host + "/notes") == "new line\n");
     CHECK_FALSE(w.exists(w.host + "/README"));
 }
+
+TEST_CASE("on a terminal: progress for long runs, cleared at the end; diff through $PAGER") {
+    World w;
+    w.write("f.txt", "one\ntwo\nthree\n");
+    {
+        PtySession s(whatif_binary(), {"run", "-n", "--", "sh", "-c", "sleep 2; printf 'one\\nTWO\\nthree\\n' > f.txt"},
+                     w.host, {{"WHATIF_HOME", w.store}, {"HOME", w.home}, {"NO_COLOR", "1"}});
+        REQUIRE(s.wait_for("processes", 10));
+        CHECK(s.output().find("whatif: 1.") != std::string::npos);
+        CHECK(s.wait_exit() == 3);
+        CHECK(s.output().find("\r\x1b[K") != std::string::npos);  // the line is cleared
+    }
+    // tac as the pager: the diff comes out reversed, so it went through it.
+    PtySession d(whatif_binary(), {"diff"}, w.host, {{"WHATIF_HOME", w.store}, {"HOME", w.home}, {"PAGER", "tac"}});
+    CHECK(d.wait_exit() == 0);
+    const auto& out = d.output();
+    REQUIRE(out.find("+TWO") != std::string::npos);
+    REQUIRE(out.find("--- a") != std::string::npos);
+    CHECK(out.find("+TWO") < out.find("--- a"));
+}
+
+TEST_CASE("no progress and no pager when stdout and stderr are not terminals") {
+    World w;
+    w.write("f.txt", "a\n");
+    const auto r = w.whatif({"run", "-n", "--", "sh", "-c", "sleep 1.5; echo b > f.txt"});
+    CHECK(r.err.find("processes") == std::string::npos);
+    ProcessOptions o;
+    o.cwd = w.host;
+    o.env = {{"WHATIF_HOME", w.store}, {"PAGER", "tac"}};
+    const auto d = run_process(whatif_binary(), {"diff"}, o);
+    CHECK(d.out.find("--- a") < d.out.find("+b"));
+}

@@ -34,6 +34,8 @@ struct RunRequest {
     std::vector<std::pair<std::string, std::string>> decoys;
     // The run holds a database password canary: the PostgreSQL sink asks for it.
     bool request_pg_password = false;
+    // A live line on stderr (a terminal) for runs longer than a second.
+    bool progress = false;
 };
 
 // One overlay: writes under host_mount landed in upper_dir.
