@@ -4,8 +4,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/setup.sh
-build=build
+# --sanitize: the same suites, built with AddressSanitizer and UBSan.
+if [[ ${1:-} == --sanitize ]]; then
+    scripts/setup.sh --sanitize
+    build=build-sanitize
+    export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+else
+    scripts/setup.sh
+    build=build
+fi
 passed=0
 failed=0
 
@@ -32,8 +39,10 @@ run_suite() {
 }
 
 run_suite "unit tests as $(id -un)" "$build/tests/whatif_unit_tests"
-echo "== install and package"
-if scripts/package-check.sh "$build"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+if [[ $build == build ]]; then
+    echo "== install and package"
+    if scripts/package-check.sh "$build"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+fi
 run_suite "integration tests as $(id -un)" "$build/tests/whatif_integration_tests"
 
 if [[ $(id -u) -eq 0 ]]; then
@@ -52,6 +61,7 @@ if [[ $(id -u) -eq 0 ]]; then
     setcap cap_sys_admin,cap_dac_override,cap_sys_module+ep "$stage/fixtures/filecap_report"
     chmod -R a+rX "$stage"
     as_user=(runuser -u "$user" -- env -i PATH=/usr/local/bin:/usr/bin:/bin HOME="$(getent passwd "$user" | cut -d: -f6)"
+             UBSAN_OPTIONS="${UBSAN_OPTIONS:-}"
              WHATIF_BIN="$stage/whatif" WHATIF_PROBES_DIR="$stage/probes" WHATIF_PRIV_FIXTURES="$stage/fixtures")
     run_suite "unit tests as $user" "${as_user[@]}" "$stage/whatif_unit_tests"
     run_suite "integration tests as $user" "${as_user[@]}" "$stage/whatif_integration_tests"

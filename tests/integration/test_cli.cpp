@@ -1,10 +1,13 @@
 // The command-line contract around the run store, and the bad-input paths.
 #include <dirent.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <sys/wait.h>
 
 #include <boost/process.hpp>
 #include <chrono>
+#include <set>
 #include <thread>
 
 #include "integration/harness.hpp"
@@ -171,4 +174,62 @@ TEST_CASE("when whatif is killed, no sandbox process survives, nothing stays mou
     const auto discarded = w.whatif({"discard", "last"});
     CHECK(discarded.exit_code == 0);
     CHECK(w.whatif({"list"}).out.empty());
+}
+
+TEST_CASE("twenty dry runs in parallel, with list and gc running: separate, correct effect sets") {
+    World w;
+    std::vector<bp::child> runs;
+    for (int i = 0; i < 20; ++i) {
+        const std::string n = std::to_string(i);
+        const std::string script = i % 2 == 0 ? "echo " + n + " > f" + n + " && mkdir d" + n
+                                              : "mkdir d" + n + " && echo " + n + " > d" + n + "/f" + n;
+        runs.push_back(start_whatif(w, {"-n", "--report", w.root + "/report" + n + ".json", "--", "sh", "-c", script}));
+    }
+    // The store is read and collected while the runs write to it.
+    for (int k = 0; k < 10; ++k) {
+        CHECK(w.whatif({"list"}).exit_code == 0);
+        CHECK(w.whatif({"gc", "--older-than", "1h"}).exit_code == 0);
+    }
+    for (auto& r : runs) r.wait();
+    std::set<std::string> ids;
+    for (int i = 0; i < 20; ++i) {
+        const std::string n = std::to_string(i);
+        const auto set = nlohmann::json::parse(read_text(w.root + "/report" + n + ".json"), nullptr, false);
+        REQUIRE_FALSE(set.is_discarded());
+        ids.insert(set["run"]["id"].get<std::string>());
+        const auto effects = w.host_effects(set);
+        if (i % 2 == 0)
+            CHECK(effects == std::map<std::string, std::string>{{"f" + n, "created"}, {"d" + n, "created"}});
+        else
+            CHECK(effects == std::map<std::string, std::string>{{"d" + n, "created"}, {"d" + n + "/f" + n, "created"}});
+    }
+    CHECK(ids.size() == 20);
+    const auto list = w.whatif({"list"});
+    size_t complete = 0;
+    for (size_t pos = 0; (pos = list.out.find("complete", pos)) != std::string::npos; ++pos) ++complete;
+    CHECK(complete == 20);
+}
+
+TEST_CASE("the upper layer running out of space: the command sees ENOSPC, the host is untouched") {
+    if (geteuid() != 0) {
+        MESSAGE("a small tmpfs as the run store needs root to mount: this case runs in the root pass");
+        return;
+    }
+    World w;
+    const std::string small = w.root + "/small-store";
+    mkdir(small.c_str(), 0700);
+    REQUIRE(mount("tmpfs", small.c_str(), "tmpfs", 0, "size=2m") == 0);
+    const auto before = snapshot_tree(w.host);
+    ProcessOptions o;
+    o.cwd = w.host;
+    o.env = {{"WHATIF_HOME", small}, {"HOME", w.home}};
+    const auto r = run_process(whatif_binary(),
+                               {"run", "-n", "--format", "json", "--", "sh", "-c",
+                                "dd if=/dev/zero of=big bs=1M count=8 2>&1; echo dd-status=$?"},
+                               o);
+    umount2(small.c_str(), MNT_DETACH);
+    INFO(r.err);
+    CHECK(r.err.find("No space left on device") != std::string::npos);
+    CHECK(r.err.find("dd-status=1") != std::string::npos);
+    CHECK(describe_differences(before, snapshot_tree(w.host)) == "");
 }
