@@ -15,15 +15,17 @@ namespace {
 
 using whatif::ExitCode;
 
-const std::set<std::string> kSubcommands = {"run",  "show",    "diff",  "list", "discard",  "gc",  "apply",
-                                             "exec", "explore", "check", "hook", "profiles", "help"};
+const std::set<std::string> kSubcommands = {"run",  "show",     "diff", "list",    "discard",
+                                            "gc",   "apply",    "exec", "explore", "check",
+                                            "hook", "profiles", "help"};
 
 // "whatif [run] ... COMMAND": "run" may be left out.
 std::vector<std::string> with_implicit_run(int argc, char** argv) {
     std::vector<std::string> args(argv + 1, argv + argc);
     if (args.empty()) return args;
     const std::string& first = args.front();
-    if (kSubcommands.contains(first) || first == "-h" || first == "--help" || first == "--version" || first == "-V")
+    if (kSubcommands.contains(first) || first == "-h" || first == "--help" ||
+        first == "--version" || first == "-V")
         return args;
     args.insert(args.begin(), "run");
     return args;
@@ -33,8 +35,9 @@ std::vector<std::string> with_implicit_run(int argc, char** argv) {
 // or at the first word that is neither an option nor an option's value. CLI11 then
 // parses and validates the options alone; the command's words are never parsed.
 std::vector<std::string> split_off_command(std::vector<std::string>& args) {
-    static const std::set<std::string> takes_value = {"-p", "--profile", "--net",        "--format", "--report",
-                                                      "--timeout", "--exit-status", "-C", "--cwd"};
+    static const std::set<std::string> takes_value = {
+        "-p",        "--profile",     "--net", "--format", "--report",
+        "--timeout", "--exit-status", "-C",    "--cwd"};
     if (args.empty() || args.front() != "run") return {};
     for (size_t i = 1; i < args.size(); ++i) {
         const std::string& a = args[i];
@@ -66,7 +69,8 @@ CLI::Validator duration_check() {
 }  // namespace
 
 int main(int argc, char** argv) {
-    CLI::App app{"whatif: run a command in a disposable copy of the machine and see what it would do"};
+    CLI::App app{
+        "whatif: run a command in a disposable copy of the machine and see what it would do"};
     app.set_version_flag("-V,--version", std::string("whatif ") + WHATIF_VERSION);
     app.require_subcommand(0, 1);
     app.footer(
@@ -81,17 +85,21 @@ int main(int argc, char** argv) {
     whatif::cli::RunOptions run_options;
     std::string format = "text", exit_status = "decision", timeout;
     auto* run = app.add_subcommand("run", "dry-run COMMAND (\"run\" may be left out)");
-    run->add_option("-p,--profile", run_options.profile, "policy profile: a NAME (whatif profiles) or a FILE");
-    run->add_option("--net", run_options.net,
-                    "network: stub (default: nothing leaves, every attempt recorded), none (loopback only, "
-                    "connections refused), host (the real network)")
+    run->add_option("-p,--profile", run_options.profile,
+                    "policy profile: a NAME (whatif profiles) or a FILE");
+    run->add_option(
+           "--net", run_options.net,
+           "network: stub (default: nothing leaves, every attempt recorded), none (loopback only, "
+           "connections refused), host (the real network)")
         ->check(CLI::IsMember({"stub", "none", "host"}));
     run->add_flag("-n,--no-apply", run_options.no_apply,
                   "never apply or prompt (no prompt anyway when stdin is not a terminal)");
     run->add_flag("-y,--yes", run_options.yes, "apply without asking when the decision is allow");
-    run->add_option("--format", format, "report format")->check(CLI::IsMember({"text", "json", "markdown"}));
+    run->add_option("--format", format, "report format")
+        ->check(CLI::IsMember({"text", "json", "markdown"}));
     run->add_option("--report", run_options.report_file, "also write the JSON effect set to FILE");
-    run->add_option("--timeout", timeout, "kill the dry run after DURATION (e.g. 30s, 5m; default 30m)")
+    run->add_option("--timeout", timeout,
+                    "kill the dry run after DURATION (e.g. 30s, 5m; default 30m)")
         ->check(duration_check());
     run->add_option("--exit-status", exit_status, "what the exit code means")
         ->check(CLI::IsMember({"decision", "command"}));
@@ -103,14 +111,16 @@ int main(int argc, char** argv) {
     std::string show_format = "text";
     auto* show = app.add_subcommand("show", "the report of a stored run");
     show->add_option("run", show_options.run, "run id, or 'last' (default)");
-    show->add_option("--format", show_format, "report format")->check(CLI::IsMember({"text", "json", "markdown"}));
+    show->add_option("--format", show_format, "report format")
+        ->check(CLI::IsMember({"text", "json", "markdown"}));
     show->add_flag("-v,--verbose", verbosity);
     show->footer("Example: whatif show last --format json");
 
     whatif::cli::DiffOptions diff_options;
     auto* diff = app.add_subcommand("diff", "unified diffs of the text files a run changed");
     diff->add_option("run", diff_options.run, "run id, or 'last' (default)");
-    diff->add_option("paths", diff_options.paths, "only paths under these (relative to the run's cwd)");
+    diff->add_option("paths", diff_options.paths,
+                     "only paths under these (relative to the run's cwd)");
     diff->add_flag("-v,--verbose", verbosity);
     diff->footer("Example: whatif diff last src/main.c");
 
@@ -130,19 +140,26 @@ int main(int argc, char** argv) {
     gc->footer("Example: whatif gc --older-than 1d");
 
     whatif::cli::ApplyCommandOptions apply_options;
-    auto* apply = app.add_subcommand("apply", "commit a run's filesystem changes to the host, exactly as captured");
+    auto* apply = app.add_subcommand(
+        "apply", "commit a run's filesystem changes to the host, exactly as captured");
     apply->add_option("run", apply_options.run, "run id, or 'last' (default)");
-    apply->add_option("--only", apply_options.only, "apply only paths matching these globs (or beneath them)");
-    apply->add_option("--exclude", apply_options.exclude, "leave out paths matching these globs (or beneath them)");
-    apply->add_flag("--force", apply_options.force, "apply even where the host changed since the dry run");
+    apply->add_option("--only", apply_options.only,
+                      "apply only paths matching these globs (or beneath them)");
+    apply->add_option("--exclude", apply_options.exclude,
+                      "leave out paths matching these globs (or beneath them)");
+    apply->add_flag("--force", apply_options.force,
+                    "apply even where the host changed since the dry run");
     apply->add_flag("--keep-privileges", apply_options.keep_privileges, "keep setuid/setgid bits");
     apply->add_flag("-e,--edit", apply_options.edit, "choose the changes in $EDITOR first");
-    apply->add_flag("--abort", apply_options.abort, "after an interrupted apply: report what was applied, stop");
+    apply->add_flag("--abort", apply_options.abort,
+                    "after an interrupted apply: report what was applied, stop");
     apply->add_flag("-v,--verbose", verbosity);
-    apply->footer("Examples: whatif apply last\n          whatif apply 20261123T205731-3f9c --only 'src/*'");
+    apply->footer(
+        "Examples: whatif apply last\n          whatif apply 20261123T205731-3f9c --only 'src/*'");
 
     whatif::cli::ExecCommandOptions exec_options;
-    auto* exec = app.add_subcommand("exec", "run a dry-run's command for real (original argv and cwd)");
+    auto* exec =
+        app.add_subcommand("exec", "run a dry-run's command for real (original argv and cwd)");
     exec->add_option("run", exec_options.run, "run id, or 'last' (default)");
     exec->add_flag("-y,--yes", exec_options.yes, "confirm a run whose decision is ask");
     exec->add_flag("-v,--verbose", verbosity);
@@ -153,18 +170,21 @@ int main(int argc, char** argv) {
     auto* check = app.add_subcommand("check", "re-decide a stored run under another profile");
     check->add_option("run", check_options.run, "run id, or 'last' (default)");
     check->add_option("-p,--profile", check_options.profile, "profile NAME or FILE")->required();
-    check->add_option("--format", check_format, "report format")->check(CLI::IsMember({"text", "json", "markdown"}));
+    check->add_option("--format", check_format, "report format")
+        ->check(CLI::IsMember({"text", "json", "markdown"}));
     check->add_flag("-v,--verbose", verbosity);
     check->footer("Example: whatif check last -p ci");
 
     std::string profile_to_show;
-    auto* profiles = app.add_subcommand("profiles", "list the profiles; 'profiles show NAME' prints one");
+    auto* profiles =
+        app.add_subcommand("profiles", "list the profiles; 'profiles show NAME' prints one");
     auto* profiles_show = profiles->add_subcommand("show", "print a profile");
     profiles_show->add_option("name", profile_to_show, "profile NAME or FILE")->required();
     profiles->footer("Example: whatif profiles show agent");
 
     std::string hook_agent, hook_profile = "agent";
-    auto* hook = app.add_subcommand("hook", "pre-tool-use adapter: the agent's JSON on stdin, its answer on stdout");
+    auto* hook = app.add_subcommand(
+        "hook", "pre-tool-use adapter: the agent's JSON on stdin, its answer on stdout");
     hook->add_option("agent", hook_agent, "claude-code, codex, gemini or cursor")->required();
     hook->add_option("-p,--profile", hook_profile, "profile (default: agent)");
     hook->footer("Example (Claude Code settings.json): \"command\": \"whatif hook claude-code\"");
@@ -197,8 +217,8 @@ int main(int argc, char** argv) {
         run_options.format = format == "json"       ? whatif::cli::ReportFormat::json
                              : format == "markdown" ? whatif::cli::ReportFormat::markdown
                                                     : whatif::cli::ReportFormat::text;
-        run_options.exit_status =
-            exit_status == "command" ? whatif::cli::ExitStatusMode::command : whatif::cli::ExitStatusMode::decision;
+        run_options.exit_status = exit_status == "command" ? whatif::cli::ExitStatusMode::command
+                                                           : whatif::cli::ExitStatusMode::decision;
         if (!timeout.empty()) run_options.timeout = *whatif::util::parse_duration(timeout);
         return whatif::cli::run_command(run_options);
     }
@@ -224,10 +244,12 @@ int main(int argc, char** argv) {
     if (*gc) return whatif::cli::gc_command(*whatif::util::parse_duration(older_than));
     for (auto* sub : not_yet)
         if (*sub) {
-            std::fprintf(stderr, "whatif: '%s' is not available in this version yet\n", sub->get_name().c_str());
+            std::fprintf(stderr, "whatif: '%s' is not available in this version yet\n",
+                         sub->get_name().c_str());
             return static_cast<int>(ExitCode::failure);
         }
-    std::fprintf(stderr, "whatif: no command given\nUsage: whatif [run] [OPTIONS] [--] COMMAND [ARG...]\n"
-                         "Run 'whatif --help' for more.\n");
+    std::fprintf(stderr,
+                 "whatif: no command given\nUsage: whatif [run] [OPTIONS] [--] COMMAND [ARG...]\n"
+                 "Run 'whatif --help' for more.\n");
     return static_cast<int>(ExitCode::bad_input);
 }

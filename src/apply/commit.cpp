@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -29,7 +30,9 @@ using nlohmann::json;
 
 namespace {
 
-std::string quoted(const std::string& path) { return util::shell_quote_for_display(path); }
+std::string quoted(const std::string& path) {
+    return util::shell_quote_for_display(path);
+}
 
 std::string now_rfc3339() {
     const std::time_t t = std::time(nullptr);
@@ -63,7 +66,9 @@ struct JournalState {
     std::string finished_at;
 };
 
-std::string journal_path(const store::LoadedRun& run) { return util::join_path(run.dir, "apply.journal"); }
+std::string journal_path(const store::LoadedRun& run) {
+    return util::join_path(run.dir, "apply.journal");
+}
 
 JournalState read_journal(const store::LoadedRun& run) {
     JournalState state;
@@ -94,9 +99,10 @@ JournalState read_journal(const store::LoadedRun& run) {
 }
 
 class JournalWriter {
-public:
+  public:
     static Result<JournalWriter> open(const store::LoadedRun& run) {
-        UniqueFd fd(::open(journal_path(run).c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+        UniqueFd fd(
+            ::open(journal_path(run).c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
         if (!fd) return fail_errno("open(" + journal_path(run) + ")");
         return JournalWriter(std::move(fd));
     }
@@ -108,7 +114,7 @@ public:
         return {};
     }
 
-private:
+  private:
     explicit JournalWriter(UniqueFd fd) : fd_(std::move(fd)) {}
     UniqueFd fd_;
 };
@@ -130,14 +136,16 @@ std::optional<std::string> conflict_of(const HostRoot& host, const FileEffect& e
     const struct stat& st = **now;
     const auto& b = *e.before;
     if (type_of(st.st_mode) != b.type)
-        return quoted(e.path) + ": is now a " + std::string(to_string(type_of(st.st_mode))) + ", it was a " +
-               std::string(to_string(b.type));
+        return quoted(e.path) + ": is now a " + std::string(to_string(type_of(st.st_mode))) +
+               ", it was a " + std::string(to_string(b.type));
     char buf[96];
     if ((st.st_mode & 07777) != b.mode) {
-        std::snprintf(buf, sizeof buf, ": mode is now %04o, it was %04o", st.st_mode & 07777, b.mode);
+        std::snprintf(buf, sizeof buf, ": mode is now %04o, it was %04o", st.st_mode & 07777,
+                      b.mode);
         return quoted(e.path) + buf;
     }
-    if (st.st_uid != b.uid || st.st_gid != b.gid) return quoted(e.path) + ": owner changed since the dry run";
+    if (st.st_uid != b.uid || st.st_gid != b.gid)
+        return quoted(e.path) + ": owner changed since the dry run";
     if (b.type == FileType::file) {
         if (static_cast<uint64_t>(st.st_size) != b.size)
             return quoted(e.path) + ": size is now " + std::to_string(st.st_size) + ", it was " +
@@ -158,7 +166,8 @@ std::optional<std::string> conflict_of(const HostRoot& host, const FileEffect& e
         auto entry = host.entry(e.path);
         if (!entry) return quoted(e.path) + ": " + entry.error().message;
         char target[4096];
-        const ssize_t n = readlinkat(entry->parent.get(), entry->name.c_str(), target, sizeof target);
+        const ssize_t n =
+            readlinkat(entry->parent.get(), entry->name.c_str(), target, sizeof target);
         if (n < 0 || std::string(target, static_cast<size_t>(n)) != b.target.value_or(""))
             return quoted(e.path) + ": symlink target changed since the dry run";
     }
@@ -191,8 +200,9 @@ mode_t final_mode(Context& ctx, const effects::FileState& after, bool count) {
 // Owners are set where the caller may: root sets any; others keep their own.
 void set_owner(int fd, const char* name_or_null, int dir_fd, const effects::FileState& after) {
     if (geteuid() != 0 && after.uid != geteuid()) return;
-    const int rc = name_or_null == nullptr ? fchown(fd, after.uid, after.gid)
-                                           : fchownat(dir_fd, name_or_null, after.uid, after.gid, AT_SYMLINK_NOFOLLOW);
+    const int rc = name_or_null == nullptr
+                       ? fchown(fd, after.uid, after.gid)
+                       : fchownat(dir_fd, name_or_null, after.uid, after.gid, AT_SYMLINK_NOFOLLOW);
     if (rc != 0) spdlog::debug("chown: {}", std::strerror(errno));
 }
 
@@ -225,12 +235,26 @@ Status write_temp(Context& ctx, size_t i) {
     if (!entry) return std::unexpected(entry.error());
     const std::string tmp = temp_name(ctx, i);
     unlinkat(entry->parent.get(), tmp.c_str(), 0);
-    UniqueFd out(openat(entry->parent.get(), tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
-    if (!out) return fail_errno("create " + quoted(util::join_path(util::parent_path(e.path), tmp)));
+    UniqueFd out(openat(entry->parent.get(), tmp.c_str(),
+                        O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+    if (!out)
+        return fail_errno("create " + quoted(util::join_path(util::parent_path(e.path), tmp)));
     if (auto r = copy_contents(in.get(), out.get(), e.path); !r) return r;
     set_owner(out.get(), nullptr, -1, *e.after);
     fchmod(out.get(), final_mode(ctx, *e.after, true));
-    const timespec times[2] = {{0, UTIME_OMIT}, {e.after->mtime_ns / 1'000'000'000, e.after->mtime_ns % 1'000'000'000}};
+    // File capabilities travel only with --keep-privileges (setting them needs
+    // CAP_SETFCAP: a failure is reported, not hidden).
+    char caps[256];
+    const ssize_t caps_len = fgetxattr(in.get(), "security.capability", caps, sizeof caps);
+    if (caps_len > 0) {
+        if (!ctx.keep_privileges)
+            ++ctx.privileges_stripped;
+        else if (fsetxattr(out.get(), "security.capability", caps, static_cast<size_t>(caps_len),
+                           0) != 0)
+            return fail_errno("keep the file capabilities of " + quoted(e.path));
+    }
+    const timespec times[2] = {
+        {0, UTIME_OMIT}, {e.after->mtime_ns / 1'000'000'000, e.after->mtime_ns % 1'000'000'000}};
     futimens(out.get(), times);
     struct stat fs {};
     if (fstat(out.get(), &fs) == 0 && !ctx.filesystems.contains(fs.st_dev))
@@ -258,23 +282,30 @@ Status place_special(Context& ctx, size_t i) {
     const auto& a = *e.after;
     int rc = 0;
     switch (a.type) {
-        case FileType::symlink: rc = symlinkat(a.target.value_or("").c_str(), dir, tmp.c_str()); break;
-        case FileType::fifo: rc = mkfifoat(dir, tmp.c_str(), 0600); break;
+        case FileType::symlink:
+            rc = symlinkat(a.target.value_or("").c_str(), dir, tmp.c_str());
+            break;
+        case FileType::fifo:
+            rc = mkfifoat(dir, tmp.c_str(), 0600);
+            break;
         case FileType::socket: {
             // A socket node is made by bind(); the path goes through the parent's fd.
             const std::string path = "/proc/self/fd/" + std::to_string(dir) + "/" + tmp;
             sockaddr_un addr{};
             addr.sun_family = AF_UNIX;
-            if (path.size() >= sizeof addr.sun_path) return fail("socket path too long: " + quoted(e.path));
+            if (path.size() >= sizeof addr.sun_path)
+                return fail("socket path too long: " + quoted(e.path));
             std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
             UniqueFd sock(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
             rc = sock ? bind(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) : -1;
             break;
         }
-        default: return fail("cannot apply a " + std::string(to_string(a.type)) + ": " + quoted(e.path));
+        default:
+            return fail("cannot apply a " + std::string(to_string(a.type)) + ": " + quoted(e.path));
     }
     if (rc != 0) return fail_errno("create " + quoted(e.path));
-    if (renameat(dir, tmp.c_str(), dir, entry->name.c_str()) != 0) return fail_errno("rename into " + quoted(e.path));
+    if (renameat(dir, tmp.c_str(), dir, entry->name.c_str()) != 0)
+        return fail_errno("rename into " + quoted(e.path));
     return {};
 }
 
@@ -305,7 +336,8 @@ Status make_dir(Context& ctx, size_t i) {
     // 0700 until the metadata step: a read-only new directory must not block its contents.
     if (mkdirat(entry->parent.get(), entry->name.c_str(), 0700) != 0) {
         struct stat st {};
-        if (errno == EEXIST && fstatat(entry->parent.get(), entry->name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+        if (errno == EEXIST &&
+            fstatat(entry->parent.get(), entry->name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
             S_ISDIR(st.st_mode))
             return {};
         return fail_errno("mkdir(" + quoted(e.path) + ")");
@@ -332,11 +364,13 @@ Status set_metadata(Context& ctx, size_t i) {
     if (type_of(st.st_mode) != a.type) return fail(quoted(e.path) + " changed type during apply");
     const std::string via_proc = "/proc/self/fd/" + std::to_string(fd.get());
     if (geteuid() == 0 || a.uid == geteuid())
-        if (chown(via_proc.c_str(), a.uid, a.gid) != 0) spdlog::debug("chown({}): {}", e.path, std::strerror(errno));
+        if (chown(via_proc.c_str(), a.uid, a.gid) != 0)
+            spdlog::debug("chown({}): {}", e.path, std::strerror(errno));
     if (chmod(via_proc.c_str(), final_mode(ctx, a, e.change == Change::metadata)) != 0)
         return fail_errno("chmod(" + quoted(e.path) + ")");
     if (a.type == FileType::file) {
-        const timespec times[2] = {{0, UTIME_OMIT}, {a.mtime_ns / 1'000'000'000, a.mtime_ns % 1'000'000'000}};
+        const timespec times[2] = {{0, UTIME_OMIT},
+                                   {a.mtime_ns / 1'000'000'000, a.mtime_ns % 1'000'000'000}};
         if (utimensat(AT_FDCWD, via_proc.c_str(), times, 0) != 0)
             return fail_errno("utimensat(" + quoted(e.path) + ")");
     }
@@ -345,16 +379,22 @@ Status set_metadata(Context& ctx, size_t i) {
 
 Status execute(Context& ctx, const ApplyOp& op) {
     switch (op.kind) {
-        case OpKind::remove: return remove_entry(ctx, op.effect);
-        case OpKind::make_dir: return make_dir(ctx, op.effect);
-        case OpKind::write_temp: return write_temp(ctx, op.effect);
+        case OpKind::remove:
+            return remove_entry(ctx, op.effect);
+        case OpKind::make_dir:
+            return make_dir(ctx, op.effect);
+        case OpKind::write_temp:
+            return write_temp(ctx, op.effect);
         case OpKind::sync:
             for (auto& [dev, fd] : ctx.filesystems)
                 if (syncfs(fd.get()) != 0) return fail_errno("syncfs");
             return {};
-        case OpKind::place: return place(ctx, op.effect);
-        case OpKind::place_special: return place_special(ctx, op.effect);
-        case OpKind::set_metadata: return set_metadata(ctx, op.effect);
+        case OpKind::place:
+            return place(ctx, op.effect);
+        case OpKind::place_special:
+            return place_special(ctx, op.effect);
+        case OpKind::set_metadata:
+            return set_metadata(ctx, op.effect);
     }
     return {};
 }
@@ -371,14 +411,16 @@ void remove_leftover_temps(const store::LoadedRun& run, const HostRoot& host) {
 
 }  // namespace
 
-std::vector<std::string> find_conflicts(const store::LoadedRun& run, const std::vector<size_t>& selected) {
+std::vector<std::string> find_conflicts(const store::LoadedRun& run,
+                                        const std::vector<size_t>& selected) {
     std::vector<std::string> conflicts;
     auto host = HostRoot::open();
     if (!host) return {host.error().message};
     std::set<std::string> created_dirs;
     for (size_t i : selected) {
         const auto& e = run.set.files[i];
-        if (e.after && e.after->type == FileType::dir && e.change != Change::metadata) created_dirs.insert(e.path);
+        if (e.after && e.after->type == FileType::dir && e.change != Change::metadata)
+            created_dirs.insert(e.path);
     }
     for (size_t i : selected) {
         const auto& e = run.set.files[i];
@@ -392,10 +434,11 @@ std::vector<std::string> find_conflicts(const store::LoadedRun& run, const std::
 Result<ApplyOutcome> commit(const store::LoadedRun& run, const ApplyOptions& options) {
     JournalState journal = read_journal(run);
     if (journal.complete)
-        return bad_input("run " + run.meta.id + " was already applied (" + journal.finished_at + "); it is never applied twice");
+        return bad_input("run " + run.meta.id + " was already applied (" + journal.finished_at +
+                         "); it is never applied twice");
     if (journal.aborted)
-        return bad_input("run " + run.meta.id + " had an interrupted apply that was aborted (" + journal.finished_at +
-                         "); dry-run the command again");
+        return bad_input("run " + run.meta.id + " had an interrupted apply that was aborted (" +
+                         journal.finished_at + "); dry-run the command again");
     auto host = HostRoot::open();
     if (!host) return std::unexpected(host.error());
 
@@ -421,18 +464,23 @@ Result<ApplyOutcome> commit(const store::LoadedRun& run, const ApplyOptions& opt
         if (selected.empty()) return outcome;
         if (auto conflicts = find_conflicts(run, selected); !conflicts.empty()) {
             if (!options.force) {
-                std::string msg = "the host changed since the dry run; nothing was applied (use --force to apply anyway):";
+                std::string msg =
+                    "the host changed since the dry run; nothing was applied (use --force to apply "
+                    "anyway):";
                 for (const auto& c : conflicts) msg += "\n  " + c;
                 return std::unexpected(Error{ExitCode::deny, msg});
             }
-            outcome.notes.push_back("applied despite " + util::plural(conflicts.size(), "conflict", "conflicts") +
+            outcome.notes.push_back("applied despite " +
+                                    util::plural(conflicts.size(), "conflict", "conflicts") +
                                     " (--force)");
         }
     }
     auto writer = JournalWriter::open(run);
     if (!writer) return std::unexpected(writer.error());
     if (!journal.exists)
-        if (auto r = writer->append({{"event", "begin"}, {"time", now_rfc3339()}, {"selection", selected},
+        if (auto r = writer->append({{"event", "begin"},
+                                     {"time", now_rfc3339()},
+                                     {"selection", selected},
                                      {"keep_privileges", keep_privileges}},
                                     true);
             !r)
@@ -448,9 +496,10 @@ Result<ApplyOutcome> commit(const store::LoadedRun& run, const ApplyOptions& opt
                 auto st = host->lstat(run.set.files[op.effect].path);
                 if (st && *st) continue;  // renamed before the crash
             }
-            return std::unexpected(Error::failure(
-                r.error().message + "\nthe apply stopped part way: 'whatif apply " + run.meta.id +
-                "' finishes it, 'whatif apply --abort " + run.meta.id + "' reports what was applied"));
+            return std::unexpected(
+                Error::failure(r.error().message + "\nthe apply stopped part way: 'whatif apply " +
+                               run.meta.id + "' finishes it, 'whatif apply --abort " + run.meta.id +
+                               "' reports what was applied"));
         }
         // Each step is safe to redo, so progress lines need no fsync of their own;
         // the journal is made durable after the visible phases.
@@ -467,16 +516,21 @@ Result<ApplyOutcome> commit(const store::LoadedRun& run, const ApplyOptions& opt
 
 Result<std::vector<std::string>> abort_apply(const store::LoadedRun& run) {
     JournalState journal = read_journal(run);
-    if (!journal.exists) return bad_input("run " + run.meta.id + " has no interrupted apply: nothing was applied");
-    if (journal.complete) return bad_input("run " + run.meta.id + " was applied completely (" + journal.finished_at + ")");
+    if (!journal.exists)
+        return bad_input("run " + run.meta.id + " has no interrupted apply: nothing was applied");
+    if (journal.complete)
+        return bad_input("run " + run.meta.id + " was applied completely (" + journal.finished_at +
+                         ")");
     if (journal.aborted) return bad_input("run " + run.meta.id + " was already aborted");
     const ApplyPlan plan = plan_apply(run.set, journal.selection);
     std::vector<std::string> applied;
     for (size_t k : journal.done) {
         if (k >= plan.ops.size()) continue;
         const ApplyOp& op = plan.ops[k];
-        if (op.kind == OpKind::write_temp || op.kind == OpKind::sync) continue;  // invisible on the host
-        applied.push_back(std::string(to_string(op.kind)) + " " + quoted(run.set.files[op.effect].path));
+        if (op.kind == OpKind::write_temp || op.kind == OpKind::sync)
+            continue;  // invisible on the host
+        applied.push_back(std::string(to_string(op.kind)) + " " +
+                          quoted(run.set.files[op.effect].path));
     }
     if (auto host = HostRoot::open()) remove_leftover_temps(run, *host);
     auto writer = JournalWriter::open(run);

@@ -32,7 +32,8 @@ Result<HostEntry> HostRoot::entry(const std::string& path) const {
     const int fd = open_parent(path);
     if (fd < 0) {
         if (errno == ELOOP || errno == EXDEV)
-            return fail(util::parent_path(path) + " now has a symlink in its path: refusing to follow it");
+            return fail(util::parent_path(path) +
+                        " now has a symlink in its path: refusing to follow it");
         return fail_errno("openat2(" + util::parent_path(path) + ", RESOLVE_NO_SYMLINKS)");
     }
     e.parent.reset(fd);
@@ -45,7 +46,8 @@ Result<std::optional<struct stat>> HostRoot::lstat(const std::string& path) cons
     if (!parent) {
         if (errno == ENOENT || errno == ENOTDIR) return std::optional<struct stat>{};
         if (errno == ELOOP || errno == EXDEV)
-            return fail(util::parent_path(path) + " now has a symlink in its path: refusing to follow it");
+            return fail(util::parent_path(path) +
+                        " now has a symlink in its path: refusing to follow it");
         return fail_errno("openat2(" + util::parent_path(path) + ", RESOLVE_NO_SYMLINKS)");
     }
     struct stat st {};

@@ -14,13 +14,20 @@ using effects::FileType;
 
 std::string_view to_string(OpKind k) {
     switch (k) {
-        case OpKind::remove: return "remove";
-        case OpKind::make_dir: return "mkdir";
-        case OpKind::write_temp: return "write";
-        case OpKind::sync: return "sync";
-        case OpKind::place: return "place";
-        case OpKind::place_special: return "place";
-        case OpKind::set_metadata: return "metadata";
+        case OpKind::remove:
+            return "remove";
+        case OpKind::make_dir:
+            return "mkdir";
+        case OpKind::write_temp:
+            return "write";
+        case OpKind::sync:
+            return "sync";
+        case OpKind::place:
+            return "place";
+        case OpKind::place_special:
+            return "place";
+        case OpKind::set_metadata:
+            return "metadata";
     }
     return "?";
 }
@@ -37,15 +44,20 @@ ApplyPlan plan_apply(const effects::EffectSet& set, const std::vector<size_t>& s
             continue;
         }
         switch (e.change) {
-            case Change::deleted: removals.push_back(i); continue;
-            case Change::metadata: metadata.push_back(i); continue;
+            case Change::deleted:
+                removals.push_back(i);
+                continue;
+            case Change::metadata:
+                metadata.push_back(i);
+                continue;
             case Change::replaced:
                 // A rename cannot put a file over a directory or a directory over
                 // anything: remove first. Non-directories are swapped atomically.
                 if (after_is_dir || before_is_dir) removals.push_back(i);
                 break;
             case Change::created:
-            case Change::modified: break;
+            case Change::modified:
+                break;
         }
         if (after_is_dir) {
             dirs.push_back(i);
@@ -59,7 +71,8 @@ ApplyPlan plan_apply(const effects::EffectSet& set, const std::vector<size_t>& s
     }
     auto by_path = [&](bool deepest_first) {
         return [&set, deepest_first](size_t a, size_t b) {
-            return deepest_first ? set.files[a].path > set.files[b].path : set.files[a].path < set.files[b].path;
+            return deepest_first ? set.files[a].path > set.files[b].path
+                                 : set.files[a].path < set.files[b].path;
         };
     };
     std::sort(removals.begin(), removals.end(), by_path(true));
@@ -75,14 +88,16 @@ ApplyPlan plan_apply(const effects::EffectSet& set, const std::vector<size_t>& s
     std::vector<ApplyOp> placements;
     for (size_t i : files) placements.push_back({OpKind::place, i});
     for (size_t i : specials) placements.push_back({OpKind::place_special, i});
-    std::sort(placements.begin(), placements.end(),
-              [&](const ApplyOp& a, const ApplyOp& b) { return set.files[a.effect].path < set.files[b.effect].path; });
+    std::sort(placements.begin(), placements.end(), [&](const ApplyOp& a, const ApplyOp& b) {
+        return set.files[a.effect].path < set.files[b.effect].path;
+    });
     plan.ops.insert(plan.ops.end(), placements.begin(), placements.end());
     for (size_t i : metadata) plan.ops.push_back({OpKind::set_metadata, i});
     return plan;
 }
 
-std::vector<size_t> select_effects(const effects::EffectSet& set, const std::vector<std::string>& only,
+std::vector<size_t> select_effects(const effects::EffectSet& set,
+                                   const std::vector<std::string>& only,
                                    const std::vector<std::string>& exclude) {
     auto absolute = [&](const std::string& glob) {
         return glob.starts_with("/") ? glob : util::join_path(set.run.cwd, glob);

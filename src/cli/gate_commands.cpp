@@ -10,8 +10,8 @@
 #include <cstdio>
 #include <ctime>
 #include <fstream>
-#include <map>
 #include <iostream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -30,7 +30,9 @@ namespace whatif::cli {
 
 namespace {
 
-bool on_terminal() { return isatty(STDIN_FILENO) == 1 && isatty(STDERR_FILENO) == 1; }
+bool on_terminal() {
+    return isatty(STDIN_FILENO) == 1 && isatty(STDERR_FILENO) == 1;
+}
 
 // One line from the terminal, lower-cased and trimmed; "" on EOF.
 std::string ask(const std::string& question) {
@@ -43,7 +45,8 @@ std::string ask(const std::string& question) {
     }
     std::string out;
     for (char c : line)
-        if (!isspace(static_cast<unsigned char>(c))) out += static_cast<char>(tolower(static_cast<unsigned char>(c)));
+        if (!isspace(static_cast<unsigned char>(c)))
+            out += static_cast<char>(tolower(static_cast<unsigned char>(c)));
     return out;
 }
 
@@ -82,7 +85,8 @@ Result<std::vector<size_t>> edit_selection(const store::LoadedRun& run) {
     for (std::string line; std::getline(in, line);)
         if (auto it = by_line.find(line); it != by_line.end()) selected.push_back(it->second);
     std::remove(path.c_str());
-    if (rc != 0) return fail("the editor exited with status " + std::to_string(rc) + ": nothing applied");
+    if (rc != 0)
+        return fail("the editor exited with status " + std::to_string(rc) + ": nothing applied");
     return selected;
 }
 
@@ -108,10 +112,14 @@ int do_apply(const store::LoadedRun& run, const apply::ApplyOptions& options) {
         meta.applied_at = buf;
     }
     store::save_meta(run.dir, meta);
-    std::fprintf(stderr, "whatif: %s %s from run %s to the host\n", outcome->resumed ? "finished applying" : "applied",
-                 util::plural(outcome->effects_applied, "change", "changes").c_str(), run.meta.id.c_str());
+    std::fprintf(stderr, "whatif: %s %s from run %s to the host\n",
+                 outcome->resumed ? "finished applying" : "applied",
+                 util::plural(outcome->effects_applied, "change", "changes").c_str(),
+                 run.meta.id.c_str());
     if (outcome->privileges_stripped > 0)
-        std::fprintf(stderr, "whatif: removed setuid/setgid bits from %s (--keep-privileges keeps them)\n",
+        std::fprintf(stderr,
+                     "whatif: removed setuid/setgid bits or file capabilities from %s "
+                     "(--keep-privileges keeps them)\n",
                      util::plural(outcome->privileges_stripped, "file", "files").c_str());
     for (const auto& note : outcome->notes) std::fprintf(stderr, "whatif: %s\n", note.c_str());
     return 0;
@@ -127,7 +135,8 @@ int apply_command(const ApplyCommandOptions& options) {
     // One whatif at a time works on a run.
     UniqueFd lock(open(util::join_path(run->dir, "lock").c_str(), O_RDWR | O_CLOEXEC));
     if (!lock || flock(lock.get(), LOCK_EX | LOCK_NB) != 0)
-        return report_error(Error::bad_input("run " + run->meta.id + " is in use by another whatif process"));
+        return report_error(
+            Error::bad_input("run " + run->meta.id + " is in use by another whatif process"));
     if (options.abort) {
         auto applied = apply::abort_apply(*run);
         if (!applied) return report_error(applied.error());
@@ -136,7 +145,9 @@ int apply_command(const ApplyCommandOptions& options) {
         return 0;
     }
     if (run->set.decision.verdict == effects::Verdict::deny && !options.force)
-        return report_error(Error{ExitCode::deny, "run " + run->meta.id + " was denied by its profile; --force applies it anyway"});
+        return report_error(
+            Error{ExitCode::deny,
+                  "run " + run->meta.id + " was denied by its profile; --force applies it anyway"});
     apply::ApplyOptions apply_options;
     apply_options.only = options.only;
     apply_options.exclude = options.exclude;
@@ -162,7 +173,8 @@ int prompt_after_run(const std::string& run_id, bool yes, int decision_exit) {
     if (yes && verdict == effects::Verdict::allow) return do_apply(*run, {});
     if (!on_terminal()) return decision_exit;
     for (;;) {
-        const std::string answer = ask("Apply these changes to the real filesystem? [y/N/d(iff)/e(dit)] ");
+        const std::string answer =
+            ask("Apply these changes to the real filesystem? [y/N/d(iff)/e(dit)] ");
         if (answer == "y" || answer == "yes") return do_apply(*run, {});
         if (answer == "d" || answer == "diff") {
             run_tool(env_or("PAGER", "less -R"), {}, diff_text(run_id));
@@ -175,14 +187,16 @@ int prompt_after_run(const std::string& run_id, bool yes, int decision_exit) {
                 std::fprintf(stderr, "whatif: nothing selected, nothing applied\n");
                 return decision_exit;
             }
-            const std::string confirm = ask("Apply " + util::plural(selection->size(), "change", "changes") +
-                                            " of " + util::with_thousands(run->set.files.size()) + "? [y/N] ");
+            const std::string confirm =
+                ask("Apply " + util::plural(selection->size(), "change", "changes") + " of " +
+                    util::with_thousands(run->set.files.size()) + "? [y/N] ");
             if (confirm != "y" && confirm != "yes") return decision_exit;
             apply::ApplyOptions options;
             options.selection = *selection;
             return do_apply(*run, options);
         }
-        std::fprintf(stderr, "whatif: nothing applied (whatif apply %s applies it later)\n", run_id.c_str());
+        std::fprintf(stderr, "whatif: nothing applied (whatif apply %s applies it later)\n",
+                     run_id.c_str());
         return decision_exit;
     }
 }
@@ -195,22 +209,27 @@ int exec_command(const ExecCommandOptions& options) {
     const auto& r = run->set.run;
     const auto verdict = run->set.decision.verdict;
     if (verdict == effects::Verdict::deny)
-        return report_error(Error{ExitCode::deny, "run " + r.id + " was denied: it is not run for real"});
+        return report_error(
+            Error{ExitCode::deny, "run " + r.id + " was denied: it is not run for real"});
     if (verdict == effects::Verdict::ask && !options.yes) {
         if (!on_terminal())
-            return report_error(Error{ExitCode::ask, "run " + r.id +
-                                                         " needs a person's approval: run 'whatif exec' on a terminal, "
-                                                         "or pass --yes"});
-        const std::string answer = ask("Run " + util::join_argv_for_display(r.argv) + " for real in " +
-                                       util::shell_quote_for_display(r.cwd) + "? [y/N] ");
+            return report_error(Error{
+                ExitCode::ask, "run " + r.id +
+                                   " needs a person's approval: run 'whatif exec' on a terminal, "
+                                   "or pass --yes"});
+        const std::string answer =
+            ask("Run " + util::join_argv_for_display(r.argv) + " for real in " +
+                util::shell_quote_for_display(r.cwd) + "? [y/N] ");
         if (answer != "y" && answer != "yes") return static_cast<int>(ExitCode::ask);
     }
     // The original argv and cwd; this call's environment (the store never holds it).
     const std::string& name = r.argv.front();
-    const std::string exe = name.find('/') == std::string::npos ? bp::search_path(name).string() : name;
+    const std::string exe =
+        name.find('/') == std::string::npos ? bp::search_path(name).string() : name;
     if (exe.empty()) return report_error(Error::failure(name + ": command not found"));
     try {
-        bp::child c(exe, bp::args(std::vector<std::string>(r.argv.begin() + 1, r.argv.end())), bp::start_dir(r.cwd));
+        bp::child c(exe, bp::args(std::vector<std::string>(r.argv.begin() + 1, r.argv.end())),
+                    bp::start_dir(r.cwd));
         c.wait();
         const int status = c.native_exit_code();
         if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);

@@ -15,13 +15,16 @@ int hook_command(const std::string& agent_name, const std::string& profile) {
     const auto agent = hooks::agent_from_name(agent_name);
     if (!agent) {
         // No format to answer in: a blocking error, by exit code, for any harness.
-        std::fprintf(stderr, "whatif: unknown agent '%s' (claude-code, codex, gemini, cursor): denying\n",
+        std::fprintf(stderr,
+                     "whatif: unknown agent '%s' (claude-code, codex, gemini, cursor): denying\n",
                      agent_name.c_str());
         return static_cast<int>(ExitCode::bad_input);
     }
-    const std::string input((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
+    const std::string input((std::istreambuf_iterator<char>(std::cin)),
+                            std::istreambuf_iterator<char>());
     auto deny = [&](const std::string& why) {
-        const std::string out = hooks::format_answer(*agent, effects::Verdict::deny, "whatif: DENY — " + why);
+        const std::string out =
+            hooks::format_answer(*agent, effects::Verdict::deny, "whatif: DENY — " + why);
         std::fwrite(out.data(), 1, out.size(), stdout);
         return 0;
     };
@@ -34,9 +37,9 @@ int hook_command(const std::string& agent_name, const std::string& profile) {
     try {
         bp::ipstream out;
         bp::child child("/proc/self/exe",
-                        bp::args({"run", "--format", "json", "-n", "-p", profile, "-C", (*proposed)->cwd, "--", "bash",
-                                  "-c", (*proposed)->command}),
-                        bp::std_in < bp::null, bp::std_out > out, bp::std_err > bp::null);
+                        bp::args({"run", "--format", "json", "-n", "-p", profile, "-C",
+                                  (*proposed)->cwd, "--", "bash", "-c", (*proposed)->command}),
+                        bp::std_in<bp::null, bp::std_out> out, bp::std_err > bp::null);
         effects_json.assign(std::istreambuf_iterator<char>(out), std::istreambuf_iterator<char>());
         child.wait();
         status = child.exit_code();
@@ -44,10 +47,12 @@ int hook_command(const std::string& agent_name, const std::string& profile) {
         return deny(std::string("the dry run could not start: ") + e.what());
     }
     const auto parsed = nlohmann::json::parse(effects_json, nullptr, false);
-    if (parsed.is_discarded()) return deny("the dry run failed (exit " + std::to_string(status) + ")");
+    if (parsed.is_discarded())
+        return deny("the dry run failed (exit " + std::to_string(status) + ")");
     auto set = effects::effect_set_from_json(parsed);
     if (!set) return deny("the dry run's report is unreadable: " + set.error().message);
-    const std::string out = hooks::format_answer(*agent, set->decision.verdict, hooks::reason_for(*set));
+    const std::string out =
+        hooks::format_answer(*agent, set->decision.verdict, hooks::reason_for(*set));
     std::fwrite(out.data(), 1, out.size(), stdout);
     return 0;
 }

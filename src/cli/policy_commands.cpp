@@ -15,7 +15,8 @@ int profiles_command(const std::string& show_name) {
     if (!show_name.empty()) {
         auto profile = policy::load_profile(show_name);
         if (!profile) return report_error(profile.error());
-        std::printf("# %s (%s)\n%s", profile->name.c_str(), profile->source.c_str(), profile->text.c_str());
+        std::printf("# %s (%s)\n%s", profile->name.c_str(), profile->source.c_str(),
+                    profile->text.c_str());
         return 0;
     }
     for (const auto& [name, description] : policy::list_profiles())
@@ -34,9 +35,10 @@ int check_command(const CheckCommandOptions& options) {
     const char* home = std::getenv("HOME");
     set.run.profile = profile->name;
     set.decision = policy::decide(set, *profile, home != nullptr ? home : "");
-    const std::string out = options.format == ReportFormat::json       ? report::render_json(set)
-                            : options.format == ReportFormat::markdown ? report::render_markdown(set)
-                                                                       : report::render_text(set, {.color = report::stdout_wants_color()});
+    const std::string out = options.format == ReportFormat::json ? report::render_json(set)
+                            : options.format == ReportFormat::markdown
+                                ? report::render_markdown(set)
+                                : report::render_text(set, {.color = report::stdout_wants_color()});
     std::fwrite(out.data(), 1, out.size(), stdout);
     return static_cast<int>(policy::exit_code_for(set.decision.verdict));
 }

@@ -9,19 +9,19 @@
 #include "whatif/cli/commands.hpp"
 #include "whatif/effects/scanner.hpp"
 #include "whatif/policy/decision.hpp"
+#include "whatif/policy/profile.hpp"
 #include "whatif/report/json.hpp"
 #include "whatif/report/markdown.hpp"
-#include "whatif/policy/profile.hpp"
 #include "whatif/report/text.hpp"
 #include "whatif/sandbox/sandbox.hpp"
 #include "whatif/store/run_store.hpp"
 #include "whatif/util/fs.hpp"
 #include "whatif/util/strings.hpp"
 
+#include <sys/inotify.h>
 #include <algorithm>
 #include <map>
 #include <set>
-#include <sys/inotify.h>
 
 #include "whatif/creds/decoys.hpp"
 #include "whatif/creds/env.hpp"
@@ -68,12 +68,19 @@ void add_network_records(const sandbox::RunOutcome& outcome, effects::EffectSet&
     std::set<std::pair<std::string, uint16_t>> seen_lookups;
     for (const auto& d : outcome.dns) {
         if (!seen_lookups.insert({d.name, d.qtype}).second) continue;
-        set.network.push_back({{"kind", "dns"}, {"proto", "udp"}, {"host", util::to_valid_utf8(d.name)},
-                               {"address", nullptr}, {"port", 53}, {"path", nullptr}, {"protocol", "dns"},
-                               {"detail", d.qtype == net::kTypeA      ? "A"
-                                          : d.qtype == net::kTypeAAAA ? "AAAA"
-                                                                      : "type " + std::to_string(d.qtype)},
-                               {"pid", nullptr}, {"outcome", "stubbed"}});
+        set.network.push_back(
+            {{"kind", "dns"},
+             {"proto", "udp"},
+             {"host", util::to_valid_utf8(d.name)},
+             {"address", nullptr},
+             {"port", 53},
+             {"path", nullptr},
+             {"protocol", "dns"},
+             {"detail", d.qtype == net::kTypeA      ? "A"
+                        : d.qtype == net::kTypeAAAA ? "AAAA"
+                                                    : "type " + std::to_string(d.qtype)},
+             {"pid", nullptr},
+             {"outcome", "stubbed"}});
     }
     std::vector<bool> used(outcome.sinks.size(), false);
     auto sink_json = [](const net::SinkEvent& s, json& j) {
@@ -91,15 +98,24 @@ void add_network_records(const sandbox::RunOutcome& outcome, effects::EffectSet&
                          {"target", util::to_valid_utf8(s.http->target)},
                          {"host", util::to_valid_utf8(s.http->host)},
                          {"headers", names},
-                         {"body_size", s.http->content_length ? json(*s.http->content_length) : json(nullptr)}};
+                         {"body_size",
+                          s.http->content_length ? json(*s.http->content_length) : json(nullptr)}};
         }
         j["bytes"] = s.bytes;
     };
     for (const auto& r : outcome.net) {
-        json j = {{"kind", r.kind},     {"proto", r.proto},
+        json j = {{"kind", r.kind},
+                  {"proto", r.proto},
                   {"host", r.host.empty() ? json(nullptr) : json(util::to_valid_utf8(r.host))},
-                  {"address", r.address}, {"port", r.port}, {"path", nullptr}, {"tls", nullptr}, {"http", nullptr},
-                  {"protocol", nullptr},  {"detail", nullptr}, {"pid", r.pid}, {"outcome", r.outcome}};
+                  {"address", r.address},
+                  {"port", r.port},
+                  {"path", nullptr},
+                  {"tls", nullptr},
+                  {"http", nullptr},
+                  {"protocol", nullptr},
+                  {"detail", nullptr},
+                  {"pid", r.pid},
+                  {"outcome", r.outcome}};
         if (r.kind == "send") j["bytes"] = r.bytes;
         // The sink that took this connection: same port and protocol, in order.
         bool matched = false;
@@ -118,10 +134,18 @@ void add_network_records(const sandbox::RunOutcome& outcome, effects::EffectSet&
     for (size_t i = 0; i < outcome.sinks.size(); ++i) {
         if (used[i]) continue;
         const auto& s = outcome.sinks[i];
-        json j = {{"kind", s.proto == "udp" ? "send" : "connect"}, {"proto", s.proto}, {"host", nullptr},
-                  {"address", s.address.empty() ? json(nullptr) : json(s.address)}, {"port", s.port},
-                  {"path", nullptr}, {"tls", nullptr}, {"http", nullptr}, {"pid", nullptr}, {"outcome", "stubbed"}};
-        if (auto it = outcome.names.find(s.address); it != outcome.names.end()) j["host"] = it->second;
+        json j = {{"kind", s.proto == "udp" ? "send" : "connect"},
+                  {"proto", s.proto},
+                  {"host", nullptr},
+                  {"address", s.address.empty() ? json(nullptr) : json(s.address)},
+                  {"port", s.port},
+                  {"path", nullptr},
+                  {"tls", nullptr},
+                  {"http", nullptr},
+                  {"pid", nullptr},
+                  {"outcome", "stubbed"}};
+        if (auto it = outcome.names.find(s.address); it != outcome.names.end())
+            j["host"] = it->second;
         sink_json(s, j);
         set.network.push_back(std::move(j));
     }
@@ -130,25 +154,30 @@ void add_network_records(const sandbox::RunOutcome& outcome, effects::EffectSet&
 // secrets[]: leaks first (a canary where it should not be), then decoys read or
 // written, then the environment variables replaced.
 void record_secrets(const sandbox::RunOutcome& outcome, const creds::ScrubbedEnvironment& scrubbed,
-                    const std::vector<creds::Decoy>& decoys, int watch_fd, const std::map<int, size_t>& watch_to_decoy,
+                    const std::vector<creds::Decoy>& decoys, int watch_fd,
+                    const std::map<int, size_t>& watch_to_decoy,
                     const creds::CanaryRegistry& canaries, effects::EffectSet& set) {
     using nlohmann::json;
-    auto entry = [](const char* kind, const char* access, const std::string& name, const std::string& path,
-                    const std::string& destination, int pid) {
+    auto entry = [](const char* kind, const char* access, const std::string& name,
+                    const std::string& path, const std::string& destination, int pid) {
         return json{{"kind", kind},
                     {"access", access},
                     {"name", name.empty() ? json(nullptr) : json(util::to_valid_utf8(name))},
                     {"path", path.empty() ? json(nullptr) : json(util::to_valid_utf8(path))},
-                    {"destination", destination.empty() ? json(nullptr) : json(util::to_valid_utf8(destination))},
+                    {"destination",
+                     destination.empty() ? json(nullptr) : json(util::to_valid_utf8(destination))},
                     {"pid", pid > 0 ? json(pid) : json(nullptr)}};
     };
     auto source_fields = [](const creds::Canary& c, std::string& name, std::string& path) {
-        if (c.source.starts_with("env ")) name = c.source.substr(4);
-        else path = c.source;
+        if (c.source.starts_with("env "))
+            name = c.source.substr(4);
+        else
+            path = c.source;
     };
     std::vector<json> leaks;
     std::set<std::string> seen;
-    auto add_leak = [&](const creds::Canary& c, const char* access, const std::string& destination, int pid) {
+    auto add_leak = [&](const creds::Canary& c, const char* access, const std::string& destination,
+                        int pid) {
         if (!seen.insert(c.source + "\n" + destination).second) return;
         std::string name, path;
         source_fields(c, name, path);
@@ -166,19 +195,23 @@ void record_secrets(const sandbox::RunOutcome& outcome, const creds::ScrubbedEnv
             add_leak(*c, "sent", where + ":" + std::to_string(s.port), pid);
     }
     for (const auto& d : outcome.dns)
-        for (const auto* c : creds::canaries_in(d.name, canaries.all())) add_leak(*c, "sent", "DNS query " + d.name, 0);
+        for (const auto* c : creds::canaries_in(d.name, canaries.all()))
+            add_leak(*c, "sent", "DNS query " + d.name, 0);
     // Written: files the command created or changed that hold a canary.
     for (const auto& f : set.files) {
-        if (!f.after || f.after->type != effects::FileType::file || f.after->size > (4u << 20)) continue;
+        if (!f.after || f.after->type != effects::FileType::file || f.after->size > (4u << 20))
+            continue;
         if (f.change != effects::Change::created && f.change != effects::Change::modified &&
             f.change != effects::Change::replaced)
             continue;
         for (const auto& layer : outcome.layers) {
             if (!util::path_is_within(f.path, layer.host_mount)) continue;
-            const std::string rel = layer.host_mount == "/" ? f.path : f.path.substr(layer.host_mount.size());
+            const std::string rel =
+                layer.host_mount == "/" ? f.path : f.path.substr(layer.host_mount.size());
             auto content = util::read_file(util::join_path(layer.upper_dir, rel));
             if (!content) continue;
-            for (const auto* c : creds::canaries_in(*content, canaries.all())) add_leak(*c, "written", f.path, 0);
+            for (const auto* c : creds::canaries_in(*content, canaries.all()))
+                add_leak(*c, "written", f.path, 0);
         }
     }
     for (auto& l : leaks) set.secrets.push_back(std::move(l));
@@ -189,16 +222,19 @@ void record_secrets(const sandbox::RunOutcome& outcome, const creds::ScrubbedEnv
     while (watch_fd >= 0 && (n = ::read(watch_fd, events, sizeof events)) > 0)
         for (ssize_t at = 0; at < n;) {
             const auto* ev = reinterpret_cast<const inotify_event*>(events + at);
-            if (auto it = watch_to_decoy.find(ev->wd); it != watch_to_decoy.end()) read.insert(it->second);
+            if (auto it = watch_to_decoy.find(ev->wd); it != watch_to_decoy.end())
+                read.insert(it->second);
             at += static_cast<ssize_t>(sizeof(inotify_event) + ev->len);
         }
     for (size_t i = 0; i < decoys.size(); ++i) {
-        if (read.contains(i)) set.secrets.push_back(entry("file", "read", "", decoys[i].host_path, "", 0));
+        if (read.contains(i))
+            set.secrets.push_back(entry("file", "read", "", decoys[i].host_path, "", 0));
         auto now = util::read_file(decoys[i].decoy_path);
         if (now && *now != decoys[i].content)
             set.secrets.push_back(entry("file", "written", "", decoys[i].host_path, "", 0));
     }
-    for (const auto& name : scrubbed.replaced) set.secrets.push_back(entry("env", "replaced", name, "", "", 0));
+    for (const auto& name : scrubbed.replaced)
+        set.secrets.push_back(entry("env", "replaced", name, "", "", 0));
 }
 
 int exit_code_of(const RunOptions& options, const effects::EffectSet& set) {
@@ -218,7 +254,9 @@ int report_error(const Error& error) {
 }
 
 int run_command(const RunOptions& options) {
-    if (options.argv.empty()) return report_error(Error::bad_input("no command given (usage: whatif [run] [OPTIONS] [--] COMMAND [ARG...])"));
+    if (options.argv.empty())
+        return report_error(Error::bad_input(
+            "no command given (usage: whatif [run] [OPTIONS] [--] COMMAND [ARG...])"));
     auto profile = policy::load_profile(options.profile);
     if (!profile) return report_error(profile.error());
     auto cwd = absolute_cwd(options.cwd);
@@ -226,8 +264,9 @@ int run_command(const RunOptions& options) {
     auto store = store::RunStore::open_default();
     if (!store) return report_error(store.error());
     if (util::path_is_within(*cwd, store->root()))
-        return report_error(Error::bad_input("the working directory " + *cwd + " is inside the run store " +
-                                             store->root() + ", which is hidden in the sandbox"));
+        return report_error(Error::bad_input("the working directory " + *cwd +
+                                             " is inside the run store " + store->root() +
+                                             ", which is hidden in the sandbox"));
     auto active = store->create_run();
     if (!active) return report_error(active.error());
 
@@ -262,7 +301,8 @@ int run_command(const RunOptions& options) {
     UniqueFd decoy_watch(inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
     std::map<int, size_t> watch_to_decoy;
     for (size_t i = 0; i < decoys.size(); ++i) {
-        const int wd = inotify_add_watch(decoy_watch.get(), decoys[i].decoy_path.c_str(), IN_OPEN | IN_ACCESS);
+        const int wd =
+            inotify_add_watch(decoy_watch.get(), decoys[i].decoy_path.c_str(), IN_OPEN | IN_ACCESS);
         if (wd >= 0) watch_to_decoy[wd] = i;
     }
 
@@ -285,8 +325,8 @@ int run_command(const RunOptions& options) {
     const auto sandbox_started = std::chrono::steady_clock::now();
     auto outcome = sandbox::run(request);
     spdlog::debug("sandbox::run took {} us", std::chrono::duration_cast<std::chrono::microseconds>(
-                                                  std::chrono::steady_clock::now() - sandbox_started)
-                                                  .count());
+                                                 std::chrono::steady_clock::now() - sandbox_started)
+                                                 .count());
     if (!outcome) return fail_run(outcome.error());
 
     for (const auto& layer : outcome->layers)
@@ -294,12 +334,14 @@ int run_command(const RunOptions& options) {
     store::save_meta(active->dir, meta);
 
     std::vector<effects::ScanLayer> scan_layers;
-    for (const auto& layer : outcome->layers) scan_layers.push_back({layer.host_mount, layer.upper_dir});
+    for (const auto& layer : outcome->layers)
+        scan_layers.push_back({layer.host_mount, layer.upper_dir});
     const auto scan_started = std::chrono::steady_clock::now();
     auto scan = effects::scan_upper_layers(scan_layers);
     if (!scan) return fail_run(scan.error());
     spdlog::info("scan: {} entries, {} effects in {} us", scan->entries_scanned, scan->files.size(),
-                 std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - scan_started)
+                 std::chrono::duration_cast<std::chrono::microseconds>(
+                     std::chrono::steady_clock::now() - scan_started)
                      .count());
 
     effects::EffectSet set;
@@ -323,7 +365,8 @@ int run_command(const RunOptions& options) {
         set.processes.push_back(std::move(p));
     }
     if (set.processes.empty())  // the command never started (not found)
-        set.processes.push_back({2, 1, options.argv, outcome->exe, *cwd, std::nullopt, std::nullopt});
+        set.processes.push_back(
+            {2, 1, options.argv, outcome->exe, *cwd, std::nullopt, std::nullopt});
     for (auto& p : set.processes)
         if (p.pid == 2) {  // the command; a later exec by the same pid replaced it
             p.exit_status = outcome->exit_status;
@@ -333,33 +376,46 @@ int run_command(const RunOptions& options) {
     record_secrets(*outcome, scrubbed, decoys, decoy_watch.get(), watch_to_decoy, canaries, set);
     // Unix-socket attempts. A socket the command made itself (in the upper layer)
     // is its own; any other is the host's, which the overlay makes unreachable.
-    std::set<std::pair<int, std::string>> seen_sockets;  // glibc retries nscd: once per process and path
+    std::set<std::pair<int, std::string>>
+        seen_sockets;  // glibc retries nscd: once per process and path
     for (const auto& c : outcome->connects) {
         if (!seen_sockets.insert({c.pid, c.path}).second) continue;
-        const bool own = std::any_of(set.files.begin(), set.files.end(), [&](const effects::FileEffect& f) {
-            return f.path == c.path && f.type == effects::FileType::socket;
-        });
+        const bool own =
+            std::any_of(set.files.begin(), set.files.end(), [&](const effects::FileEffect& f) {
+                return f.path == c.path && f.type == effects::FileType::socket;
+            });
         // The C library's own name-service lookups (nscd, systemd's userdb and
         // resolver): recorded, but marked, since they are not the command's intent.
         const bool name_service = c.path.ends_with("/nscd/socket") ||
                                   c.path.starts_with("/run/systemd/userdb/") ||
                                   c.path.starts_with("/run/systemd/resolve/");
-        set.network.push_back({{"kind", "connect"}, {"proto", "unix"}, {"host", nullptr}, {"address", nullptr},
-                               {"port", nullptr}, {"path", util::to_valid_utf8(c.path)}, {"tls", nullptr},
-                               {"http", nullptr}, {"protocol", name_service ? nlohmann::json("nss") : nlohmann::json(nullptr)}, {"detail", nullptr},
-                               {"pid", c.pid}, {"outcome", own ? "allowed" : "blocked"}});
+        set.network.push_back(
+            {{"kind", "connect"},
+             {"proto", "unix"},
+             {"host", nullptr},
+             {"address", nullptr},
+             {"port", nullptr},
+             {"path", util::to_valid_utf8(c.path)},
+             {"tls", nullptr},
+             {"http", nullptr},
+             {"protocol", name_service ? nlohmann::json("nss") : nlohmann::json(nullptr)},
+             {"detail", nullptr},
+             {"pid", c.pid},
+             {"outcome", own ? "allowed" : "blocked"}});
     }
     set.decision = policy::decide(set, *profile, home);
 
     const std::string json = report::render_json(set);
-    if (auto st = util::write_file_atomically(util::join_path(active->dir, "effects.json"), json); !st)
+    if (auto st = util::write_file_atomically(util::join_path(active->dir, "effects.json"), json);
+        !st)
         return fail_run(st.error());
     meta.state = store::RunState::complete;
     meta.verdict = std::string(to_string(set.decision.verdict));
     if (auto st = store::save_meta(active->dir, meta); !st) return report_error(st.error());
 
     // A CI job summary: GitHub Actions shows what is appended to this file.
-    if (const char* summary = std::getenv("GITHUB_STEP_SUMMARY"); summary != nullptr && *summary != '\0') {
+    if (const char* summary = std::getenv("GITHUB_STEP_SUMMARY");
+        summary != nullptr && *summary != '\0') {
         if (FILE* f = std::fopen(summary, "a")) {
             const std::string md = report::render_markdown(set);
             std::fwrite(md.data(), 1, md.size(), f);
@@ -367,7 +423,8 @@ int run_command(const RunOptions& options) {
         }
     }
     if (!options.report_file.empty())
-        if (auto st = util::write_file_atomically(options.report_file, json, 0644); !st) return report_error(st.error());
+        if (auto st = util::write_file_atomically(options.report_file, json, 0644); !st)
+            return report_error(st.error());
     if (options.format == ReportFormat::json) {
         std::fwrite(json.data(), 1, json.size(), stdout);
     } else if (options.format == ReportFormat::markdown) {
@@ -377,8 +434,8 @@ int run_command(const RunOptions& options) {
         const std::string text = report::render_text(set, {.color = report::stdout_wants_color()});
         std::fwrite(text.data(), 1, text.size(), stdout);
         if (!set.files.empty())
-            std::fprintf(stdout, "see: whatif diff %s   discard: whatif discard %s\n", set.run.id.c_str(),
-                         set.run.id.c_str());
+            std::fprintf(stdout, "see: whatif diff %s   discard: whatif discard %s\n",
+                         set.run.id.c_str(), set.run.id.c_str());
     }
     std::fflush(stdout);
     const int exit_code = exit_code_of(options, set);
@@ -386,7 +443,8 @@ int run_command(const RunOptions& options) {
     // The prompt needs the run's lock, which this process holds until it returns.
     active->lock.reset();
     const int after_gate = prompt_after_run(set.run.id, options.yes, exit_code);
-    return options.exit_status == ExitStatusMode::command && after_gate == 0 ? exit_code : after_gate;
+    return options.exit_status == ExitStatusMode::command && after_gate == 0 ? exit_code
+                                                                             : after_gate;
 }
 
 }  // namespace whatif::cli

@@ -45,9 +45,11 @@ int show_command(const ShowOptions& options) {
     if (!store) return report_error(store.error());
     auto run = load_run(*store, options.run);
     if (!run) return report_error(run.error());
-    const std::string out = options.format == ReportFormat::json       ? report::render_json(run->set)
-                            : options.format == ReportFormat::markdown ? report::render_markdown(run->set)
-                                                                       : report::render_text(run->set, {.color = report::stdout_wants_color()});
+    const std::string out =
+        options.format == ReportFormat::json ? report::render_json(run->set)
+        : options.format == ReportFormat::markdown
+            ? report::render_markdown(run->set)
+            : report::render_text(run->set, {.color = report::stdout_wants_color()});
     page(out, false);
     return static_cast<int>(ExitCode::allow);
 }
@@ -74,7 +76,9 @@ int diff_command(const DiffOptions& options) {
         if (!file_before && !file_after) {
             if (e.type == effects::FileType::symlink && e.after)
                 emit("symlink " + shown + ": " +
-                     (e.before && e.before->target ? util::shell_quote_for_display(*e.before->target) : "(none)") +
+                     (e.before && e.before->target
+                          ? util::shell_quote_for_display(*e.before->target)
+                          : "(none)") +
                      " -> " + util::shell_quote_for_display(e.after->target.value_or("")) + "\n");
             continue;
         }
@@ -98,7 +102,8 @@ int diff_command(const DiffOptions& options) {
             }
             after = std::move(*content);
         }
-        auto diff = effects::unified_diff(before ? &*before : nullptr, after ? &*after : nullptr, e.path);
+        auto diff =
+            effects::unified_diff(before ? &*before : nullptr, after ? &*after : nullptr, e.path);
         if (!diff) return report_error(diff.error());
         emit(*diff);
     }
@@ -112,7 +117,8 @@ int list_command() {
     auto runs = store->list();
     if (!runs) return report_error(runs.error());
     for (const auto& run : *runs) {
-        const std::string state = run.meta.applied_at.empty() ? std::string(to_string(run.meta.state)) : "applied";
+        const std::string state =
+            run.meta.applied_at.empty() ? std::string(to_string(run.meta.state)) : "applied";
         std::printf("%-20s  %-10s  %-5s  %s\n", run.meta.id.c_str(), state.c_str(),
                     run.meta.verdict.empty() ? "-" : run.meta.verdict.c_str(),
                     util::join_argv_for_display(run.meta.argv).c_str());

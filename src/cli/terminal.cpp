@@ -13,14 +13,16 @@ namespace bp = boost::process;
 
 namespace whatif::cli {
 
-int run_tool(const std::string& command_line, const std::vector<std::string>& extra, const std::string& input) {
+int run_tool(const std::string& command_line, const std::vector<std::string>& extra,
+             const std::string& input) {
     std::istringstream words(command_line);
     std::vector<std::string> argv;
     for (std::string w; words >> w;) argv.push_back(w);
     if (argv.empty()) return 127;
     for (const auto& a : extra) argv.push_back(a);
-    const auto exe = argv.front().find('/') == std::string::npos ? bp::search_path(argv.front()).string()
-                                                                 : argv.front();
+    const auto exe = argv.front().find('/') == std::string::npos
+                         ? bp::search_path(argv.front()).string()
+                         : argv.front();
     if (exe.empty()) return 127;
     try {
         const std::vector<std::string> args(argv.begin() + 1, argv.end());
@@ -49,7 +51,8 @@ void page(const std::string& text, bool always) {
         if (always || (known && lines >= ws.ws_row)) {
             const char* pager = std::getenv("PAGER");
             std::fflush(stdout);
-            if (run_tool(pager != nullptr && *pager != '\0' ? pager : "less -R", {}, text) != 127) return;
+            if (run_tool(pager != nullptr && *pager != '\0' ? pager : "less -R", {}, text) != 127)
+                return;
         }
     }
     std::fwrite(text.data(), 1, text.size(), stdout);

@@ -8,8 +8,8 @@ namespace whatif::creds {
 namespace {
 
 constexpr std::array<std::string_view, 18> kPrefixes = {
-    "github_pat_", "sk-ant-api03-", "sk-ant-", "sk-proj-", "ghp_", "gho_", "ghs_", "ghu_", "ghr_", "glpat-",
-    "npm_", "pypi-", "xoxb-", "xoxp-", "AKIA", "ASIA", "sk-", "AIza"};
+    "github_pat_", "sk-ant-api03-", "sk-ant-", "sk-proj-", "ghp_",  "gho_", "ghs_", "ghu_", "ghr_",
+    "glpat-",      "npm_",          "pypi-",   "xoxb-",    "xoxp-", "AKIA", "ASIA", "sk-",  "AIza"};
 
 }  // namespace
 
@@ -26,10 +26,14 @@ std::string CanaryRegistry::make(std::string_view real, const std::string& sourc
         std::string out = prefix;
         for (size_t i = prefix.size(); i < real.size(); ++i) {
             const char c = real[i];
-            if (c >= 'A' && c <= 'Z') out += static_cast<char>('A' + rng() % 26);
-            else if (c >= 'a' && c <= 'z') out += static_cast<char>('a' + rng() % 26);
-            else if (c >= '0' && c <= '9') out += static_cast<char>('0' + rng() % 10);
-            else out += c;  // separators keep the format
+            if (c >= 'A' && c <= 'Z')
+                out += static_cast<char>('A' + rng() % 26);
+            else if (c >= 'a' && c <= 'z')
+                out += static_cast<char>('a' + rng() % 26);
+            else if (c >= '0' && c <= '9')
+                out += static_cast<char>('0' + rng() % 10);
+            else
+                out += c;  // separators keep the format
         }
         // Too short to recognise later: lengthen with the same class as the last character.
         while (out.size() < 12) out += static_cast<char>('a' + rng() % 26);
@@ -42,7 +46,8 @@ std::string CanaryRegistry::make(std::string_view real, const std::string& sourc
     return canaries_.back().value;
 }
 
-std::string replace_url_password(std::string_view value, CanaryRegistry& registry, const std::string& source) {
+std::string replace_url_password(std::string_view value, CanaryRegistry& registry,
+                                 const std::string& source) {
     const size_t scheme = value.find("://");
     if (scheme == std::string_view::npos) return {};
     const size_t at = value.find('@', scheme + 3);
@@ -51,7 +56,8 @@ std::string replace_url_password(std::string_view value, CanaryRegistry& registr
     const size_t colon = value.find(':', scheme + 3);
     if (colon == std::string_view::npos || colon > at || colon + 1 == at) return {};
     const std::string_view password = value.substr(colon + 1, at - colon - 1);
-    return std::string(value.substr(0, colon + 1)) + registry.make(password, source) + std::string(value.substr(at));
+    return std::string(value.substr(0, colon + 1)) + registry.make(password, source) +
+           std::string(value.substr(at));
 }
 
 }  // namespace whatif::creds

@@ -44,15 +44,19 @@ std::string lower(std::string s) {
 
 bool secret_key(const std::string& key) {
     const std::string k = lower(key);
-    for (const char* word : {"secret", "token", "password", "passwd", "key", "auth", "credential", "private"})
+    for (const char* word :
+         {"secret", "token", "password", "passwd", "key", "auth", "credential", "private"})
         if (k.find(word) != std::string::npos) return true;
     return false;
 }
 
-bool token_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || std::strchr("+/=_-.", c) != nullptr; }
+bool token_char(char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || std::strchr("+/=_-.", c) != nullptr;
+}
 
 // Every run of token characters of 20 or more: a secret until proven otherwise.
-std::string replace_long_tokens(const std::string& line, CanaryRegistry& registry, const std::string& source) {
+std::string replace_long_tokens(const std::string& line, CanaryRegistry& registry,
+                                const std::string& source) {
     std::string out;
     size_t i = 0;
     while (i < line.size()) {
@@ -63,7 +67,8 @@ std::string replace_long_tokens(const std::string& line, CanaryRegistry& registr
         size_t j = i;
         while (j < line.size() && token_char(line[j])) ++j;
         const std::string token = line.substr(i, j - i);
-        const bool has_digit = std::any_of(token.begin(), token.end(), [](char c) { return std::isdigit(c); });
+        const bool has_digit =
+            std::any_of(token.begin(), token.end(), [](char c) { return std::isdigit(c); });
         out += token.size() >= 20 && has_digit ? registry.make(token, source) : token;
         i = j;
     }
@@ -72,22 +77,27 @@ std::string replace_long_tokens(const std::string& line, CanaryRegistry& registr
 
 // "key = value", "key: value", "key=value", "\"key\": \"value\"": the value, when
 // the key names a secret.
-std::string replace_keyed_value(const std::string& line, CanaryRegistry& registry, const std::string& source) {
+std::string replace_keyed_value(const std::string& line, CanaryRegistry& registry,
+                                const std::string& source) {
     const size_t sep = line.find_first_of("=:");
     if (sep == std::string::npos || sep == 0) return {};
     std::string key = line.substr(0, sep);
-    key.erase(std::remove_if(key.begin(), key.end(), [](char c) { return c == '"' || c == '\'' || isspace(c); }),
+    key.erase(std::remove_if(key.begin(), key.end(),
+                             [](char c) { return c == '"' || c == '\'' || isspace(c); }),
               key.end());
     if (key.empty() || !secret_key(key)) return {};
     size_t v = sep + 1;
-    while (v < line.size() && (line[v] == ' ' || line[v] == '\t' || line[v] == '"' || line[v] == '\'')) ++v;
+    while (v < line.size() &&
+           (line[v] == ' ' || line[v] == '\t' || line[v] == '"' || line[v] == '\''))
+        ++v;
     size_t end = line.size();
     while (end > v && (line[end - 1] == ' ' || line[end - 1] == '"' || line[end - 1] == '\'' ||
                        line[end - 1] == ',' || line[end - 1] == '\r'))
         --end;
     if (end <= v) return {};
     const std::string value = line.substr(v, end - v);
-    if (value == "{" || value == "[" || value == "null" || value == "true" || value == "false") return {};
+    if (value == "{" || value == "[" || value == "null" || value == "true" || value == "false")
+        return {};
     return line.substr(0, v) + registry.make(value, source) + line.substr(end);
 }
 
@@ -95,9 +105,10 @@ std::string replace_keyed_value(const std::string& line, CanaryRegistry& registr
 
 std::vector<std::string> find_credential_files(const std::string& home, const std::string& cwd) {
     std::vector<std::string> files;
-    for (const char* rel : {".aws/credentials", ".aws/config", ".kube/config", ".docker/config.json", ".netrc",
-                            ".git-credentials", ".config/gh/hosts.yml", ".pgpass", ".npmrc", ".pypirc",
-                            ".terraform.d/credentials.tfrc.json"}) {
+    for (const char* rel :
+         {".aws/credentials", ".aws/config", ".kube/config", ".docker/config.json", ".netrc",
+          ".git-credentials", ".config/gh/hosts.yml", ".pgpass", ".npmrc", ".pypirc",
+          ".terraform.d/credentials.tfrc.json"}) {
         const std::string path = util::join_path(home, rel);
         if (is_regular_file(path)) files.push_back(path);
     }
@@ -118,7 +129,9 @@ std::vector<std::string> find_credential_files(const std::string& home, const st
         while (dirent* e = readdir(d)) {
             const std::string name = e->d_name;
             if (!(name == ".env" || name.starts_with(".env."))) continue;
-            if (name.ends_with(".example") || name.ends_with(".sample") || name.ends_with(".template")) continue;
+            if (name.ends_with(".example") || name.ends_with(".sample") ||
+                name.ends_with(".template"))
+                continue;
             const std::string path = util::join_path(cwd, name);
             if (is_regular_file(path)) files.push_back(path);
         }
@@ -129,7 +142,8 @@ std::vector<std::string> find_credential_files(const std::string& home, const st
     return files;
 }
 
-std::string decoy_content(const std::string& path, const std::string& real, CanaryRegistry& registry) {
+std::string decoy_content(const std::string& path, const std::string& real,
+                          CanaryRegistry& registry) {
     const std::string name = util::base_name(path);
     std::istringstream in(real);
     std::string out, line;
@@ -145,7 +159,8 @@ std::string decoy_content(const std::string& path, const std::string& real, Cana
             CanaryRegistry scratch;
             next = first_pem_line ? registry.make(line, path) : scratch.make(line, path);
             first_pem_line = false;
-        } else if (name == ".pgpass" && !line.starts_with("#") && std::count(line.begin(), line.end(), ':') >= 4) {
+        } else if (name == ".pgpass" && !line.starts_with("#") &&
+                   std::count(line.begin(), line.end(), ':') >= 4) {
             size_t colon = 0;
             for (int i = 0; i < 4; ++i) colon = line.find(':', colon) + 1;
             next = line.substr(0, colon) + registry.make(line.substr(colon), path);
@@ -154,7 +169,8 @@ std::string decoy_content(const std::string& path, const std::string& real, Cana
             std::string word, rebuilt;
             bool secret_next = false;
             while (words >> word) {
-                rebuilt += (rebuilt.empty() ? "" : " ") + (secret_next ? registry.make(word, path) : word);
+                rebuilt +=
+                    (rebuilt.empty() ? "" : " ") + (secret_next ? registry.make(word, path) : word);
                 secret_next = word == "password";
             }
             next = rebuilt;
@@ -180,8 +196,8 @@ std::string decoy_content(const std::string& path, const std::string& real, Cana
     return out;
 }
 
-Result<std::vector<Decoy>> make_decoys(const std::vector<std::string>& files, const std::string& dir,
-                                       CanaryRegistry& registry) {
+Result<std::vector<Decoy>> make_decoys(const std::vector<std::string>& files,
+                                       const std::string& dir, CanaryRegistry& registry) {
     std::vector<Decoy> decoys;
     if (files.empty()) return decoys;
     if (auto st = util::make_dirs(dir, 0700); !st) return std::unexpected(st.error());

@@ -5,10 +5,13 @@
 namespace whatif::creds {
 
 bool is_secret_name(const std::string& name) {
-    static constexpr const char* patterns[] = {
-        "*_TOKEN", "*_SECRET*", "SECRET*", "*_PASSWORD", "*_PASSWD", "PASSWORD", "*_API_KEY", "*_PRIVATE_KEY",
-        "*_ACCESS_KEY*", "AWS_SECRET*", "AWS_SESSION*", "AWS_ACCESS_KEY_ID", "GITHUB_TOKEN", "GH_TOKEN",
-        "GITLAB_TOKEN", "NPM_TOKEN", "PYPI_*", "DOCKER_*PASSWORD", "DATABASE_URL", "*_AUTH_TOKEN", "*_CREDENTIALS"};
+    static constexpr const char* patterns[] = {"*_TOKEN",      "*_SECRET*",     "SECRET*",
+                                               "*_PASSWORD",   "*_PASSWD",      "PASSWORD",
+                                               "*_API_KEY",    "*_PRIVATE_KEY", "*_ACCESS_KEY*",
+                                               "AWS_SECRET*",  "AWS_SESSION*",  "AWS_ACCESS_KEY_ID",
+                                               "GITHUB_TOKEN", "GH_TOKEN",      "GITLAB_TOKEN",
+                                               "NPM_TOKEN",    "PYPI_*",        "DOCKER_*PASSWORD",
+                                               "DATABASE_URL", "*_AUTH_TOKEN",  "*_CREDENTIALS"};
     for (const char* p : patterns)
         if (fnmatch(p, name.c_str(), 0) == 0) return true;
     return false;

@@ -39,10 +39,12 @@ std::string lower(std::string_view s) {
 
 }  // namespace
 
-std::vector<const Canary*> canaries_in(std::string_view bytes, const std::vector<Canary>& canaries) {
+std::vector<const Canary*> canaries_in(std::string_view bytes,
+                                       const std::vector<Canary>& canaries) {
     // What the bytes say, plus the credentials HTTP Basic auth hides in base64.
     std::string decoded;
-    for (size_t at = bytes.find("Basic "); at != std::string_view::npos; at = bytes.find("Basic ", at + 6)) {
+    for (size_t at = bytes.find("Basic "); at != std::string_view::npos;
+         at = bytes.find("Basic ", at + 6)) {
         size_t end = at + 6;
         while (end < bytes.size() && !std::isspace(static_cast<unsigned char>(bytes[end]))) ++end;
         decoded += decode_base64(bytes.substr(at + 6, end - at - 6)) + "\n";
@@ -51,7 +53,8 @@ std::vector<const Canary*> canaries_in(std::string_view bytes, const std::vector
     std::vector<const Canary*> found;
     for (const auto& c : canaries) {
         if (c.value.size() < 8) continue;
-        if (bytes.find(c.value) != std::string_view::npos || decoded.find(c.value) != std::string::npos ||
+        if (bytes.find(c.value) != std::string_view::npos ||
+            decoded.find(c.value) != std::string::npos ||
             folded.find(lower(c.value)) != std::string::npos)
             found.push_back(&c);
     }

@@ -37,10 +37,12 @@ std::vector<std::string> split_lines(const std::string* content, bool& ends_with
 
 }  // namespace
 
-Result<std::string> unified_diff(const std::string* before, const std::string* after, std::string_view shown_path) {
+Result<std::string> unified_diff(const std::string* before, const std::string* after,
+                                 std::string_view shown_path) {
     const std::string path = util::shell_quote_for_display(shown_path);
-    std::string header = "--- " + (before != nullptr ? "a" + path : std::string("/dev/null")) + "\n+++ " +
-                         (after != nullptr ? "b" + path : std::string("/dev/null")) + "\n";
+    std::string header = "--- " + (before != nullptr ? "a" + path : std::string("/dev/null")) +
+                         "\n+++ " + (after != nullptr ? "b" + path : std::string("/dev/null")) +
+                         "\n";
     if (looks_binary(before) || looks_binary(after)) {
         return "Binary files differ: " + path + " (" +
                (before ? util::human_bytes(before->size()) : std::string("absent")) + " -> " +

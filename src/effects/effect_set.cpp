@@ -11,8 +11,10 @@ using nlohmann::json;
 
 namespace {
 
-constexpr std::array<std::string_view, 6> kFileTypes = {"file", "dir", "symlink", "fifo", "socket", "device"};
-constexpr std::array<std::string_view, 5> kChanges = {"created", "modified", "deleted", "metadata", "replaced"};
+constexpr std::array<std::string_view, 6> kFileTypes = {"file", "dir",    "symlink",
+                                                        "fifo", "socket", "device"};
+constexpr std::array<std::string_view, 5> kChanges = {"created", "modified", "deleted", "metadata",
+                                                      "replaced"};
 constexpr std::array<std::string_view, 3> kVerdicts = {"allow", "ask", "deny"};
 
 template <typename E, size_t N>
@@ -45,7 +47,9 @@ std::string mode_string(uint32_t mode) {
     return buf;
 }
 
-json optional_int(const std::optional<int>& v) { return v ? json(*v) : json(nullptr); }
+json optional_int(const std::optional<int>& v) {
+    return v ? json(*v) : json(nullptr);
+}
 std::optional<int> get_optional_int(const json& j, const char* key) {
     auto it = j.find(key);
     if (it == j.end() || it->is_null()) return std::nullopt;
@@ -87,7 +91,8 @@ std::optional<FileState> state_from_json(const json& j) {
     s.ino = j.value("ino", uint64_t{0});
     s.rdev = j.value("rdev", uint64_t{0});
     if (j.contains("target") && !j.at("target").is_null()) s.target = get_bytes(j, "target");
-    if (auto h = j.find("hash"); h != j.end() && h->is_string() && h->get<std::string>().starts_with("xxh3:"))
+    if (auto h = j.find("hash");
+        h != j.end() && h->is_string() && h->get<std::string>().starts_with("xxh3:"))
         s.hash = std::stoull(h->get<std::string>().substr(5), nullptr, 16);
     return s;
 }
@@ -95,7 +100,10 @@ std::optional<FileState> state_from_json(const json& j) {
 json reason_to_json(const Reason& r) {
     json paths = json::array();
     for (const auto& p : r.paths) paths.push_back(util::to_valid_utf8(p));
-    return {{"rule", r.rule}, {"verdict", to_string(r.verdict)}, {"message", r.message}, {"paths", paths}};
+    return {{"rule", r.rule},
+            {"verdict", to_string(r.verdict)},
+            {"message", r.message},
+            {"paths", paths}};
 }
 
 json argv_to_json(const std::vector<std::string>& argv) {
@@ -106,22 +114,39 @@ json argv_to_json(const std::vector<std::string>& argv) {
 
 }  // namespace
 
-std::string_view to_string(FileType t) { return kFileTypes[static_cast<size_t>(t)]; }
-std::string_view to_string(Change c) { return kChanges[static_cast<size_t>(c)]; }
-std::string_view to_string(Verdict v) { return kVerdicts[static_cast<size_t>(v)]; }
-std::optional<FileType> file_type_from_string(std::string_view s) { return from_table<FileType>(kFileTypes, s); }
-std::optional<Change> change_from_string(std::string_view s) { return from_table<Change>(kChanges, s); }
-std::optional<Verdict> verdict_from_string(std::string_view s) { return from_table<Verdict>(kVerdicts, s); }
+std::string_view to_string(FileType t) {
+    return kFileTypes[static_cast<size_t>(t)];
+}
+std::string_view to_string(Change c) {
+    return kChanges[static_cast<size_t>(c)];
+}
+std::string_view to_string(Verdict v) {
+    return kVerdicts[static_cast<size_t>(v)];
+}
+std::optional<FileType> file_type_from_string(std::string_view s) {
+    return from_table<FileType>(kFileTypes, s);
+}
+std::optional<Change> change_from_string(std::string_view s) {
+    return from_table<Change>(kChanges, s);
+}
+std::optional<Verdict> verdict_from_string(std::string_view s) {
+    return from_table<Verdict>(kVerdicts, s);
+}
 
 std::pair<uint64_t, uint64_t> bytes_added_removed(const FileEffect& e) {
     const uint64_t before = e.before && e.before->type == FileType::file ? e.before->size : 0;
     const uint64_t after = e.after && e.after->type == FileType::file ? e.after->size : 0;
     switch (e.change) {
-        case Change::created: return {after, 0};
-        case Change::deleted: return {0, before};
-        case Change::replaced: return {after, before};
-        case Change::modified: return {after > before ? after - before : 0, before > after ? before - after : 0};
-        case Change::metadata: return {0, 0};
+        case Change::created:
+            return {after, 0};
+        case Change::deleted:
+            return {0, before};
+        case Change::replaced:
+            return {after, before};
+        case Change::modified:
+            return {after > before ? after - before : 0, before > after ? before - after : 0};
+        case Change::metadata:
+            return {0, 0};
     }
     return {0, 0};
 }
@@ -130,11 +155,21 @@ Totals compute_totals(const EffectSet& set) {
     Totals t;
     for (const auto& e : set.files) {
         switch (e.change) {
-            case Change::created: ++t.created; break;
-            case Change::modified: ++t.modified; break;
-            case Change::deleted: ++t.deleted; break;
-            case Change::metadata: ++t.metadata; break;
-            case Change::replaced: ++t.replaced; break;
+            case Change::created:
+                ++t.created;
+                break;
+            case Change::modified:
+                ++t.modified;
+                break;
+            case Change::deleted:
+                ++t.deleted;
+                break;
+            case Change::metadata:
+                ++t.metadata;
+                break;
+            case Change::replaced:
+                ++t.replaced;
+                break;
         }
         const auto [added, removed] = bytes_added_removed(e);
         t.bytes_added += added;
@@ -164,11 +199,16 @@ json to_json(const EffectSet& set) {
     for (const auto& reason : set.decision.reasons) reasons.push_back(reason_to_json(reason));
     j["decision"] = {{"verdict", to_string(set.decision.verdict)}, {"reasons", reasons}};
     const Totals t = compute_totals(set);
-    j["totals"] = {{"created", t.created},       {"modified", t.modified},
-                   {"deleted", t.deleted},       {"metadata", t.metadata},
-                   {"replaced", t.replaced},     {"bytes_added", t.bytes_added},
-                   {"bytes_removed", t.bytes_removed}, {"processes", t.processes},
-                   {"network", t.network},       {"secrets", t.secrets}};
+    j["totals"] = {{"created", t.created},
+                   {"modified", t.modified},
+                   {"deleted", t.deleted},
+                   {"metadata", t.metadata},
+                   {"replaced", t.replaced},
+                   {"bytes_added", t.bytes_added},
+                   {"bytes_removed", t.bytes_removed},
+                   {"processes", t.processes},
+                   {"network", t.network},
+                   {"secrets", t.secrets}};
     json files = json::array();
     for (const auto& e : set.files) {
         json f;
@@ -184,14 +224,15 @@ json to_json(const EffectSet& set) {
     json processes = json::array();
     for (const auto& p : set.processes) {
         json record = {{"pid", p.pid},
-                             {"ppid", p.ppid},
-                             {"argv", argv_to_json(p.argv)},
-                             {"exe", util::to_valid_utf8(p.exe)},
-                             {"cwd", util::to_valid_utf8(p.cwd)},
-                             {"exit_status", optional_int(p.exit_status)},
-                             {"signal", optional_int(p.signal)}};
+                       {"ppid", p.ppid},
+                       {"argv", argv_to_json(p.argv)},
+                       {"exe", util::to_valid_utf8(p.exe)},
+                       {"cwd", util::to_valid_utf8(p.cwd)},
+                       {"exit_status", optional_int(p.exit_status)},
+                       {"signal", optional_int(p.signal)}};
         // Arguments that are not UTF-8 keep their exact bytes here.
-        if (!std::all_of(p.argv.begin(), p.argv.end(), [](const std::string& a) { return util::is_valid_utf8(a); })) {
+        if (!std::all_of(p.argv.begin(), p.argv.end(),
+                         [](const std::string& a) { return util::is_valid_utf8(a); })) {
             json hex = json::array();
             for (const auto& a : p.argv) hex.push_back(util::to_hex(a));
             record["argv_hex"] = std::move(hex);
@@ -207,7 +248,8 @@ json to_json(const EffectSet& set) {
 
 Result<EffectSet> effect_set_from_json(const json& j) {
     try {
-        if (j.value("schema", std::string()) != kSchema) return fail("not a whatif/effects/v1 document");
+        if (j.value("schema", std::string()) != kSchema)
+            return fail("not a whatif/effects/v1 document");
         EffectSet set;
         const json& r = j.at("run");
         set.run.id = r.at("id").get<std::string>();
@@ -221,11 +263,13 @@ Result<EffectSet> effect_set_from_json(const json& j) {
         set.run.signal = get_optional_int(r, "signal");
         set.run.timed_out = r.value("timed_out", false);
         const json& d = j.at("decision");
-        set.decision.verdict = verdict_from_string(d.at("verdict").get<std::string>()).value_or(Verdict::ask);
+        set.decision.verdict =
+            verdict_from_string(d.at("verdict").get<std::string>()).value_or(Verdict::ask);
         for (const auto& reason : d.at("reasons")) {
             Reason out;
             out.rule = reason.at("rule").get<std::string>();
-            out.verdict = verdict_from_string(reason.at("verdict").get<std::string>()).value_or(Verdict::ask);
+            out.verdict =
+                verdict_from_string(reason.at("verdict").get<std::string>()).value_or(Verdict::ask);
             out.message = reason.at("message").get<std::string>();
             out.paths = reason.value("paths", std::vector<std::string>{});
             set.decision.reasons.push_back(std::move(out));
@@ -233,8 +277,10 @@ Result<EffectSet> effect_set_from_json(const json& j) {
         for (const auto& f : j.at("files")) {
             FileEffect e;
             e.path = get_bytes(f, "path");
-            e.change = change_from_string(f.at("change").get<std::string>()).value_or(Change::modified);
-            e.type = file_type_from_string(f.at("type").get<std::string>()).value_or(FileType::file);
+            e.change =
+                change_from_string(f.at("change").get<std::string>()).value_or(Change::modified);
+            e.type =
+                file_type_from_string(f.at("type").get<std::string>()).value_or(FileType::file);
             e.before = state_from_json(f.at("before"));
             e.after = state_from_json(f.at("after"));
             e.ignored = f.value("ignored", false);

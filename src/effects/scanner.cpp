@@ -55,7 +55,8 @@ FileState state_of(const struct stat& st, int dir_fd, const char* name) {
     s.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
     s.ino = st.st_ino;
     if (s.type == FileType::device) s.rdev = st.st_rdev;
-    if (s.type == FileType::symlink) s.target = read_link_at(dir_fd, name, static_cast<size_t>(st.st_size));
+    if (s.type == FileType::symlink)
+        s.target = read_link_at(dir_fd, name, static_cast<size_t>(st.st_size));
     return s;
 }
 
@@ -83,7 +84,8 @@ bool has_overlay_xattr_at(int dir_fd, const char* name, const char* suffix) {
 // A whiteout hides the lower entry of the same name: a 0:0 character device, or
 // (overlayfs >= 6.7 "xattr whiteouts") an empty file carrying overlay.whiteout,
 // which the kernel honours only in a directory marked as holding such whiteouts.
-bool is_whiteout(const struct stat& st, int dir_fd, const char* name, bool dir_has_xattr_whiteouts) {
+bool is_whiteout(const struct stat& st, int dir_fd, const char* name,
+                 bool dir_has_xattr_whiteouts) {
     if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0)) return true;
     if (dir_has_xattr_whiteouts && S_ISREG(st.st_mode) && st.st_size == 0)
         return has_overlay_xattr_at(dir_fd, name, "whiteout");
@@ -139,12 +141,14 @@ ContentCompare compare_contents(int upper_dir, const char* name, int host_dir) {
             char extra;
             return read(b.get(), &extra, 1) == 0 ? ContentCompare::same : ContentCompare::different;
         }
-        if (std::memcmp(buf_a.get(), buf_b.get(), static_cast<size_t>(na)) != 0) return ContentCompare::different;
+        if (std::memcmp(buf_a.get(), buf_b.get(), static_cast<size_t>(na)) != 0)
+            return ContentCompare::different;
     }
 }
 
 bool same_owner_and_mode(const struct stat& a, const struct stat& b) {
-    return (a.st_mode & 07777) == (b.st_mode & 07777) && a.st_uid == b.st_uid && a.st_gid == b.st_gid;
+    return (a.st_mode & 07777) == (b.st_mode & 07777) && a.st_uid == b.st_uid &&
+           a.st_gid == b.st_gid;
 }
 
 bool same_mtime(const struct stat& a, const struct stat& b) {
@@ -159,7 +163,7 @@ FileState host_state_of(const struct stat& st, int dir_fd, const char* name) {
 }
 
 class Scanner {
-public:
+  public:
     ScanResult result;
 
     void scan_layer(const ScanLayer& layer) {
@@ -174,7 +178,7 @@ public:
         scan_dir(upper.get(), host ? host.get() : -1, root, opaque_of(upper.get()));
     }
 
-private:
+  private:
     void warn(std::string message) { result.warnings.push_back(std::move(message)); }
 
     static bool opaque_of(int upper_dir_fd) {
@@ -184,23 +188,28 @@ private:
 
     void emit(std::string path, Change change, FileType type, std::optional<FileState> before,
               std::optional<FileState> after) {
-        result.files.push_back({std::move(path), change, type, std::move(before), std::move(after)});
+        result.files.push_back(
+            {std::move(path), change, type, std::move(before), std::move(after)});
     }
 
     // `path` existed on the host and is gone, with everything beneath it.
-    void emit_deleted(int host_dir, const char* name, const std::string& path, const struct stat& st) {
-        emit(path, Change::deleted, type_of(st.st_mode), host_state_of(st, host_dir, name), std::nullopt);
+    void emit_deleted(int host_dir, const char* name, const std::string& path,
+                      const struct stat& st) {
+        emit(path, Change::deleted, type_of(st.st_mode), host_state_of(st, host_dir, name),
+             std::nullopt);
         if (!S_ISDIR(st.st_mode)) return;
         UniqueFd dir(openat(host_dir, name, kDirFlags));
         if (!dir) {
-            warn("cannot list deleted directory " + util::shell_quote_for_display(path) + ": " + std::strerror(errno));
+            warn("cannot list deleted directory " + util::shell_quote_for_display(path) + ": " +
+                 std::strerror(errno));
             return;
         }
         emit_children_deleted(dir.get(), path, nullptr);
     }
 
     // Every host entry of `host_dir` not in `kept` (all of them if null) is deleted.
-    void emit_children_deleted(int host_dir, const std::string& path, const std::unordered_set<std::string>* kept) {
+    void emit_children_deleted(int host_dir, const std::string& path,
+                               const std::unordered_set<std::string>* kept) {
         for (const std::string& name : list_dir(host_dir)) {
             if (kept != nullptr && kept->contains(name)) continue;
             struct stat st {};
@@ -225,7 +234,8 @@ private:
                 continue;
             }
             struct stat hst {};
-            const bool on_host = host_dir >= 0 && fstatat(host_dir, name.c_str(), &hst, AT_SYMLINK_NOFOLLOW) == 0;
+            const bool on_host =
+                host_dir >= 0 && fstatat(host_dir, name.c_str(), &hst, AT_SYMLINK_NOFOLLOW) == 0;
 
             if (is_whiteout(ust, upper_dir, name.c_str(), xattr_whiteouts)) {
                 if (on_host) emit_deleted(host_dir, name.c_str(), child, hst);
@@ -262,13 +272,19 @@ private:
                         content_differs = cmp != ContentCompare::same;
                     }
                     break;
-                case FileType::symlink: content_differs = before.target != after.target; break;
-                case FileType::device: content_differs = before.rdev != after.rdev; break;
-                default: break;
+                case FileType::symlink:
+                    content_differs = before.target != after.target;
+                    break;
+                case FileType::device:
+                    content_differs = before.rdev != after.rdev;
+                    break;
+                default:
+                    break;
             }
             if (content_differs)
                 emit(child, Change::modified, after.type, before, after);
-            else if (!same_owner_and_mode(ust, hst) || (after.type == FileType::file && !same_mtime(ust, hst)))
+            else if (!same_owner_and_mode(ust, hst) ||
+                     (after.type == FileType::file && !same_mtime(ust, hst)))
                 emit(child, Change::metadata, after.type, before, after);
             // else: copied up and left unchanged: no effect.
         }
@@ -278,8 +294,8 @@ private:
         }
     }
 
-    void scan_upper_dir(int upper_parent, int host_parent, const std::string& name, const std::string& path,
-                        const struct stat& ust, const struct stat* hst) {
+    void scan_upper_dir(int upper_parent, int host_parent, const std::string& name,
+                        const std::string& path, const struct stat& ust, const struct stat* hst) {
         UniqueFd upper(openat(upper_parent, name.c_str(), kDirFlags));
         if (!upper) {
             warn("cannot read " + util::shell_quote_for_display(path) + " in the upper layer (" +
@@ -299,12 +315,13 @@ private:
         }
         // A directory's mtime changes with every entry added or removed beneath it:
         // only owner and mode count as its own metadata.
-        if (!same_owner_and_mode(ust, *hst)) emit(path, Change::metadata, FileType::dir, before, after);
+        if (!same_owner_and_mode(ust, *hst))
+            emit(path, Change::metadata, FileType::dir, before, after);
         if (!upper) return;
         UniqueFd host(openat(host_parent, name.c_str(), kDirFlags));
         if (!host) {
-            warn("cannot read host directory " + util::shell_quote_for_display(path) + " (" + std::strerror(errno) +
-                 "): deletions beneath it may be missing");
+            warn("cannot read host directory " + util::shell_quote_for_display(path) + " (" +
+                 std::strerror(errno) + "): deletions beneath it may be missing");
         }
         scan_dir(upper.get(), host ? host.get() : -1, path, opaque_of(upper.get()));
     }
@@ -315,7 +332,8 @@ private:
 std::optional<uint64_t> hash_file_at(int dir_fd, const char* name) {
     UniqueFd fd(openat(dir_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
     if (!fd) return std::nullopt;
-    std::unique_ptr<XXH3_state_t, decltype(&XXH3_freeState)> state(XXH3_createState(), XXH3_freeState);
+    std::unique_ptr<XXH3_state_t, decltype(&XXH3_freeState)> state(XXH3_createState(),
+                                                                   XXH3_freeState);
     XXH3_64bits_reset(state.get());
     constexpr size_t kChunk = 256 * 1024;
     auto buf = std::make_unique<char[]>(kChunk);
@@ -332,7 +350,8 @@ Result<ScanResult> scan_upper_layers(const std::vector<ScanLayer>& layers) {
     Scanner scanner;
     for (const auto& layer : layers) scanner.scan_layer(layer);
     auto& files = scanner.result.files;
-    std::sort(files.begin(), files.end(), [](const FileEffect& a, const FileEffect& b) { return a.path < b.path; });
+    std::sort(files.begin(), files.end(),
+              [](const FileEffect& a, const FileEffect& b) { return a.path < b.path; });
     return std::move(scanner.result);
 }
 

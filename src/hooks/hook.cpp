@@ -19,7 +19,8 @@ std::optional<Agent> agent_from_name(const std::string& name) {
 
 Result<std::optional<ProposedCommand>> parse_hook_input(Agent agent, const std::string& text) {
     const json in = json::parse(text, nullptr, false);
-    if (in.is_discarded() || !in.is_object()) return bad_input("the hook input is not a JSON object");
+    if (in.is_discarded() || !in.is_object())
+        return bad_input("the hook input is not a JSON object");
     auto string_at = [](const json& j, const char* key) -> std::optional<std::string> {
         auto it = j.find(key);
         if (it == j.end() || !it->is_string()) return std::nullopt;
@@ -34,10 +35,13 @@ Result<std::optional<ProposedCommand>> parse_hook_input(Agent agent, const std::
     } else {
         const std::string tool = string_at(in, "tool_name").value_or("");
         if (agent == Agent::claude_code && tool != "Bash") return std::optional<ProposedCommand>{};
-        if (agent == Agent::gemini && tool != "run_shell_command") return std::optional<ProposedCommand>{};
-        static const char* codex_shells[] = {"shell", "Bash", "exec_command", "local_shell", "container.exec"};
+        if (agent == Agent::gemini && tool != "run_shell_command")
+            return std::optional<ProposedCommand>{};
+        static const char* codex_shells[] = {"shell", "Bash", "exec_command", "local_shell",
+                                             "container.exec"};
         if (agent == Agent::codex && !tool.empty() &&
-            std::none_of(std::begin(codex_shells), std::end(codex_shells), [&](const char* s) { return tool == s; }))
+            std::none_of(std::begin(codex_shells), std::end(codex_shells),
+                         [&](const char* s) { return tool == s; }))
             return std::optional<ProposedCommand>{};
         auto input = in.find("tool_input");
         if (input == in.end() || !input->is_object()) {
@@ -54,11 +58,13 @@ Result<std::optional<ProposedCommand>> parse_hook_input(Agent agent, const std::
         } else if (command != input->end() && command->is_string()) {
             proposed.command = command->get<std::string>();
         } else {
-            if (agent == Agent::codex && tool != "shell" && tool != "Bash") return std::optional<ProposedCommand>{};
+            if (agent == Agent::codex && tool != "shell" && tool != "Bash")
+                return std::optional<ProposedCommand>{};
             return bad_input("the hook input has no \"tool_input.command\"");
         }
     }
-    if (proposed.cwd.empty() || proposed.cwd.front() != '/') return bad_input("the hook input has no absolute \"cwd\"");
+    if (proposed.cwd.empty() || proposed.cwd.front() != '/')
+        return bad_input("the hook input has no absolute \"cwd\"");
     return std::optional<ProposedCommand>{proposed};
 }
 
@@ -69,11 +75,14 @@ std::string format_answer(Agent agent, effects::Verdict verdict, const std::stri
         case Agent::claude_code:
         case Agent::codex:
             out = {{"hookSpecificOutput",
-                    {{"hookEventName", "PreToolUse"}, {"permissionDecision", v}, {"permissionDecisionReason", reason}}}};
+                    {{"hookEventName", "PreToolUse"},
+                     {"permissionDecision", v},
+                     {"permissionDecisionReason", reason}}}};
             break;
         case Agent::gemini:
             // Gemini CLI knows allow and deny: ask becomes deny, with the reason.
-            out = {{"decision", verdict == effects::Verdict::allow ? "allow" : "deny"}, {"reason", reason}};
+            out = {{"decision", verdict == effects::Verdict::allow ? "allow" : "deny"},
+                   {"reason", reason}};
             break;
         case Agent::cursor:
             out = {{"permission", v}, {"user_message", reason}, {"agent_message", reason}};

@@ -9,7 +9,8 @@ namespace whatif::net {
 namespace {
 
 uint16_t be16(std::string_view p, size_t at) {
-    return static_cast<uint16_t>((static_cast<uint8_t>(p[at]) << 8) | static_cast<uint8_t>(p[at + 1]));
+    return static_cast<uint16_t>((static_cast<uint8_t>(p[at]) << 8) |
+                                 static_cast<uint8_t>(p[at + 1]));
 }
 
 void put16(std::string& out, uint16_t v) {
@@ -25,7 +26,7 @@ std::optional<DnsQuery> parse_dns_query(std::string_view p) {
     q.id = be16(p, 0);
     q.flags = be16(p, 2);
     if ((q.flags & 0x8000) != 0) return std::nullopt;  // a response, not a query
-    if (be16(p, 4) < 1) return std::nullopt;             // no question
+    if (be16(p, 4) < 1) return std::nullopt;           // no question
     size_t at = 12;
     std::string name;
     for (int labels = 0;; ++labels) {
@@ -55,8 +56,8 @@ uint32_t SyntheticAddresses::index_for(const std::string& name) {
     if (inserted) {
         const uint32_t i = it->second;
         char v4[INET_ADDRSTRLEN], v6[INET6_ADDRSTRLEN];
-        const uint8_t a4[4] = {198, static_cast<uint8_t>(18 + ((i >> 16) & 1)), static_cast<uint8_t>(i >> 8),
-                               static_cast<uint8_t>(i)};
+        const uint8_t a4[4] = {198, static_cast<uint8_t>(18 + ((i >> 16) & 1)),
+                               static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i)};
         inet_ntop(AF_INET, a4, v4, sizeof v4);
         uint8_t a6[16] = {0xfd, 0x00, 0x77, 0x68, 0x61, 0x74};
         a6[12] = static_cast<uint8_t>(i >> 24);
@@ -72,13 +73,28 @@ uint32_t SyntheticAddresses::index_for(const std::string& name) {
 
 std::array<uint8_t, 4> SyntheticAddresses::v4_for(const std::string& name) {
     const uint32_t i = index_for(name);
-    return {198, static_cast<uint8_t>(18 + ((i >> 16) & 1)), static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i)};
+    return {198, static_cast<uint8_t>(18 + ((i >> 16) & 1)), static_cast<uint8_t>(i >> 8),
+            static_cast<uint8_t>(i)};
 }
 
 std::array<uint8_t, 16> SyntheticAddresses::v6_for(const std::string& name) {
     const uint32_t i = index_for(name);
-    return {0xfd, 0x00, 0x77, 0x68, 0x61, 0x74, 0, 0, 0, 0, 0, 0, static_cast<uint8_t>(i >> 24),
-            static_cast<uint8_t>(i >> 16), static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i)};
+    return {0xfd,
+            0x00,
+            0x77,
+            0x68,
+            0x61,
+            0x74,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            static_cast<uint8_t>(i >> 24),
+            static_cast<uint8_t>(i >> 16),
+            static_cast<uint8_t>(i >> 8),
+            static_cast<uint8_t>(i)};
 }
 
 std::optional<std::string> SyntheticAddresses::name_of(const std::string& address_text) const {
@@ -87,13 +103,15 @@ std::optional<std::string> SyntheticAddresses::name_of(const std::string& addres
     return it->second;
 }
 
-std::string build_dns_answer(std::string_view packet, const DnsQuery& q, SyntheticAddresses& addresses) {
+std::string build_dns_answer(std::string_view packet, const DnsQuery& q,
+                             SyntheticAddresses& addresses) {
     const bool answer_a = q.qtype == kTypeA && q.qclass == 1;
     const bool answer_aaaa = q.qtype == kTypeAAAA && q.qclass == 1;
     std::string out;
     put16(out, q.id);
     // QR, opcode copied, AA, RD copied, RA; rcode 0.
-    put16(out, static_cast<uint16_t>(0x8000 | (q.flags & 0x7800) | 0x0400 | (q.flags & 0x0100) | 0x0080));
+    put16(out, static_cast<uint16_t>(0x8000 | (q.flags & 0x7800) | 0x0400 | (q.flags & 0x0100) |
+                                     0x0080));
     put16(out, 1);
     put16(out, answer_a || answer_aaaa ? 1 : 0);
     put16(out, 0);

@@ -55,13 +55,14 @@ struct Reader {
 }  // namespace
 
 bool looks_like_tls(std::string_view b) {
-    return b.size() >= 3 && static_cast<uint8_t>(b[0]) == 0x16 && static_cast<uint8_t>(b[1]) == 0x03;
+    return b.size() >= 3 && static_cast<uint8_t>(b[0]) == 0x16 &&
+           static_cast<uint8_t>(b[1]) == 0x03;
 }
 
 std::optional<TlsClientHello> parse_tls_client_hello(std::string_view bytes) {
     Reader r{bytes};
     if (r.u(1) != 0x16) return std::nullopt;  // handshake record
-    r.u(2);                                  // record version
+    r.u(2);                                   // record version
     const uint32_t record_len = r.u(2);
     if (!r.ok || !r.has(record_len)) return std::nullopt;  // wait for the whole first record
     Reader h{r.take(record_len)};
@@ -69,10 +70,10 @@ std::optional<TlsClientHello> parse_tls_client_hello(std::string_view bytes) {
     const uint32_t hello_len = h.u(3);
     if (!h.ok || !h.has(hello_len)) return std::nullopt;  // split over records: ignore the rest
     Reader c{h.take(hello_len)};
-    c.take(2 + 32);         // version, random
-    c.take(c.u(1));         // session id
-    c.take(c.u(2));         // cipher suites
-    c.take(c.u(1));         // compression methods
+    c.take(2 + 32);  // version, random
+    c.take(c.u(1));  // session id
+    c.take(c.u(2));  // cipher suites
+    c.take(c.u(1));  // compression methods
     TlsClientHello hello;
     if (!c.ok) return std::nullopt;
     if (!c.has(2)) return hello;  // no extensions
@@ -100,8 +101,8 @@ std::optional<TlsClientHello> parse_tls_client_hello(std::string_view bytes) {
 }
 
 bool looks_like_http(std::string_view b) {
-    static constexpr std::string_view methods[] = {"GET ",     "POST ",  "PUT ",   "DELETE ", "HEAD ",
-                                                   "OPTIONS ", "PATCH ", "TRACE ", "CONNECT "};
+    static constexpr std::string_view methods[] = {
+        "GET ", "POST ", "PUT ", "DELETE ", "HEAD ", "OPTIONS ", "PATCH ", "TRACE ", "CONNECT "};
     if (b.empty()) return false;
     for (auto m : methods)
         if (b.size() >= m.size() ? b.starts_with(m) : m.starts_with(b)) return true;
@@ -125,13 +126,14 @@ std::optional<HttpRequest> parse_http_request(std::string_view b) {
     while (line_end != std::string_view::npos) {
         const size_t start = line_end + 2;
         line_end = head.find("\r\n", start);
-        const std::string_view line = head.substr(start, line_end == std::string_view::npos ? head.size() - start
-                                                                                             : line_end - start);
+        const std::string_view line = head.substr(
+            start, line_end == std::string_view::npos ? head.size() - start : line_end - start);
         const size_t colon = line.find(':');
         if (colon == std::string_view::npos) continue;
         std::string name = lower(line.substr(0, colon));
         std::string_view value = line.substr(colon + 1);
-        while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+        while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+            value.remove_prefix(1);
         if (name == "host") req.host = std::string(value);
         if (name == "content-length") {
             uint64_t n = 0;
@@ -194,8 +196,9 @@ bool looks_like_redis(std::string_view b) {
     if (b[0] == '*') return true;
     // Inline commands (redis-cli over a raw socket, telnet).
     const std::string first = lower(b.substr(0, b.find_first_of(" \r\n")));
-    static constexpr std::string_view known[] = {"ping", "flushall", "flushdb", "get", "set", "del", "keys",
-                                                 "auth", "hello", "info", "config", "quit"};
+    static constexpr std::string_view known[] = {"ping",  "flushall", "flushdb", "get",
+                                                 "set",   "del",      "keys",    "auth",
+                                                 "hello", "info",     "config",  "quit"};
     return std::find(std::begin(known), std::end(known), first) != std::end(known);
 }
 
@@ -228,7 +231,8 @@ std::vector<std::vector<std::string>> parse_redis_commands(std::string_view b, s
             size_t w = 0;
             while (w < line.size()) {
                 const size_t sp = line.find(' ', w);
-                const auto word = line.substr(w, sp == std::string_view::npos ? line.size() - w : sp - w);
+                const auto word =
+                    line.substr(w, sp == std::string_view::npos ? line.size() - w : sp - w);
                 if (!word.empty()) words.emplace_back(word);
                 if (sp == std::string_view::npos) break;
                 w = sp + 1;
@@ -286,7 +290,7 @@ std::string mysql_server_greeting() {
     body += "8.0.0-whatif-stub";
     body += '\0';
     body.append("\x01\x00\x00\x00", 4);  // connection id
-    body.append("abcdefgh", 8);           // auth data part 1
+    body.append("abcdefgh", 8);          // auth data part 1
     body += '\0';
     body.append("\xff\xf7", 2);  // capabilities (lower): everything but CLIENT_SSL
     body += '\x21';              // charset utf8
@@ -333,7 +337,8 @@ std::optional<MysqlLogin> parse_mysql_handshake_response(std::string_view b) {
     }
     if ((caps & 0x8) != 0 && at < p.size()) {  // CLIENT_CONNECT_WITH_DB
         const size_t end = p.find('\0', at);
-        login.database = std::string(p.substr(at, end == std::string_view::npos ? p.size() - at : end - at));
+        login.database =
+            std::string(p.substr(at, end == std::string_view::npos ? p.size() - at : end - at));
     }
     return login;
 }
@@ -341,7 +346,8 @@ std::optional<MysqlLogin> parse_mysql_handshake_response(std::string_view b) {
 std::optional<std::string> parse_ssh_banner(std::string_view b) {
     if (!b.starts_with("SSH-")) return std::nullopt;
     const size_t end = b.find_first_of("\r\n");
-    if (end == std::string_view::npos) return b.size() > 255 ? std::optional(std::string(b.substr(0, 255))) : std::nullopt;
+    if (end == std::string_view::npos)
+        return b.size() > 255 ? std::optional(std::string(b.substr(0, 255))) : std::nullopt;
     return std::string(b.substr(0, std::min<size_t>(end, 255)));
 }
 
@@ -354,10 +360,14 @@ std::string preview(std::string_view b, size_t max) {
     std::string out;
     if (printable) {
         for (char c : head) {
-            if (c == '\r') out += "\\r";
-            else if (c == '\n') out += "\\n";
-            else if (c == '\t') out += "\\t";
-            else out += c;
+            if (c == '\r')
+                out += "\\r";
+            else if (c == '\n')
+                out += "\\n";
+            else if (c == '\t')
+                out += "\\t";
+            else
+                out += c;
         }
     } else {
         static constexpr char digits[] = "0123456789abcdef";

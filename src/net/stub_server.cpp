@@ -19,12 +19,13 @@ namespace whatif::net {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr size_t kMaxCapture = 64 * 1024;              // bytes read from one connection
+constexpr size_t kMaxCapture = 64 * 1024;                        // bytes read from one connection
 constexpr auto kIdleDeadline = std::chrono::milliseconds(1500);  // no (more) bytes: give up
 constexpr auto kConnectionDeadline = std::chrono::seconds(5);    // whole conversation
 constexpr size_t kMaxConnections = 256;
 
-const std::string kStubMessage = "whatif: the network is stubbed in this dry run; nothing left the machine";
+const std::string kStubMessage =
+    "whatif: the network is stubbed in this dry run; nothing left the machine";
 
 std::string address_text(const sockaddr_storage& ss) {
     char buf[INET6_ADDRSTRLEN] = {};
@@ -49,7 +50,8 @@ void send_all(int fd, std::string_view data) {
 }
 
 std::string be32(uint32_t v) {
-    return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8), static_cast<char>(v)};
+    return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
+            static_cast<char>(v)};
 }
 
 std::string pg_message(char type, const std::string& body) {
@@ -58,8 +60,11 @@ std::string pg_message(char type, const std::string& body) {
 
 std::string pg_hello() {
     std::string out = pg_message('R', be32(0));  // AuthenticationOk
-    for (auto [k, v] : {std::pair{"server_version", "15.0 (whatif stub)"}, {"server_encoding", "UTF8"},
-                        {"client_encoding", "UTF8"}, {"DateStyle", "ISO, MDY"}, {"integer_datetimes", "on"},
+    for (auto [k, v] : {std::pair{"server_version", "15.0 (whatif stub)"},
+                        {"server_encoding", "UTF8"},
+                        {"client_encoding", "UTF8"},
+                        {"DateStyle", "ISO, MDY"},
+                        {"integer_datetimes", "on"},
                         {"standard_conforming_strings", "on"}})
         out += pg_message('S', std::string(k) + '\0' + v + '\0');
     out += pg_message('K', be32(4242) + be32(4242));
@@ -68,7 +73,8 @@ std::string pg_hello() {
 }
 
 std::string pg_error() {
-    return pg_message('E', std::string("SERROR\0VERROR\0C08006\0M", 22) + kStubMessage + '\0' + '\0') +
+    return pg_message('E',
+                      std::string("SERROR\0VERROR\0C08006\0M", 22) + kStubMessage + '\0' + '\0') +
            pg_message('Z', "I");
 }
 
@@ -85,24 +91,36 @@ std::string mysql_error() {
 std::string http_503() {
     const std::string body = kStubMessage + "\n";
     return "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: " +
-           std::to_string(body.size()) + "\r\nConnection: close\r\nX-Whatif: stubbed\r\n\r\n" + body;
+           std::to_string(body.size()) + "\r\nConnection: close\r\nX-Whatif: stubbed\r\n\r\n" +
+           body;
 }
 
 std::string http_401() {
     const std::string body = kStubMessage + "\n";
-    return "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"whatif stub\"\r\nContent-Type: text/plain\r\n"
-           "Content-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+    return "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"whatif "
+           "stub\"\r\nContent-Type: text/plain\r\n"
+           "Content-Length: " +
+           std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
 }
 
 std::string protocol_for_port(uint16_t port) {
     switch (port) {
-        case 80: case 8080: return "http";
-        case 443: case 8443: return "https";
-        case 5432: return "postgresql";
-        case 6379: return "redis";
-        case 3306: return "mysql";
-        case 22: return "ssh";
-        default: return "unknown";
+        case 80:
+        case 8080:
+            return "http";
+        case 443:
+        case 8443:
+            return "https";
+        case 5432:
+            return "postgresql";
+        case 6379:
+            return "redis";
+        case 3306:
+            return "mysql";
+        case 22:
+            return "ssh";
+        default:
+            return "unknown";
     }
 }
 
@@ -111,7 +129,15 @@ struct Connection {
     uint16_t port = 0;
     std::string local_address;
     std::string buffer;
-    enum class State { initial, pg_startup, pg_password, pg_session, redis, mysql_auth, done } state = State::initial;
+    enum class State {
+        initial,
+        pg_startup,
+        pg_password,
+        pg_session,
+        redis,
+        mysql_auth,
+        done
+    } state = State::initial;
     Clock::time_point last_activity, started;
     size_t event = 0;  // index in sink_events
     uint64_t total = 0;
@@ -120,16 +146,23 @@ struct Connection {
 }  // namespace
 
 StubServer::StubServer(UniqueFd channel, bool request_pg_password)
-    : channel_(std::move(channel)), stop_event_(eventfd(0, EFD_CLOEXEC)), request_pg_password_(request_pg_password) {}
+    : channel_(std::move(channel)),
+      stop_event_(eventfd(0, EFD_CLOEXEC)),
+      request_pg_password_(request_pg_password) {}
 
-StubServer::~StubServer() { stop(); }
+StubServer::~StubServer() {
+    stop();
+}
 
-void StubServer::start() { thread_ = std::thread([this] { loop(); }); }
+void StubServer::start() {
+    thread_ = std::thread([this] { loop(); });
+}
 
 void StubServer::stop() {
     if (!thread_.joinable()) return;
     const uint64_t one = 1;
-    if (write(stop_event_.get(), &one, sizeof one) != sizeof one) spdlog::debug("stub: stop signal failed");
+    if (write(stop_event_.get(), &one, sizeof one) != sizeof one)
+        spdlog::debug("stub: stop signal failed");
     thread_.join();
 }
 
@@ -158,10 +191,14 @@ void StubServer::loop() {
         int fd = -1;
         std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
         fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-        if (kind == kChannelDns) dns_sockets.emplace_back(fd);
-        else if (kind == kChannelTcpListener) tcp_listeners.emplace_back(fd), tcp_ports.push_back(port);
-        else if (kind == kChannelUdpReceiver) udp_receivers.emplace_back(fd), udp_ports.push_back(port);
-        else close(fd);
+        if (kind == kChannelDns)
+            dns_sockets.emplace_back(fd);
+        else if (kind == kChannelTcpListener)
+            tcp_listeners.emplace_back(fd), tcp_ports.push_back(port);
+        else if (kind == kChannelUdpReceiver)
+            udp_receivers.emplace_back(fd), udp_ports.push_back(port);
+        else
+            close(fd);
         return true;
     };
 
@@ -279,11 +316,15 @@ void StubServer::loop() {
             case Connection::State::initial:
                 if (looks_like_tls(b)) {
                     if (auto hello = parse_tls_client_hello(b)) {
-                        e.protocol = c.port == 443 || c.port == 8443 || hello->alpn.empty() ? "https" : "tls";
-                        if (!hello->alpn.empty() && hello->alpn.front() != "h2" && hello->alpn.front() != "http/1.1")
+                        e.protocol = c.port == 443 || c.port == 8443 || hello->alpn.empty()
+                                         ? "https"
+                                         : "tls";
+                        if (!hello->alpn.empty() && hello->alpn.front() != "h2" &&
+                            hello->alpn.front() != "http/1.1")
                             e.protocol = "tls";
                         e.tls = std::move(hello);
-                        send_all(c.fd.get(), std::string("\x15\x03\x03\x00\x02\x02\x28", 7));  // handshake_failure
+                        send_all(c.fd.get(), std::string("\x15\x03\x03\x00\x02\x02\x28",
+                                                         7));  // handshake_failure
                         finish(c);
                     } else if (b.size() >= 16384) {
                         e.protocol = "tls";
@@ -294,27 +335,32 @@ void StubServer::loop() {
                         e.protocol = "http";
                         // git asks for credentials only when challenged: challenge its
                         // discovery request, so that a credential it would send shows up.
-                        const bool git_discovery = req->target.find("/info/refs?service=git-") != std::string::npos;
-                        const bool has_auth = std::find(req->header_names.begin(), req->header_names.end(),
-                                                        "authorization") != req->header_names.end();
+                        const bool git_discovery =
+                            req->target.find("/info/refs?service=git-") != std::string::npos;
+                        const bool has_auth =
+                            std::find(req->header_names.begin(), req->header_names.end(),
+                                      "authorization") != req->header_names.end();
                         e.http = std::move(req);
                         send_all(c.fd.get(), git_discovery && !has_auth ? http_401() : http_503());
                         finish(c);
                     } else if (b.size() >= kMaxCapture) {
                         e.protocol = "http";
-                        e.detail = "request headers larger than " + std::to_string(kMaxCapture) + " bytes";
+                        e.detail =
+                            "request headers larger than " + std::to_string(kMaxCapture) + " bytes";
                         send_all(c.fd.get(), http_503());
                         finish(c);
                     }
-                } else if (b.starts_with("SSH-") || (b.size() < 4 && std::string_view("SSH-").starts_with(b))) {
+                } else if (b.starts_with("SSH-") ||
+                           (b.size() < 4 && std::string_view("SSH-").starts_with(b))) {
                     if (auto banner = parse_ssh_banner(b)) {
                         e.protocol = "ssh";
                         e.detail = "client " + *banner;
                         send_all(c.fd.get(), "SSH-2.0-whatif-stub\r\n");
                         finish(c);
                     }
-                } else if (auto pg = parse_pg_startup(b); pg && (pg->code == kPgSslRequest || pg->code == kPgGssEncRequest ||
-                                                                  pg->code == kPgProtocol3)) {
+                } else if (auto pg = parse_pg_startup(b);
+                           pg && (pg->code == kPgSslRequest || pg->code == kPgGssEncRequest ||
+                                  pg->code == kPgProtocol3)) {
                     e.protocol = "postgresql";
                     c.buffer.erase(0, pg->length);
                     if (pg->code != kPgProtocol3) {
@@ -364,7 +410,8 @@ void StubServer::loop() {
                     if (m->type == 'P') {  // extended protocol: the statement is in Parse
                         const size_t name_end = m->body.find('\0');
                         if (name_end != std::string::npos)
-                            e.detail += (e.detail.empty() ? "" : ": ") + m->body.substr(name_end + 1, 1024);
+                            e.detail +=
+                                (e.detail.empty() ? "" : ": ") + m->body.substr(name_end + 1, 1024);
                         send_all(c.fd.get(), pg_error());
                         finish(c);
                         return;
@@ -376,7 +423,8 @@ void StubServer::loop() {
             case Connection::State::mysql_auth:
                 if (auto login = parse_mysql_handshake_response(b)) {
                     e.protocol = "mysql";
-                    e.detail = "user=" + login->user + (login->database.empty() ? "" : " database=" + login->database);
+                    e.detail = "user=" + login->user +
+                               (login->database.empty() ? "" : " database=" + login->database);
                     send_all(c.fd.get(), mysql_error());
                     finish(c);
                 }
@@ -400,7 +448,8 @@ void StubServer::loop() {
     auto expire = [&](Connection& c) {
         SinkEvent& e = record(c);
         if (e.detail.empty() && !e.tls && !e.http)
-            e.detail = c.total == 0 ? "the client sent nothing" : "first bytes: " + preview(c.buffer);
+            e.detail =
+                c.total == 0 ? "the client sent nothing" : "first bytes: " + preview(c.buffer);
         finish(c);
     };
 
@@ -430,21 +479,23 @@ void StubServer::loop() {
         for (auto& s : dns_sockets)
             if (i < fds.size() && fds[i++].revents != 0) handle_dns(s.get());
         for (size_t k = 0; k < tcp_listeners.size(); ++k)
-            if (i < fds.size() && fds[i++].revents != 0) accept_on(tcp_listeners[k].get(), tcp_ports[k]);
+            if (i < fds.size() && fds[i++].revents != 0)
+                accept_on(tcp_listeners[k].get(), tcp_ports[k]);
         for (size_t k = 0; k < udp_receivers.size(); ++k) {
             if (i >= fds.size() || fds[i++].revents == 0) continue;
             char datagram[65536];
             sockaddr_storage from{};
             socklen_t len = sizeof from;
-            const ssize_t n = recvfrom(udp_receivers[k].get(), datagram, sizeof datagram, MSG_DONTWAIT,
-                                       reinterpret_cast<sockaddr*>(&from), &len);
+            const ssize_t n = recvfrom(udp_receivers[k].get(), datagram, sizeof datagram,
+                                       MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&from), &len);
             if (n < 0) continue;
             SinkEvent e;
             e.proto = "udp";
             e.port = udp_ports[k];
             e.protocol = "unknown";
             e.bytes = static_cast<uint64_t>(n);
-            e.detail = std::to_string(n) + " bytes: " + preview(std::string_view(datagram, static_cast<size_t>(n)));
+            e.detail = std::to_string(n) +
+                       " bytes: " + preview(std::string_view(datagram, static_cast<size_t>(n)));
             e.captured.assign(datagram, std::min(static_cast<size_t>(n), kMaxCapture));
             if (sink_events.size() < 10000) sink_events.push_back(std::move(e));
         }
@@ -458,12 +509,15 @@ void StubServer::loop() {
                     record(*c).bytes = c->total;
                     std::string& captured = record(*c).captured;
                     if (captured.size() < kMaxCapture)
-                        captured.append(buf, std::min(static_cast<size_t>(n), kMaxCapture - captured.size()));
+                        captured.append(
+                            buf, std::min(static_cast<size_t>(n), kMaxCapture - captured.size()));
                     c->last_activity = now;
                     if (c->buffer.size() < kMaxCapture)
-                        c->buffer.append(buf, std::min(static_cast<size_t>(n), kMaxCapture - c->buffer.size()));
+                        c->buffer.append(
+                            buf, std::min(static_cast<size_t>(n), kMaxCapture - c->buffer.size()));
                     sniff(*c);
-                    if (c->buffer.size() >= kMaxCapture && c->state != Connection::State::done) expire(*c);
+                    if (c->buffer.size() >= kMaxCapture && c->state != Connection::State::done)
+                        expire(*c);
                 } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
                     if (c->state != Connection::State::done) expire(*c);
                 }
@@ -472,7 +526,8 @@ void StubServer::loop() {
                 (now - c->last_activity > kIdleDeadline || now - c->started > kConnectionDeadline))
                 expire(*c);
         }
-        std::erase_if(connections, [](const auto& c) { return c->state == Connection::State::done; });
+        std::erase_if(connections,
+                      [](const auto& c) { return c->state == Connection::State::done; });
     }
     for (auto& c : connections)
         if (c->state != Connection::State::done) expire(*c);

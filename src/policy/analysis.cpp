@@ -29,9 +29,19 @@ bool under_any(const std::string& path, std::initializer_list<const char*> roots
 }
 
 bool is_persistence(const std::string& path, const std::string& home) {
-    static const char* home_files[] = {".bashrc", ".bash_profile", ".bash_login", ".profile", ".zshrc", ".zprofile",
-                                       ".zshenv", ".zlogin", ".config/fish/config.fish", ".ssh/authorized_keys",
-                                       ".ssh/rc", ".xprofile", ".xinitrc"};
+    static const char* home_files[] = {".bashrc",
+                                       ".bash_profile",
+                                       ".bash_login",
+                                       ".profile",
+                                       ".zshrc",
+                                       ".zprofile",
+                                       ".zshenv",
+                                       ".zlogin",
+                                       ".config/fish/config.fish",
+                                       ".ssh/authorized_keys",
+                                       ".ssh/rc",
+                                       ".xprofile",
+                                       ".xinitrc"};
     if (!home.empty())
         for (const char* f : home_files)
             if (path == util::join_path(home, f)) return true;
@@ -39,8 +49,9 @@ bool is_persistence(const std::string& path, const std::string& home) {
     if (!home.empty() && (util::path_is_within(path, util::join_path(home, ".config/systemd")) ||
                           util::path_is_within(path, util::join_path(home, ".config/autostart"))))
         return true;
-    return under_any(path, {"/etc/cron.d", "/etc/cron.daily", "/etc/cron.hourly", "/etc/crontab", "/var/spool/cron",
-                            "/etc/systemd", "/etc/profile.d", "/etc/rc.local", "/etc/ld.so.preload"});
+    return under_any(path, {"/etc/cron.d", "/etc/cron.daily", "/etc/cron.hourly", "/etc/crontab",
+                            "/var/spool/cron", "/etc/systemd", "/etc/profile.d", "/etc/rc.local",
+                            "/etc/ld.so.preload"});
 }
 
 std::string lower(std::string s) {
@@ -50,12 +61,14 @@ std::string lower(std::string s) {
 
 }  // namespace
 
-std::vector<Finding> analyze(const effects::EffectSet& set, const std::string& home, const std::vector<bool>& ignored) {
+std::vector<Finding> analyze(const effects::EffectSet& set, const std::string& home,
+                             const std::vector<bool>& ignored) {
     std::vector<Finding> out;
     const std::string& cwd = set.run.cwd;
     std::set<std::string> deleted_paths;
     for (size_t i = 0; i < set.files.size(); ++i)
-        if (!ignored[i] && set.files[i].change == Change::deleted) deleted_paths.insert(set.files[i].path);
+        if (!ignored[i] && set.files[i].change == Change::deleted)
+            deleted_paths.insert(set.files[i].path);
 
     std::map<std::string, Finding> mass;  // by deleted tree root
     Finding outside = finding("outside-cwd"), system = finding("system-path");
@@ -72,10 +85,12 @@ std::vector<Finding> analyze(const effects::EffectSet& set, const std::string& h
 
         if (f.change == Change::deleted) {
             std::string root = f.path;
-            for (std::string p = util::parent_path(root); p != root && deleted_paths.contains(p); p = util::parent_path(p))
+            for (std::string p = util::parent_path(root); p != root && deleted_paths.contains(p);
+                 p = util::parent_path(p))
                 root = p;
             // Single files group by their directory, trees by their root.
-            const std::string key = root == f.path && f.type != FileType::dir ? util::parent_path(f.path) : root;
+            const std::string key =
+                root == f.path && f.type != FileType::dir ? util::parent_path(f.path) : root;
             Finding& m = mass[key];
             m.analysis = "mass-delete";
             m.change = "deleted";
@@ -85,13 +100,15 @@ std::vector<Finding> analyze(const effects::EffectSet& set, const std::string& h
             m.files.push_back(i);
         }
         const bool in_home = !home.empty() && util::path_is_within(f.path, home);
-        const bool scratch = util::path_is_within(f.path, "/tmp") || util::path_is_within(f.path, "/var/tmp");
+        const bool scratch =
+            util::path_is_within(f.path, "/tmp") || util::path_is_within(f.path, "/var/tmp");
         if (!util::path_is_within(f.path, cwd) && (!scratch || in_home)) {
             outside.paths.push_back(f.path);
             outside.files.push_back(i);
             outside.bytes += added + removed;
         }
-        if (under_any(f.path, {"/etc", "/usr", "/boot", "/var/lib", "/bin", "/sbin", "/lib", "/lib64", "/opt"})) {
+        if (under_any(f.path, {"/etc", "/usr", "/boot", "/var/lib", "/bin", "/sbin", "/lib",
+                               "/lib64", "/opt"})) {
             system.paths.push_back(f.path);
             system.files.push_back(i);
         }
@@ -105,14 +122,16 @@ std::vector<Finding> analyze(const effects::EffectSet& set, const std::string& h
         if (f.after && f.after->type != FileType::symlink) {
             const uint32_t before = f.before ? f.before->mode : 0;
             const uint32_t after = f.after->mode;
-            const bool world_writable = (after & 0002) != 0 && (before & 0002) == 0 && (after & 01000) == 0;
+            const bool world_writable =
+                (after & 0002) != 0 && (before & 0002) == 0 && (after & 01000) == 0;
             const bool gained_set_id = (after & 06000) != 0 && (before & 06000) != (after & 06000);
             if (world_writable || gained_set_id) {
                 Finding w = finding("permission-widening");
                 w.paths = {f.path};
                 char buf[32];
                 std::snprintf(buf, sizeof buf, "%04o -> %04o", before, after);
-                w.detail = std::string(buf) + (gained_set_id ? " (setuid/setgid)" : " (world-writable)");
+                w.detail =
+                    std::string(buf) + (gained_set_id ? " (setuid/setgid)" : " (world-writable)");
                 w.files = {i};
                 out.push_back(w);
             }
@@ -126,7 +145,7 @@ std::vector<Finding> analyze(const effects::EffectSet& set, const std::string& h
                 v.paths = {f.path};
                 v.change = std::string(to_string(f.change));
                 const std::string ref = rel == "packed-refs" ? "packed refs" : rel.substr(5);
-                v.detail = f.change == Change::deleted ? "deletes ref " + ref
+                v.detail = f.change == Change::deleted   ? "deletes ref " + ref
                            : f.change == Change::created ? "creates ref " + ref
                                                          : "moves ref " + ref;
                 v.files = {i};
@@ -134,14 +153,16 @@ std::vector<Finding> analyze(const effects::EffectSet& set, const std::string& h
             }
         }
         const std::string name = lower(util::base_name(f.path));
-        const bool db_file = name.ends_with(".db") || name.ends_with(".sqlite") || name.ends_with(".sqlite3") ||
+        const bool db_file = name.ends_with(".db") || name.ends_with(".sqlite") ||
+                             name.ends_with(".sqlite3") ||
                              f.path.find("/postgresql/") != std::string::npos ||
                              f.path.find("/var/lib/mysql") != std::string::npos;
         if (db_file && f.change != Change::created) {
             Finding d = finding("database");
             d.paths = {f.path};
             d.change = std::string(to_string(f.change));
-            d.detail = std::string(to_string(f.change)) + " database file " + util::base_name(f.path);
+            d.detail =
+                std::string(to_string(f.change)) + " database file " + util::base_name(f.path);
             d.files = {i};
             out.push_back(d);
         }
@@ -156,18 +177,21 @@ std::vector<Finding> analyze(const effects::EffectSet& set, const std::string& h
         out.push_back(std::move(system));
     }
 
-    static const std::regex destructive(R"(\b(drop|truncate|delete\s+from|alter\s+table|flushall|flushdb)\b)",
-                                        std::regex::icase);
+    static const std::regex destructive(
+        R"(\b(drop|truncate|delete\s+from|alter\s+table|flushall|flushdb)\b)", std::regex::icase);
     for (size_t i = 0; i < set.network.size(); ++i) {
         const auto& n = set.network[i];
-        if (n.value("kind", "") == "dns" || n.value("outcome", "") == "allowed" || n["protocol"] == "nss") continue;
+        if (n.value("kind", "") == "dns" || n.value("outcome", "") == "allowed" ||
+            n["protocol"] == "nss")
+            continue;
         Finding f = finding("network");
-        f.host = n["host"].is_string() ? n["host"].get<std::string>()
+        f.host = n["host"].is_string()      ? n["host"].get<std::string>()
                  : n["address"].is_string() ? n["address"].get<std::string>()
-                 : n["path"].is_string() ? n["path"].get<std::string>()
-                                         : "";
+                 : n["path"].is_string()    ? n["path"].get<std::string>()
+                                            : "";
         f.port = n["port"].is_number() ? n["port"].get<int>() : 0;
-        f.protocol = n["protocol"].is_string() ? n["protocol"].get<std::string>() : n.value("proto", "");
+        f.protocol =
+            n["protocol"].is_string() ? n["protocol"].get<std::string>() : n.value("proto", "");
         if (n["http"].is_object()) f.method = n["http"].value("method", "");
         f.detail = n["detail"].is_string() ? n["detail"].get<std::string>() : "";
         f.network = {i};

@@ -14,7 +14,9 @@ using effects::Verdict;
 
 namespace {
 
-int severity(Verdict v) { return v == Verdict::deny ? 2 : v == Verdict::ask ? 1 : 0; }
+int severity(Verdict v) {
+    return v == Verdict::deny ? 2 : v == Verdict::ask ? 1 : 0;
+}
 
 template <typename T>
 bool contains(const std::vector<T>& list, const T& value) {
@@ -30,14 +32,16 @@ bool matches(const Rule& r, const Finding& f, const std::string& cwd, const std:
         if (!any) return false;
     }
     if (!r.changes.empty() && !contains(r.changes, f.change)) return false;
-    if (!r.hosts.empty() && std::none_of(r.hosts.begin(), r.hosts.end(),
-                                         [&](const auto& g) { return fnmatch(g.c_str(), f.host.c_str(), 0) == 0; }))
+    if (!r.hosts.empty() && std::none_of(r.hosts.begin(), r.hosts.end(), [&](const auto& g) {
+            return fnmatch(g.c_str(), f.host.c_str(), 0) == 0;
+        }))
         return false;
     if (!r.ports.empty() && !contains(r.ports, f.port)) return false;
     if (!r.protocols.empty() && !contains(r.protocols, f.protocol)) return false;
     if (!r.methods.empty() && !contains(r.methods, f.method)) return false;
-    if (!r.argv.empty() && std::none_of(r.argv.begin(), r.argv.end(),
-                                        [&](const auto& g) { return fnmatch(g.c_str(), f.argv.c_str(), 0) == 0; }))
+    if (!r.argv.empty() && std::none_of(r.argv.begin(), r.argv.end(), [&](const auto& g) {
+            return fnmatch(g.c_str(), f.argv.c_str(), 0) == 0;
+        }))
         return false;
     if (!r.secret_kinds.empty() && !contains(r.secret_kinds, f.secret_kind)) return false;
     if (r.detail && !std::regex_search(f.detail, *r.detail)) return false;
@@ -55,13 +59,16 @@ std::string fill(std::string text, const std::vector<const Finding*>& found) {
     const std::pair<const char*, std::string> values[] = {
         {"{count}", util::with_thousands(count)},
         {"{bytes}", util::human_bytes(bytes)},
-        {"{path}", f.paths.empty() ? std::string() : util::shell_quote_for_display(f.paths.front())},
+        {"{path}",
+         f.paths.empty() ? std::string() : util::shell_quote_for_display(f.paths.front())},
         {"{host}", host},
         {"{detail}", f.detail},
         {"{argv}", f.argv},
-        {"{name}", f.argv.empty() ? (f.paths.empty() ? std::string("a secret") : f.paths.front()) : f.argv}};
+        {"{name}",
+         f.argv.empty() ? (f.paths.empty() ? std::string("a secret") : f.paths.front()) : f.argv}};
     for (const auto& [key, value] : values)
-        for (size_t at = text.find(key); at != std::string::npos; at = text.find(key, at + value.size()))
+        for (size_t at = text.find(key); at != std::string::npos;
+             at = text.find(key, at + value.size()))
             text.replace(at, std::string_view(key).size(), value);
     return text;
 }
@@ -89,9 +96,9 @@ effects::Decision decide(effects::EffectSet& set, const Profile& profile, const 
         if (rule.verdict == Verdict::allow) {
             // A rule about places in general (/tmp/**) never covers the project or
             // the home directory, even when they happen to live in such a place.
-            const bool personal = std::any_of(rule.paths.begin(), rule.paths.end(), [](const std::string& g) {
-                return g.starts_with("$CWD") || g.starts_with("~");
-            });
+            const bool personal = std::any_of(
+                rule.paths.begin(), rule.paths.end(),
+                [](const std::string& g) { return g.starts_with("$CWD") || g.starts_with("~"); });
             for (const auto* f : found) {
                 for (size_t i : f->files) {
                     const std::string& path = set.files[i].path;
@@ -110,7 +117,8 @@ effects::Decision decide(effects::EffectSet& set, const Profile& profile, const 
         reason.message = fill(rule.message, found);
         for (const auto* f : found)
             for (const auto& p : f->paths)
-                if (reason.paths.size() < 10 && !contains(reason.paths, p)) reason.paths.push_back(p);
+                if (reason.paths.size() < 10 && !contains(reason.paths, p))
+                    reason.paths.push_back(p);
         if (severity(rule.verdict) > severity(d.verdict)) d.verdict = rule.verdict;
         d.reasons.push_back(std::move(reason));
     }
@@ -124,8 +132,8 @@ effects::Decision decide(effects::EffectSet& set, const Profile& profile, const 
         }
     for (size_t i = 0; i < set.network.size(); ++i) {
         const auto& n = set.network[i];
-        if (n.value("kind", "") == "dns" || n.value("outcome", "") == "allowed" || n["protocol"] == "nss" ||
-            net_covered[i])
+        if (n.value("kind", "") == "dns" || n.value("outcome", "") == "allowed" ||
+            n["protocol"] == "nss" || net_covered[i])
             continue;
         ++uncovered;
     }
@@ -133,24 +141,28 @@ effects::Decision decide(effects::EffectSet& set, const Profile& profile, const 
         effects::Reason reason;
         reason.rule = "unmatched";
         reason.verdict = profile.unmatched;
-        reason.message = util::plural(uncovered, "effect", "effects") + " that no rule of profile '" + profile.name +
-                         "' allows";
+        reason.message = util::plural(uncovered, "effect", "effects") +
+                         " that no rule of profile '" + profile.name + "' allows";
         reason.paths = examples;
         if (severity(profile.unmatched) > severity(d.verdict)) d.verdict = profile.unmatched;
         d.reasons.push_back(std::move(reason));
     }
     std::stable_sort(d.reasons.begin(), d.reasons.end(), [](const auto& a, const auto& b) {
         return severity(a.verdict) > severity(b.verdict) ||
-               (severity(a.verdict) == severity(b.verdict) && a.rule != "unmatched" && b.rule == "unmatched");
+               (severity(a.verdict) == severity(b.verdict) && a.rule != "unmatched" &&
+                b.rule == "unmatched");
     });
     return d;
 }
 
 ExitCode exit_code_for(Verdict verdict) {
     switch (verdict) {
-        case Verdict::allow: return ExitCode::allow;
-        case Verdict::ask: return ExitCode::ask;
-        case Verdict::deny: return ExitCode::deny;
+        case Verdict::allow:
+            return ExitCode::allow;
+        case Verdict::ask:
+            return ExitCode::ask;
+        case Verdict::deny:
+            return ExitCode::deny;
     }
     return ExitCode::ask;
 }

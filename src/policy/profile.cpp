@@ -25,51 +25,63 @@ Error profile_error(const std::string& source, const toml::node& node, const std
 
 // Every key of `table` must be one of `allowed`: a typo is never silently ignored.
 std::optional<Error> check_keys(const std::string& source, const toml::table& table,
-                                std::initializer_list<std::string_view> allowed, const std::string& context) {
+                                std::initializer_list<std::string_view> allowed,
+                                const std::string& context) {
     for (const auto& [key, node] : table) {
         if (std::find(allowed.begin(), allowed.end(), key.str()) != allowed.end()) continue;
         std::string list;
         for (auto a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
-        return Error::bad_input(where(source, key.source()) + ": unknown key '" + std::string(key.str()) + "' in " +
-                                context + " (known keys: " + list + ")");
+        return Error::bad_input(where(source, key.source()) + ": unknown key '" +
+                                std::string(key.str()) + "' in " + context +
+                                " (known keys: " + list + ")");
     }
     return std::nullopt;
 }
 
-Result<std::string> get_string(const std::string& source, const toml::node& node, const std::string& key) {
+Result<std::string> get_string(const std::string& source, const toml::node& node,
+                               const std::string& key) {
     if (auto v = node.value<std::string>()) return *v;
     return std::unexpected(profile_error(source, node, "'" + key + "' must be a string"));
 }
 
-Result<std::vector<std::string>> get_strings(const std::string& source, const toml::node& node, const std::string& key) {
+Result<std::vector<std::string>> get_strings(const std::string& source, const toml::node& node,
+                                             const std::string& key) {
     std::vector<std::string> out;
     if (auto s = node.value<std::string>()) return std::vector<std::string>{*s};
     const toml::array* arr = node.as_array();
-    if (arr == nullptr) return std::unexpected(profile_error(source, node, "'" + key + "' must be a list of strings"));
+    if (arr == nullptr)
+        return std::unexpected(
+            profile_error(source, node, "'" + key + "' must be a list of strings"));
     for (const auto& item : *arr) {
         auto s = item.value<std::string>();
-        if (!s) return std::unexpected(profile_error(source, item, "'" + key + "' must be a list of strings"));
+        if (!s)
+            return std::unexpected(
+                profile_error(source, item, "'" + key + "' must be a list of strings"));
         out.push_back(*s);
     }
     return out;
 }
 
-Result<effects::Verdict> get_verdict(const std::string& source, const toml::node& node, const std::string& key) {
+Result<effects::Verdict> get_verdict(const std::string& source, const toml::node& node,
+                                     const std::string& key) {
     auto s = get_string(source, node, key);
     if (!s) return std::unexpected(s.error());
     if (auto v = effects::verdict_from_string(*s)) return *v;
-    return std::unexpected(profile_error(source, node, "'" + key + "' must be allow, ask or deny, not '" + *s + "'"));
+    return std::unexpected(
+        profile_error(source, node, "'" + key + "' must be allow, ask or deny, not '" + *s + "'"));
 }
 
-const std::set<std::string> kAnalyses = {"file",    "mass-delete", "outside-cwd",        "system-path",
-                                         "persistence", "permission-widening", "vcs", "database", "network",
-                                         "destructive-intent", "process", "secret"};
+const std::set<std::string> kAnalyses = {
+    "file",        "mass-delete",         "outside-cwd", "system-path",
+    "persistence", "permission-widening", "vcs",         "database",
+    "network",     "destructive-intent",  "process",     "secret"};
 
 Result<Rule> parse_rule(const std::string& source, const toml::table& t, const toml::node& node) {
-    if (auto e = check_keys(source, t,
-                            {"name", "analysis", "verdict", "message", "paths", "changes", "hosts", "ports",
-                             "protocols", "methods", "argv", "secret_kinds", "detail", "min_count", "min_bytes"},
-                            "[[rules]]"))
+    if (auto e = check_keys(
+            source, t,
+            {"name", "analysis", "verdict", "message", "paths", "changes", "hosts", "ports",
+             "protocols", "methods", "argv", "secret_kinds", "detail", "min_count", "min_bytes"},
+            "[[rules]]"))
         return std::unexpected(*e);
     Rule r;
     for (const auto& [key_node, value] : t) {
@@ -89,38 +101,51 @@ Result<Rule> parse_rule(const std::string& source, const toml::table& t, const t
                 r.detail = std::regex(*s, std::regex::icase | std::regex::ECMAScript);
                 r.detail_text = *s;
             } catch (const std::regex_error& e) {
-                return std::unexpected(profile_error(source, value, "'detail' is not a valid regex: " + std::string(e.what())));
+                return std::unexpected(profile_error(
+                    source, value, "'detail' is not a valid regex: " + std::string(e.what())));
             }
         } else if (key == "ports") {
             const toml::array* arr = value.as_array();
-            if (arr == nullptr) return std::unexpected(profile_error(source, value, "'ports' must be a list of integers"));
+            if (arr == nullptr)
+                return std::unexpected(
+                    profile_error(source, value, "'ports' must be a list of integers"));
             for (const auto& p : *arr) {
                 auto n = p.value<int64_t>();
                 if (!n || *n < 0 || *n > 65535)
-                    return std::unexpected(profile_error(source, p, "'ports' must be a list of port numbers"));
+                    return std::unexpected(
+                        profile_error(source, p, "'ports' must be a list of port numbers"));
                 r.ports.push_back(static_cast<int>(*n));
             }
         } else if (key == "min_count" || key == "min_bytes") {
             auto n = value.value<int64_t>();
-            if (!n || *n < 0) return std::unexpected(profile_error(source, value, "'" + key + "' must be a non-negative integer"));
+            if (!n || *n < 0)
+                return std::unexpected(
+                    profile_error(source, value, "'" + key + "' must be a non-negative integer"));
             (key == "min_count" ? r.min_count : r.min_bytes) = static_cast<uint64_t>(*n);
         } else {
             auto list = get_strings(source, value, key);
             if (!list) return std::unexpected(list.error());
-            auto& target = key == "paths" ? r.paths : key == "changes" ? r.changes : key == "hosts" ? r.hosts
-                           : key == "protocols" ? r.protocols : key == "methods" ? r.methods
-                           : key == "argv" ? r.argv : r.secret_kinds;
+            auto& target = key == "paths"       ? r.paths
+                           : key == "changes"   ? r.changes
+                           : key == "hosts"     ? r.hosts
+                           : key == "protocols" ? r.protocols
+                           : key == "methods"   ? r.methods
+                           : key == "argv"      ? r.argv
+                                                : r.secret_kinds;
             target = *list;
             for (const auto& g : target)
                 if (key == "paths" && g.empty())
-                    return std::unexpected(profile_error(source, value, "'paths' holds an empty glob"));
+                    return std::unexpected(
+                        profile_error(source, value, "'paths' holds an empty glob"));
         }
     }
-    if (r.name.empty()) return std::unexpected(profile_error(source, node, "a rule needs a 'name'"));
+    if (r.name.empty())
+        return std::unexpected(profile_error(source, node, "a rule needs a 'name'"));
     if (!kAnalyses.contains(r.analysis)) {
         std::string list;
         for (const auto& a : kAnalyses) list += (list.empty() ? "" : ", ") + a;
-        return std::unexpected(profile_error(source, node, "rule '" + r.name + "': 'analysis' must be one of " + list));
+        return std::unexpected(profile_error(
+            source, node, "rule '" + r.name + "': 'analysis' must be one of " + list));
     }
     if (r.message.empty()) r.message = r.name;
     return r;
@@ -128,7 +153,8 @@ Result<Rule> parse_rule(const std::string& source, const toml::table& t, const t
 
 std::vector<std::string> search_dirs() {
     std::vector<std::string> dirs;
-    if (const char* env = std::getenv("WHATIF_PROFILES"); env != nullptr && *env != '\0') dirs.emplace_back(env);
+    if (const char* env = std::getenv("WHATIF_PROFILES"); env != nullptr && *env != '\0')
+        dirs.emplace_back(env);
     if (const char* home = std::getenv("HOME"); home != nullptr && *home == '/')
         dirs.push_back(util::join_path(home, ".config/whatif/profiles"));
     dirs.emplace_back(WHATIF_PROFILES_INSTALL_DIR);
@@ -136,9 +162,11 @@ std::vector<std::string> search_dirs() {
 }
 
 Result<Profile> load(const std::string& name_or_file, int depth) {
-    if (depth > 8) return bad_input("profile '" + name_or_file + "': 'extends' chain too long (a cycle?)");
+    if (depth > 8)
+        return bad_input("profile '" + name_or_file + "': 'extends' chain too long (a cycle?)");
     std::string text, source;
-    const bool is_file = name_or_file.find('/') != std::string::npos || name_or_file.ends_with(".toml");
+    const bool is_file =
+        name_or_file.find('/') != std::string::npos || name_or_file.ends_with(".toml");
     if (is_file) {
         auto t = util::read_file(name_or_file);
         if (!t) return bad_input("profile file " + name_or_file + ": " + t.error().message);
@@ -171,7 +199,8 @@ Result<Profile> load(const std::string& name_or_file, int depth) {
     if (!profile->extends.empty()) {
         auto parent = load(profile->extends, depth + 1);
         if (!parent) {
-            return bad_input(source + ": profile extends '" + profile->extends + "': " + parent.error().message);
+            return bad_input(source + ": profile extends '" + profile->extends +
+                             "': " + parent.error().message);
         }
         Profile merged = std::move(*parent);
         merged.name = profile->name;
@@ -185,7 +214,8 @@ Result<Profile> load(const std::string& name_or_file, int depth) {
         merged.rules.insert(merged.rules.end(), profile->rules.begin(), profile->rules.end());
         return merged;
     }
-    if (profile->timeout == std::chrono::milliseconds(-1)) profile->timeout = std::chrono::minutes(30);
+    if (profile->timeout == std::chrono::milliseconds(-1))
+        profile->timeout = std::chrono::minutes(30);
     if (static_cast<int>(profile->unmatched) == -1) profile->unmatched = effects::Verdict::ask;
     return profile;
 }
@@ -198,16 +228,19 @@ Result<Profile> parse_profile(std::string_view text, const std::string& source) 
         doc = toml::parse(text, source);
     } catch (const toml::parse_error& e) {
         return bad_input(source + ":" + std::to_string(e.source().begin.line) + ":" +
-                         std::to_string(e.source().begin.column) + ": " + std::string(e.description()));
+                         std::to_string(e.source().begin.column) + ": " +
+                         std::string(e.description()));
     }
-    if (auto e = check_keys(source, doc, {"name", "description", "extends", "timeout", "unmatched", "ignore", "rules"},
-                            "the profile"))
+    if (auto e = check_keys(
+            source, doc,
+            {"name", "description", "extends", "timeout", "unmatched", "ignore", "rules"},
+            "the profile"))
         return std::unexpected(*e);
     Profile p;
     p.source = source;
     p.text = std::string(text);
-    p.timeout = std::chrono::milliseconds(-1);           // unset: inherited or the default
-    p.unmatched = static_cast<effects::Verdict>(-1);     // unset
+    p.timeout = std::chrono::milliseconds(-1);        // unset: inherited or the default
+    p.unmatched = static_cast<effects::Verdict>(-1);  // unset
     for (const auto& [key_node, value] : doc) {
         const std::string key(key_node.str());
         if (key == "name" || key == "description" || key == "extends") {
@@ -230,10 +263,14 @@ Result<Profile> parse_profile(std::string_view text, const std::string& source) 
             p.ignore = *list;
         } else if (key == "rules") {
             const toml::array* arr = value.as_array();
-            if (arr == nullptr) return std::unexpected(profile_error(source, value, "'rules' must be an array of tables ([[rules]])"));
+            if (arr == nullptr)
+                return std::unexpected(
+                    profile_error(source, value, "'rules' must be an array of tables ([[rules]])"));
             for (const auto& item : *arr) {
                 const toml::table* t = item.as_table();
-                if (t == nullptr) return std::unexpected(profile_error(source, item, "each rule must be a table"));
+                if (t == nullptr)
+                    return std::unexpected(
+                        profile_error(source, item, "each rule must be a table"));
                 auto rule = parse_rule(source, *t, item);
                 if (!rule) return std::unexpected(rule.error());
                 p.rules.push_back(std::move(*rule));
@@ -244,7 +281,9 @@ Result<Profile> parse_profile(std::string_view text, const std::string& source) 
     return p;
 }
 
-Result<Profile> load_profile(const std::string& name_or_file) { return load(name_or_file, 0); }
+Result<Profile> load_profile(const std::string& name_or_file) {
+    return load(name_or_file, 0);
+}
 
 std::vector<std::pair<std::string, std::string>> list_profiles() {
     std::vector<std::pair<std::string, std::string>> out;

@@ -12,9 +12,12 @@ namespace {
 std::string cell(const std::string& text) {
     std::string out;
     for (char c : util::to_valid_utf8(text)) {
-        if (c == '|') out += "\\|";
-        else if (c == '`') out += "'";
-        else out += c;
+        if (c == '|')
+            out += "\\|";
+        else if (c == '`')
+            out += "'";
+        else
+            out += c;
     }
     return out;
 }
@@ -25,11 +28,14 @@ std::string render_markdown(const effects::EffectSet& set) {
     const auto& d = set.decision;
     std::string verdict(to_string(d.verdict));
     std::transform(verdict.begin(), verdict.end(), verdict.begin(), ::toupper);
-    const char* icon = d.verdict == effects::Verdict::allow ? "✅" : d.verdict == effects::Verdict::ask ? "⚠️" : "⛔";
+    const char* icon = d.verdict == effects::Verdict::allow ? "✅"
+                       : d.verdict == effects::Verdict::ask ? "⚠️"
+                                                            : "⛔";
     std::string out = "### " + std::string(icon) + " whatif: " + verdict + " — `" +
                       cell(util::join_argv_for_display(set.run.argv)) + "`\n\n";
     for (const auto& r : d.reasons)
-        out += "- **" + std::string(to_string(r.verdict)) + "** " + cell(r.message) + " _(rule " + r.rule + ")_\n";
+        out += "- **" + std::string(to_string(r.verdict)) + "** " + cell(r.message) + " _(rule " +
+               r.rule + ")_\n";
     if (!d.reasons.empty()) out += "\n";
     const auto t = effects::compute_totals(set);
     size_t leaks = 0;
@@ -39,8 +45,10 @@ std::string render_markdown(const effects::EffectSet& set) {
         {"deleted", t.deleted},   {"replaced", t.replaced},       {"modified", t.modified},
         {"metadata", t.metadata}, {"created", t.created},         {"processes", t.processes},
         {"network", t.network},   {"secrets touched", t.secrets}, {"leaks", leaks}};
-    for (const auto& [name, n] : rows) out += "| " + std::string(name) + " | " + util::with_thousands(n) + " |\n";
-    out += "\n<details><summary>files (" + util::with_thousands(set.files.size()) + ")</summary>\n\n";
+    for (const auto& [name, n] : rows)
+        out += "| " + std::string(name) + " | " + util::with_thousands(n) + " |\n";
+    out +=
+        "\n<details><summary>files (" + util::with_thousands(set.files.size()) + ")</summary>\n\n";
     size_t shown = 0;
     for (const auto& f : set.files) {
         if (f.ignored) continue;
@@ -48,13 +56,15 @@ std::string render_markdown(const effects::EffectSet& set) {
             out += "- … and " + util::with_thousands(set.files.size() - 200) + " more\n";
             break;
         }
-        out += "- " + std::string(to_string(f.change)) + " `" + cell(util::shell_quote_for_display(f.path)) + "`\n";
+        out += "- " + std::string(to_string(f.change)) + " `" +
+               cell(util::shell_quote_for_display(f.path)) + "`\n";
     }
     out += "\n</details>\n";
     if (!set.network.empty()) {
-        out += "\n<details><summary>network (" + util::with_thousands(set.network.size()) + ")</summary>\n\n";
+        out += "\n<details><summary>network (" + util::with_thousands(set.network.size()) +
+               ")</summary>\n\n";
         for (const auto& n : set.network) {
-            std::string where = n["host"].is_string() ? n["host"].get<std::string>()
+            std::string where = n["host"].is_string()   ? n["host"].get<std::string>()
                                 : n["path"].is_string() ? n["path"].get<std::string>()
                                                         : n.value("address", "");
             if (n["port"].is_number()) where += ":" + std::to_string(n["port"].get<int>());
@@ -65,7 +75,8 @@ std::string render_markdown(const effects::EffectSet& set) {
         }
         out += "\n</details>\n";
     }
-    out += "\nrun `" + set.run.id + "` · profile `" + set.run.profile + "` · `whatif show " + set.run.id + "`\n";
+    out += "\nrun `" + set.run.id + "` · profile `" + set.run.profile + "` · `whatif show " +
+           set.run.id + "`\n";
     return out;
 }
 

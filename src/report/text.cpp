@@ -29,11 +29,16 @@ struct Palette {
 
 std::string_view color_of(Change c) {
     switch (c) {
-        case Change::deleted: return "1;31";
-        case Change::replaced: return "1;35";
-        case Change::modified: return "1;33";
-        case Change::metadata: return "36";
-        case Change::created: return "32";
+        case Change::deleted:
+            return "1;31";
+        case Change::replaced:
+            return "1;35";
+        case Change::modified:
+            return "1;33";
+        case Change::metadata:
+            return "36";
+        case Change::created:
+            return "32";
     }
     return "0";
 }
@@ -71,8 +76,8 @@ std::string metadata_detail(const FileEffect& e) {
         add(buf);
     }
     if (e.before->uid != e.after->uid || e.before->gid != e.after->gid) {
-        std::snprintf(buf, sizeof buf, "owner %u:%u -> %u:%u", e.before->uid, e.before->gid, e.after->uid,
-                      e.after->gid);
+        std::snprintf(buf, sizeof buf, "owner %u:%u -> %u:%u", e.before->uid, e.before->gid,
+                      e.after->uid, e.after->gid);
         add(buf);
     }
     if (out.empty() && e.before->mtime_ns != e.after->mtime_ns) add("mtime");
@@ -81,9 +86,11 @@ std::string metadata_detail(const FileEffect& e) {
 
 std::string single_detail(const FileEffect& e) {
     switch (e.change) {
-        case Change::metadata: return metadata_detail(e);
+        case Change::metadata:
+            return metadata_detail(e);
         case Change::replaced:
-            return std::string(to_string(e.before->type)) + " -> " + std::string(to_string(e.after->type));
+            return std::string(to_string(e.before->type)) + " -> " +
+                   std::string(to_string(e.after->type));
         case Change::modified:
             if (e.type == FileType::symlink)
                 return "-> " + util::shell_quote_for_display(e.after->target.value_or(""));
@@ -91,9 +98,11 @@ std::string single_detail(const FileEffect& e) {
         case Change::created:
             if (e.type == FileType::symlink)
                 return "-> " + util::shell_quote_for_display(e.after->target.value_or(""));
-            if (e.type != FileType::file && e.type != FileType::dir) return std::string(to_string(e.type));
+            if (e.type != FileType::file && e.type != FileType::dir)
+                return std::string(to_string(e.type));
             return {};
-        case Change::deleted: return {};
+        case Change::deleted:
+            return {};
     }
     return {};
 }
@@ -132,7 +141,8 @@ std::vector<Line> group_lines(const std::vector<const FileEffect*>& entries) {
     for (const auto& [root, s] : subtrees) {
         if (s.count > 1) {
             Line l;
-            l.text = counts_text(s.files, s.dirs, s.others) + " under " + util::shell_quote_for_display(root);
+            l.text = counts_text(s.files, s.dirs, s.others) + " under " +
+                     util::shell_quote_for_display(root);
             l.weight = s.count;
             l.added = s.added;
             l.removed = s.removed;
@@ -152,20 +162,26 @@ std::vector<Line> group_lines(const std::vector<const FileEffect*>& entries) {
             const FileEffect& e = *singles.front()->root;
             l.text = util::shell_quote_for_display(e.path);
             if (e.type == FileType::dir) l.text += "/";
-            if (const std::string detail = single_detail(e); !detail.empty()) l.text += "  " + detail;
+            if (const std::string detail = single_detail(e); !detail.empty())
+                l.text += "  " + detail;
         } else {
             uint64_t files = 0, dirs = 0, others = 0;
             std::string names;
             size_t shown = 0;
             for (const auto* s : singles) {
-                (s->root->type == FileType::file ? files : s->root->type == FileType::dir ? dirs : others)++;
+                (s->root->type == FileType::file  ? files
+                 : s->root->type == FileType::dir ? dirs
+                                                  : others)++;
                 if (shown < 3) {
-                    names += (shown == 0 ? "" : ", ") + util::shell_quote_for_display(util::base_name(s->root->path));
+                    names += (shown == 0 ? "" : ", ") +
+                             util::shell_quote_for_display(util::base_name(s->root->path));
                     ++shown;
                 }
             }
-            if (singles.size() > shown) names += " and " + util::with_thousands(singles.size() - shown) + " more";
-            l.text = counts_text(files, dirs, others) + " in " + util::shell_quote_for_display(dir) + ": " + names;
+            if (singles.size() > shown)
+                names += " and " + util::with_thousands(singles.size() - shown) + " more";
+            l.text = counts_text(files, dirs, others) + " in " +
+                     util::shell_quote_for_display(dir) + ": " + names;
         }
         lines.push_back(std::move(l));
     }
@@ -214,10 +230,12 @@ std::string process_tree_text(const std::vector<effects::ProcessRecord>& process
             cur = up == by_pid.end() || up->second == cur ? nullptr : up->second;
         }
         std::string chain;
-        for (auto it = names.rbegin(); it != names.rend(); ++it) chain += (chain.empty() ? "" : " \u2192 ") + *it;
+        for (auto it = names.rbegin(); it != names.rend(); ++it)
+            chain += (chain.empty() ? "" : " \u2192 ") + *it;
         if (chains[chain]++ == 0) order.push_back(chain);
     }
-    std::stable_sort(order.begin(), order.end(), [&](const auto& a, const auto& b) { return chains[a] > chains[b]; });
+    std::stable_sort(order.begin(), order.end(),
+                     [&](const auto& a, const auto& b) { return chains[a] > chains[b]; });
     std::string out = util::with_thousands(processes.size()) + ": ";
     for (size_t i = 0; i < order.size() && i < 4; ++i) {
         if (i > 0) out += ", ";
@@ -230,8 +248,9 @@ std::string process_tree_text(const std::vector<effects::ProcessRecord>& process
 
 std::string upper_first(std::string s) {
     static const std::map<std::string, std::string> names = {
-        {"https", "HTTPS"}, {"http", "HTTP"}, {"postgresql", "PostgreSQL"}, {"redis", "Redis"}, {"mysql", "MySQL"},
-        {"ssh", "SSH"},     {"tls", "TLS"},   {"dns", "DNS"}};
+        {"https", "HTTPS"}, {"http", "HTTP"},   {"postgresql", "PostgreSQL"},
+        {"redis", "Redis"}, {"mysql", "MySQL"}, {"ssh", "SSH"},
+        {"tls", "TLS"},     {"dns", "DNS"}};
     auto it = names.find(s);
     return it == names.end() ? s : it->second;
 }
@@ -253,15 +272,19 @@ std::string network_text(const effects::EffectSet& set) {
             if (n["protocol"] == "nss") continue;  // the C library's name-service lookups
             const std::string path = n.value("path", "");
             if (seen.insert("unix:" + path).second)
-                sockets.push_back(util::shell_quote_for_display(path) + " (" + n.value("outcome", "") + ")");
+                sockets.push_back(util::shell_quote_for_display(path) + " (" +
+                                  n.value("outcome", "") + ")");
             continue;
         }
-        std::string where = n["host"].is_string() ? n["host"].get<std::string>() : n.value("address", "?");
+        std::string where =
+            n["host"].is_string() ? n["host"].get<std::string>() : n.value("address", "?");
         if (where.find(':') != std::string::npos) where = "[" + where + "]";
         where += ":" + std::to_string(n.value("port", 0));
         std::string what;
-        if (n["protocol"].is_string() && n["protocol"] != "unknown") what = upper_first(n["protocol"]);
-        if (n["http"].is_object()) what += " " + n["http"].value("method", "") + " " + n["http"].value("target", "");
+        if (n["protocol"].is_string() && n["protocol"] != "unknown")
+            what = upper_first(n["protocol"]);
+        if (n["http"].is_object())
+            what += " " + n["http"].value("method", "") + " " + n["http"].value("target", "");
         if (n["detail"].is_string() && !n["detail"].get<std::string>().empty())
             what += (what.empty() ? "" : " ") + n["detail"].get<std::string>();
         if (n.value("proto", "") == "udp" && what.empty()) what = "UDP";
@@ -274,17 +297,22 @@ std::string network_text(const effects::EffectSet& set) {
         out += "  " + pad("network") + "THE REAL NETWORK (--net host): nothing was stubbed\n";
     if (!contacts.empty()) {
         std::string line = verb;
-        for (size_t i = 0; i < contacts.size() && i < 4; ++i) line += (i == 0 ? "" : ", ") + contacts[i];
-        if (contacts.size() > 4) line += " and " + util::with_thousands(contacts.size() - 4) + " more";
+        for (size_t i = 0; i < contacts.size() && i < 4; ++i)
+            line += (i == 0 ? "" : ", ") + contacts[i];
+        if (contacts.size() > 4)
+            line += " and " + util::with_thousands(contacts.size() - 4) + " more";
         out += "  " + pad(set.run.net == "host" ? "" : "network") + line + "\n";
     } else if (set.run.net != "host") {
-        out += "  " + pad("network") + (set.run.net == "none" ? "none (--net none: loopback only)" : "none") + "\n";
+        out += "  " + pad("network") +
+               (set.run.net == "none" ? "none (--net none: loopback only)" : "none") + "\n";
     }
     if (lookups > 0 && contacts.empty())
-        out += "  " + pad("") + "looked up " + util::plural(lookups, "name", "names") + " (answered by the stub)\n";
+        out += "  " + pad("") + "looked up " + util::plural(lookups, "name", "names") +
+               " (answered by the stub)\n";
     for (size_t i = 0; i < sockets.size() && i < 3; ++i)
         out += "  " + pad(i == 0 ? "sockets" : "") + "connect to " + sockets[i] + "\n";
-    if (sockets.size() > 3) out += "  " + pad("") + "and " + util::with_thousands(sockets.size() - 3) + " more\n";
+    if (sockets.size() > 3)
+        out += "  " + pad("") + "and " + util::with_thousands(sockets.size() - 3) + " more\n";
     return out;
 }
 
@@ -294,8 +322,10 @@ std::string secrets_text(const effects::EffectSet& set) {
     for (const auto& s : set.secrets) {
         const std::string kind = s.value("kind", ""), access = s.value("access", "");
         if (kind == "env") ++replaced;
-        if (kind == "file" && access == "read") read.push_back(util::shell_quote_for_display(s.value("path", "")));
-        if (kind == "file" && access == "written") written.push_back(util::shell_quote_for_display(s.value("path", "")));
+        if (kind == "file" && access == "read")
+            read.push_back(util::shell_quote_for_display(s.value("path", "")));
+        if (kind == "file" && access == "written")
+            written.push_back(util::shell_quote_for_display(s.value("path", "")));
     }
     std::string line;
     auto list = [](const std::vector<std::string>& items) {
@@ -305,9 +335,11 @@ std::string secrets_text(const effects::EffectSet& set) {
         return out;
     };
     if (!read.empty()) line += "read " + list(read) + " (decoys)";
-    if (!written.empty()) line += std::string(line.empty() ? "" : "; ") + "wrote " + list(written) + " (decoys)";
+    if (!written.empty())
+        line += std::string(line.empty() ? "" : "; ") + "wrote " + list(written) + " (decoys)";
     if (line.empty()) line = "none touched";
-    if (replaced > 0) line += "; " + util::plural(replaced, "variable", "variables") + " replaced by canaries";
+    if (replaced > 0)
+        line += "; " + util::plural(replaced, "variable", "variables") + " replaced by canaries";
     return "  " + pad("secrets") + line + "\n";
 }
 
@@ -324,20 +356,26 @@ bool stdout_wants_color() {
 std::string render_text(const effects::EffectSet& set, const TextOptions& options) {
     const Palette p{options.color};
     std::string out;
-    out += "whatif: dry run " + p.paint("1", set.run.id) + "  (" + util::human_duration_ms(
-               static_cast<uint64_t>(std::max<int64_t>(set.run.duration_ms, 0))) + ", " + status_text(set.run) + ")\n";
+    out +=
+        "whatif: dry run " + p.paint("1", set.run.id) + "  (" +
+        util::human_duration_ms(static_cast<uint64_t>(std::max<int64_t>(set.run.duration_ms, 0))) +
+        ", " + status_text(set.run) + ")\n";
     out += "  command   " + util::join_argv_for_display(set.run.argv) + "\n";
     // Leaks first: a secret on its way out matters more than anything below.
     for (const auto& s : set.secrets) {
         if (s.value("kind", "") != "leak") continue;
-        const std::string what = s["name"].is_string() ? s["name"].get<std::string>()
-                                                       : util::shell_quote_for_display(s.value("path", "a secret"));
-        out += "  " + p.paint("1;31", pad("LEAK")) + what + " " + s.value("access", "sent") + " to " +
-               (s["destination"].is_string() ? s["destination"].get<std::string>() : std::string("?")) + "\n";
+        const std::string what = s["name"].is_string()
+                                     ? s["name"].get<std::string>()
+                                     : util::shell_quote_for_display(s.value("path", "a secret"));
+        out += "  " + p.paint("1;31", pad("LEAK")) + what + " " + s.value("access", "sent") +
+               " to " +
+               (s["destination"].is_string() ? s["destination"].get<std::string>()
+                                             : std::string("?")) +
+               "\n";
     }
 
-    constexpr Change order[] = {Change::deleted, Change::replaced, Change::modified, Change::metadata,
-                                Change::created};
+    constexpr Change order[] = {Change::deleted, Change::replaced, Change::modified,
+                                Change::metadata, Change::created};
     bool any = false;
     for (Change change : order) {
         std::vector<const FileEffect*> entries;
@@ -350,7 +388,8 @@ std::string render_text(const effects::EffectSet& set, const TextOptions& option
         size_t shown = 0;
         for (const auto& line : lines) {
             if (shown == options.max_lines_per_change) break;
-            std::string text = "  " + p.paint(color_of(change), shown == 0 ? label : pad("")) + line.text;
+            std::string text =
+                "  " + p.paint(color_of(change), shown == 0 ? label : pad("")) + line.text;
             if (const std::string bytes = bytes_text(line.added, line.removed); !bytes.empty())
                 text += "   " + bytes;
             out += text + "\n";
@@ -365,11 +404,14 @@ std::string render_text(const effects::EffectSet& set, const TextOptions& option
     }
     size_t ignored = 0;
     for (const auto& f : set.files) ignored += f.ignored ? 1 : 0;
-    if (!any) out += "  " + pad("files") + (ignored > 0 ? "no changes but ignored ones" : "no changes") + "\n";
+    if (!any)
+        out += "  " + pad("files") + (ignored > 0 ? "no changes but ignored ones" : "no changes") +
+               "\n";
     if (ignored > 0)
-        out += "  " + pad("") + util::plural(ignored, "ignored change", "ignored changes") + " (caches, per profile " +
-               set.run.profile + ") not shown\n";
-    if (set.processes.size() > 1) out += "  " + pad("processes") + process_tree_text(set.processes) + "\n";
+        out += "  " + pad("") + util::plural(ignored, "ignored change", "ignored changes") +
+               " (caches, per profile " + set.run.profile + ") not shown\n";
+    if (set.processes.size() > 1)
+        out += "  " + pad("processes") + process_tree_text(set.processes) + "\n";
     out += network_text(set);
     out += secrets_text(set);
     for (const auto& w : set.warnings) out += "  " + p.paint("33", pad("warning")) + w + "\n";
@@ -381,7 +423,8 @@ std::string render_text(const effects::EffectSet& set, const TextOptions& option
                                            : d.verdict == effects::Verdict::ask ? "1;33"
                                                                                 : "1;31";
     out += "decision: " + p.paint(verdict_color, verdict);
-    if (!d.reasons.empty()) out += " — " + d.reasons.front().message + " (rule " + d.reasons.front().rule + ")";
+    if (!d.reasons.empty())
+        out += " — " + d.reasons.front().message + " (rule " + d.reasons.front().rule + ")";
     out += "\n";
     for (size_t i = 1; i < d.reasons.size(); ++i)
         out += "          " + d.reasons[i].message + " (rule " + d.reasons[i].rule + ")\n";

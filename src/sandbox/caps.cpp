@@ -13,9 +13,9 @@ namespace {
 // less NET_RAW, SYS_CHROOT and SETPCAP). Everything else (sys_admin, sys_module,
 // sys_rawio, sys_boot, sys_time, sys_ptrace, mac_*, syslog, bpf, perfmon,
 // net_admin, ...) is dropped.
-constexpr std::array<cap_value_t, 10> kRootKeeps = {CAP_CHOWN,   CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER,
-                                                    CAP_FSETID,  CAP_KILL,         CAP_SETGID,          CAP_SETUID,
-                                                    CAP_NET_BIND_SERVICE, CAP_AUDIT_WRITE};
+constexpr std::array<cap_value_t, 10> kRootKeeps = {
+    CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER,           CAP_FSETID,
+    CAP_KILL,  CAP_SETGID,       CAP_SETUID,          CAP_NET_BIND_SERVICE, CAP_AUDIT_WRITE};
 
 bool kept(cap_value_t c, bool root) {
     if (!root) return false;

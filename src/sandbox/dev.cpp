@@ -8,7 +8,8 @@
 namespace whatif::sandbox::dev {
 
 bool build_dev(const ChildPlan& plan, ChildError& err) {
-    if (mount("tmpfs", plan.dev_target.c_str(), "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k") != 0) {
+    if (mount("tmpfs", plan.dev_target.c_str(), "tmpfs", MS_NOSUID | MS_NOEXEC,
+              "mode=0755,size=64k") != 0) {
         err.syscall_failed("mount(tmpfs", plan.dev_target.c_str());
         return false;
     }

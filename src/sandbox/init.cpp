@@ -77,7 +77,8 @@ bool apply_rlimits(ChildError& err) {
     for (const auto& l : limits) {
         rlimit current{};
         getrlimit(l.resource, &current);
-        const rlim_t value = current.rlim_max == RLIM_INFINITY ? l.limit : std::min(current.rlim_max, l.limit);
+        const rlim_t value =
+            current.rlim_max == RLIM_INFINITY ? l.limit : std::min(current.rlim_max, l.limit);
         const rlimit next{value, value};
         if (setrlimit(l.resource, &next) != 0) {
             err.syscall_failed("setrlimit", l.name);
@@ -125,7 +126,8 @@ int receive_fd(int socket_fd) {
 // filter is the last step before exec.
 [[noreturn]] void exec_command(const ChildPlan& plan, int fd_socket) {
     ChildError err;
-    if (dup2(plan.stdout_fd, STDOUT_FILENO) < 0 || dup2(plan.stderr_fd, STDERR_FILENO) < 0) _exit(126);
+    if (dup2(plan.stdout_fd, STDOUT_FILENO) < 0 || dup2(plan.stderr_fd, STDERR_FILENO) < 0)
+        _exit(126);
     // A session of its own: no controlling terminal to inject keystrokes into.
     if (setsid() < 0) {
         err.syscall_failed("setsid", "command");

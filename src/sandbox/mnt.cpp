@@ -16,9 +16,11 @@ namespace whatif::sandbox {
 void ChildError::syscall_failed(const char* call, const char* arg1, const char* arg2) {
     const int err = errno;
     if (arg2 != nullptr)
-        snprintf(text, sizeof text, "%s(%s, %s): %s", call, arg1, arg2, strerrorname_np(err) ? strerrorname_np(err) : "?");
+        snprintf(text, sizeof text, "%s(%s, %s): %s", call, arg1, arg2,
+                 strerrorname_np(err) ? strerrorname_np(err) : "?");
     else
-        snprintf(text, sizeof text, "%s(%s): %s", call, arg1, strerrorname_np(err) ? strerrorname_np(err) : "?");
+        snprintf(text, sizeof text, "%s(%s): %s", call, arg1,
+                 strerrorname_np(err) ? strerrorname_np(err) : "?");
     const size_t used = strlen(text);
     snprintf(text + used, sizeof text - used, " (%s)", strerror(err));
     set = true;
@@ -45,9 +47,11 @@ bool mount_overlay(const ChildMount& m, ChildError& err) {
     }
     char options[160];
     snprintf(options, sizeof options,
-             "lowerdir=/proc/self/fd/%d,upperdir=/proc/self/fd/%d,workdir=/proc/self/fd/%d,userxattr,volatile", fds[0],
-             fds[1], fds[2]);
-    const int rc = mount("overlay", m.target.c_str(), "overlay", m.read_only ? MS_RDONLY : 0, options);
+             "lowerdir=/proc/self/fd/%d,upperdir=/proc/self/fd/%d,workdir=/proc/self/fd/"
+             "%d,userxattr,volatile",
+             fds[0], fds[1], fds[2]);
+    const int rc =
+        mount("overlay", m.target.c_str(), "overlay", m.read_only ? MS_RDONLY : 0, options);
     const int mount_errno = errno;
     for (int fd : fds) close(fd);
     if (rc != 0) {
@@ -76,7 +80,8 @@ bool bind_read_only(const ChildMount& m, ChildError& err) {
 }
 
 bool mount_proc_and_sys(const ChildPlan& plan, ChildError& err) {
-    if (mount("proc", plan.proc_target.c_str(), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
+    if (mount("proc", plan.proc_target.c_str(), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+              nullptr) != 0) {
         err.syscall_failed("mount(proc", plan.proc_target.c_str());
         return false;
     }
@@ -85,15 +90,16 @@ bool mount_proc_and_sys(const ChildPlan& plan, ChildError& err) {
     for (const std::string& path : plan.proc_read_only) {
         if (access(path.c_str(), F_OK) != 0) continue;  // not on this kernel
         if (mount(path.c_str(), path.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0 ||
-            mount(nullptr, path.c_str(), nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+            mount(nullptr, path.c_str(), nullptr,
+                  MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
                   nullptr) != 0) {
             err.syscall_failed("mount(MS_BIND|MS_RDONLY", path.c_str());
             return false;
         }
     }
     // A fresh sysfs is allowed because we own a network namespace; it is read-only.
-    if (mount("sysfs", plan.sys_target.c_str(), "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-              nullptr) == 0)
+    if (mount("sysfs", plan.sys_target.c_str(), "sysfs",
+              MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) == 0)
         return true;
     if (mount("/sys", plan.sys_target.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0 ||
         mount(nullptr, plan.sys_target.c_str(), nullptr,
@@ -127,7 +133,8 @@ bool copy_file_for_skeleton(const ChildSkeletonEntry& e, ChildError& err) {
     // Same owner, mode and times as the host file: an unchanged copy-up of it is
     // then no effect. (Owners the namespace does not map cannot be set; the plan
     // copies only the caller's own files then.)
-    if (fchown(out, st.st_uid, st.st_gid) != 0) { /* unprivileged: already the caller's */ }
+    if (fchown(out, st.st_uid, st.st_gid) != 0) { /* unprivileged: already the caller's */
+    }
     fchmod(out, st.st_mode & 07777);
     const timespec times[2] = {st.st_atim, st.st_mtim};
     futimens(out, times);
@@ -138,7 +145,8 @@ bool copy_file_for_skeleton(const ChildSkeletonEntry& e, ChildError& err) {
 
 bool build_skeleton(const ChildPlan& plan, ChildError& err) {
     if (plan.skeleton.empty()) return true;
-    if (mount("tmpfs", plan.skeleton_root.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") != 0) {
+    if (mount("tmpfs", plan.skeleton_root.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") !=
+        0) {
         err.syscall_failed("mount(tmpfs", plan.skeleton_root.c_str());
         return false;
     }
@@ -206,13 +214,16 @@ bool build_root(const ChildPlan& plan, ChildError& err) {
     }
     if (!build_skeleton(plan, err)) return false;
     for (const ChildMount& m : plan.mounts) {
-        const bool ok = m.kind == StepKind::overlay ? mount_overlay(m, err) : bind_read_only(m, err);
+        const bool ok =
+            m.kind == StepKind::overlay ? mount_overlay(m, err) : bind_read_only(m, err);
         if (!ok) return false;
     }
     // Credential files: decoys over the real ones (the real bytes stay out of reach).
     for (size_t i = 0; i < plan.decoy_sources.size(); ++i) {
-        if (mount(plan.decoy_sources[i].c_str(), plan.decoy_targets[i].c_str(), nullptr, MS_BIND, nullptr) != 0) {
-            err.syscall_failed("mount(MS_BIND", plan.decoy_sources[i].c_str(), plan.decoy_targets[i].c_str());
+        if (mount(plan.decoy_sources[i].c_str(), plan.decoy_targets[i].c_str(), nullptr, MS_BIND,
+                  nullptr) != 0) {
+            err.syscall_failed("mount(MS_BIND", plan.decoy_sources[i].c_str(),
+                               plan.decoy_targets[i].c_str());
             return false;
         }
     }
@@ -220,8 +231,8 @@ bool build_root(const ChildPlan& plan, ChildError& err) {
     if (!dev::build_dev(plan, err)) return false;
     // The run store (this run's upper layers included) must never be visible inside.
     if (!plan.hide_target.empty() &&
-        mount("tmpfs", plan.hide_target.c_str(), "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-              "size=4k,mode=0700") != 0) {
+        mount("tmpfs", plan.hide_target.c_str(), "tmpfs",
+              MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=0700") != 0) {
         err.syscall_failed("mount(tmpfs", plan.hide_target.c_str());
         return false;
     }

@@ -23,7 +23,8 @@ std::string unescape_mountinfo(std::string_view field) {
     for (size_t i = 0; i < field.size(); ++i) {
         if (field[i] == '\\' && i + 3 < field.size()) {
             const std::string_view oct = field.substr(i + 1, 3);
-            if (oct.size() == 3 && std::all_of(oct.begin(), oct.end(), [](char c) { return c >= '0' && c <= '7'; })) {
+            if (oct.size() == 3 &&
+                std::all_of(oct.begin(), oct.end(), [](char c) { return c >= '0' && c <= '7'; })) {
                 out += static_cast<char>((oct[0] - '0') * 64 + (oct[1] - '0') * 8 + (oct[2] - '0'));
                 i += 3;
                 continue;
@@ -51,10 +52,10 @@ std::vector<std::string_view> split(std::string_view s, char sep) {
 
 bool is_pseudo_filesystem(std::string_view type) {
     static constexpr std::array<std::string_view, 24> pseudo = {
-        "proc",     "sysfs",     "devtmpfs",   "devpts",   "cgroup",   "cgroup2",
-        "securityfs", "debugfs", "tracefs",    "pstore",   "bpf",      "mqueue",
-        "hugetlbfs", "configfs", "fusectl",    "binfmt_misc", "autofs", "efivarfs",
-        "nsfs",     "rpc_pipefs", "selinuxfs", "nfsd",     "ramfs",    "fuse.gvfsd-fuse"};
+        "proc",       "sysfs",      "devtmpfs",  "devpts",      "cgroup", "cgroup2",
+        "securityfs", "debugfs",    "tracefs",   "pstore",      "bpf",    "mqueue",
+        "hugetlbfs",  "configfs",   "fusectl",   "binfmt_misc", "autofs", "efivarfs",
+        "nsfs",       "rpc_pipefs", "selinuxfs", "nfsd",        "ramfs",  "fuse.gvfsd-fuse"};
     return std::find(pseudo.begin(), pseudo.end(), type) != pseudo.end();
 }
 
@@ -144,18 +145,21 @@ DirLister host_dir_lister() {
 namespace {
 
 class Planner {
-public:
-    Planner(const std::vector<HostMount>& visible, const DirLister& list_dir, const PlanOptions& options)
+  public:
+    Planner(const std::vector<HostMount>& visible, const DirLister& list_dir,
+            const PlanOptions& options)
         : visible_(visible), list_dir_(list_dir), options_(options) {}
 
     MountPlan plan;
 
     void add_mount(const HostMount& m) {
-        if (m.mount_point != "/" && (is_pseudo_filesystem(m.fs_type) || rebuilt_by_sandbox(m.mount_point))) return;
+        if (m.mount_point != "/" &&
+            (is_pseudo_filesystem(m.fs_type) || rebuilt_by_sandbox(m.mount_point)))
+            return;
         add_dir(m.mount_point, m);
     }
 
-private:
+  private:
     static bool rebuilt_by_sandbox(std::string_view path) {
         return util::path_is_within(path, "/proc") || util::path_is_within(path, "/sys") ||
                util::path_is_within(path, "/dev");
@@ -210,7 +214,8 @@ private:
                     plan.skeleton.push_back({DirEntryInfo::Kind::dir, skel_path, {}, {}});
                     break;
                 case DirEntryInfo::Kind::symlink:
-                    plan.skeleton.push_back({DirEntryInfo::Kind::symlink, skel_path, {}, e.link_target});
+                    plan.skeleton.push_back(
+                        {DirEntryInfo::Kind::symlink, skel_path, {}, e.link_target});
                     continue;
                 case DirEntryInfo::Kind::file:
                     if (mount_at(path) == nullptr && !m.read_only &&
@@ -228,7 +233,8 @@ private:
                         plan.steps.push_back(std::move(bind));
                     }
                     continue;
-                case DirEntryInfo::Kind::other: continue;  // FIFOs, sockets, devices at a split level
+                case DirEntryInfo::Kind::other:
+                    continue;  // FIFOs, sockets, devices at a split level
             }
             if (const HostMount* own = mount_at(path)) {
                 add_mount(*own);

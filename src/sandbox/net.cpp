@@ -55,24 +55,29 @@ bool add_local_default_route(int family, ChildError& err) {
     req.route.rtm_scope = RT_SCOPE_HOST;
     req.route.rtm_type = RTN_LOCAL;
     const int lo = static_cast<int>(if_nametoindex("lo"));
-    rtattr* attr = reinterpret_cast<rtattr*>(reinterpret_cast<char*>(&req) + NLMSG_ALIGN(req.header.nlmsg_len));
+    rtattr* attr = reinterpret_cast<rtattr*>(reinterpret_cast<char*>(&req) +
+                                             NLMSG_ALIGN(req.header.nlmsg_len));
     attr->rta_type = RTA_OIF;
     attr->rta_len = RTA_LENGTH(sizeof(int));
     memcpy(RTA_DATA(attr), &lo, sizeof lo);
     req.header.nlmsg_len = NLMSG_ALIGN(req.header.nlmsg_len) + RTA_ALIGN(attr->rta_len);
     sockaddr_nl kernel{};
     kernel.nl_family = AF_NETLINK;
-    bool ok = sendto(nl, &req, req.header.nlmsg_len, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) >= 0;
+    bool ok = sendto(nl, &req, req.header.nlmsg_len, 0, reinterpret_cast<sockaddr*>(&kernel),
+                     sizeof kernel) >= 0;
     char reply[512];
     if (ok) {
         const ssize_t n = recv(nl, reply, sizeof reply, 0);
         const auto* h = reinterpret_cast<const nlmsghdr*>(reply);
-        ok = n >= static_cast<ssize_t>(NLMSG_LENGTH(sizeof(nlmsgerr))) && h->nlmsg_type == NLMSG_ERROR &&
+        ok = n >= static_cast<ssize_t>(NLMSG_LENGTH(sizeof(nlmsgerr))) &&
+             h->nlmsg_type == NLMSG_ERROR &&
              reinterpret_cast<const nlmsgerr*>(NLMSG_DATA(h))->error == 0;
         if (!ok && n > 0 && h->nlmsg_type == NLMSG_ERROR)
             errno = -reinterpret_cast<const nlmsgerr*>(NLMSG_DATA(h))->error;
     }
-    if (!ok) err.syscall_failed("RTM_NEWROUTE", family == AF_INET ? "local 0.0.0.0/0 dev lo" : "local ::/0 dev lo");
+    if (!ok)
+        err.syscall_failed("RTM_NEWROUTE",
+                           family == AF_INET ? "local 0.0.0.0/0 dev lo" : "local ::/0 dev lo");
     close(nl);
     return ok;
 }
@@ -85,7 +90,8 @@ int bound_socket(int family, int type, uint16_t port) {
     sockaddr_storage addr{};
     socklen_t len = 0;
     if (family == AF_INET6) {
-        setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, type == SOCK_DGRAM && port == 53 ? &one : &zero, sizeof one);
+        setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, type == SOCK_DGRAM && port == 53 ? &one : &zero,
+                   sizeof one);
         auto& a = reinterpret_cast<sockaddr_in6&>(addr);
         a.sin6_family = AF_INET6;
         a.sin6_port = htons(port);
@@ -98,7 +104,8 @@ int bound_socket(int family, int type, uint16_t port) {
         a.sin_addr.s_addr = htonl(INADDR_ANY);
         len = sizeof a;
     }
-    if (bind(s, reinterpret_cast<sockaddr*>(&addr), len) != 0 || (type == SOCK_STREAM && listen(s, 128) != 0)) {
+    if (bind(s, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
+        (type == SOCK_STREAM && listen(s, 128) != 0)) {
         close(s);
         return -1;
     }
@@ -152,7 +159,9 @@ bool open_sink(int channel_fd, int type, uint16_t port) {
     const int s = bound_socket(AF_INET6, type, port);
     if (s < 0) return false;  // in use: the sandbox's own server answers
     const bool ok = send_to_supervisor(
-        channel_fd, type == SOCK_STREAM ? whatif::net::kChannelTcpListener : whatif::net::kChannelUdpReceiver, port, s);
+        channel_fd,
+        type == SOCK_STREAM ? whatif::net::kChannelTcpListener : whatif::net::kChannelUdpReceiver,
+        port, s);
     close(s);
     return ok;
 }

@@ -28,7 +28,7 @@ constexpr size_t kMaxRecord = 4 * 1024 * 1024;
 
 // The memory of a process that is stopped in a syscall we are notified about.
 class Memory {
-public:
+  public:
     explicit Memory(int pid) {
         char path[64];
         snprintf(path, sizeof path, "/proc/%d/mem", pid);
@@ -58,13 +58,14 @@ public:
         return true;  // truncated at kMaxString
     }
     bool read_pointer(uint64_t addr, uint64_t& out) const {
-        return pread(fd_, &out, sizeof out, static_cast<off_t>(addr)) == static_cast<ssize_t>(sizeof out);
+        return pread(fd_, &out, sizeof out, static_cast<off_t>(addr)) ==
+               static_cast<ssize_t>(sizeof out);
     }
     bool read_bytes(uint64_t addr, void* out, size_t size) const {
         return pread(fd_, out, size, static_cast<off_t>(addr)) == static_cast<ssize_t>(size);
     }
 
-private:
+  private:
     int fd_ = -1;
 };
 
@@ -185,10 +186,13 @@ std::string ip_payload(const seccomp_notif& req, const Memory& mem, NetState& ne
     const uint64_t addr = is_sendto ? req.data.args[4] : req.data.args[1];
     const uint64_t len = is_sendto ? req.data.args[5] : req.data.args[2];
     sockaddr_storage ss{};
-    if (len < sizeof(sa_family_t) || len > sizeof ss || !mem.read_bytes(addr, &ss, static_cast<size_t>(len))) return {};
+    if (len < sizeof(sa_family_t) || len > sizeof ss ||
+        !mem.read_bytes(addr, &ss, static_cast<size_t>(len)))
+        return {};
     if (ss.ss_family != AF_INET && ss.ss_family != AF_INET6) return {};
-    const uint16_t port = ntohs(ss.ss_family == AF_INET ? reinterpret_cast<sockaddr_in&>(ss).sin_port
-                                                        : reinterpret_cast<sockaddr_in6&>(ss).sin6_port);
+    const uint16_t port =
+        ntohs(ss.ss_family == AF_INET ? reinterpret_cast<sockaddr_in&>(ss).sin_port
+                                      : reinterpret_cast<sockaddr_in6&>(ss).sin6_port);
     char text[INET6_ADDRSTRLEN] = {};
     if (ss.ss_family == AF_INET) {
         inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in&>(ss).sin_addr, text, sizeof text);
@@ -199,9 +203,12 @@ std::string ip_payload(const seccomp_notif& req, const Memory& mem, NetState& ne
         else
             inet_ntop(AF_INET6, &a6, text, sizeof text);
     }
-    const int type = is_sendto ? SOCK_DGRAM : socket_type_of(static_cast<int>(req.pid), static_cast<int>(req.data.args[0]));
+    const int type =
+        is_sendto ? SOCK_DGRAM
+                  : socket_type_of(static_cast<int>(req.pid), static_cast<int>(req.data.args[0]));
     if (type != SOCK_STREAM && type != SOCK_DGRAM) return {};
-    if (type == SOCK_DGRAM && port == 53 && net.mode == NetState::Mode::stub) return {};  // the DNS stub records it
+    if (type == SOCK_DGRAM && port == 53 && net.mode == NetState::Mode::stub)
+        return {};  // the DNS stub records it
     std::string outcome;
     if (is_loopback(ss) || net.mode == NetState::Mode::host) {
         outcome = "allowed";  // the sandbox's own loopback, or the real network (--net host)

@@ -13,11 +13,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <sys/socket.h>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <optional>
-#include <sys/socket.h>
 
 #include "whatif/sandbox/child_plan.hpp"
 #include "whatif/sandbox/init.hpp"
@@ -30,8 +30,8 @@ namespace whatif::sandbox {
 
 namespace {
 
-constexpr int kNamespaces =
-    CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP;
+constexpr int kNamespaces = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET |
+                            CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP;
 constexpr const char* kNamespaceNames =
     "CLONE_NEWUSER|CLONE_NEWNS|CLONE_NEWPID|CLONE_NEWNET|CLONE_NEWIPC|CLONE_NEWUTS|CLONE_NEWCGROUP";
 
@@ -72,13 +72,15 @@ Status check_store_filesystem(const std::string& run_dir) {
     struct statfs fs {};
     if (statfs(run_dir.c_str(), &fs) != 0) return fail_errno("statfs(" + run_dir + ")");
     if (fs.f_type == OVERLAYFS_SUPER_MAGIC)
-        return fail("the run store " + run_dir +
-                    " is on overlayfs, which cannot hold overlay upper layers (a container's root?): "
-                    "set WHATIF_HOME to a directory on ext4, xfs, btrfs or tmpfs, e.g. a mounted volume or "
-                    "/dev/shm/whatif");
+        return fail(
+            "the run store " + run_dir +
+            " is on overlayfs, which cannot hold overlay upper layers (a container's root?): "
+            "set WHATIF_HOME to a directory on ext4, xfs, btrfs or tmpfs, e.g. a mounted volume or "
+            "/dev/shm/whatif");
     if (fs.f_type == NFS_SUPER_MAGIC)
         return fail("the run store " + run_dir +
-                    " is on NFS, which cannot hold overlay upper layers: set WHATIF_HOME to a local directory");
+                    " is on NFS, which cannot hold overlay upper layers: set WHATIF_HOME to a "
+                    "local directory");
     return {};
 }
 
@@ -108,7 +110,8 @@ Result<PreparedChild> prepare_child(const RunRequest& req) {
     if (auto st = check_store_filesystem(req.run_dir); !st) return std::unexpected(st.error());
     auto host_mounts = read_host_mounts();
     if (!host_mounts) return std::unexpected(host_mounts.error());
-    const MountPlan mount_plan = plan_mounts(*host_mounts, host_dir_lister(), {.caller_uid = geteuid()});
+    const MountPlan mount_plan =
+        plan_mounts(*host_mounts, host_dir_lister(), {.caller_uid = geteuid()});
     if (mount_plan.steps.empty() || mount_plan.steps.front().target != "/")
         return fail("no root filesystem found in /proc/self/mountinfo");
 
@@ -120,18 +123,23 @@ Result<PreparedChild> prepare_child(const RunRequest& req) {
     if (auto st = util::make_dirs(skeleton_root); !st) return std::unexpected(st.error());
     plan.skeleton_root = skeleton_root;
     for (const auto& e : mount_plan.skeleton)
-        plan.skeleton.push_back({e.kind, util::join_path(skeleton_root, e.path), e.host_path, e.link_target});
+        plan.skeleton.push_back(
+            {e.kind, util::join_path(skeleton_root, e.path), e.host_path, e.link_target});
 
     for (const MountStep& step : mount_plan.steps) {
         ChildMount cm;
         cm.kind = step.kind;
         cm.read_only = step.read_only;
-        cm.source = step.skeleton.empty() ? step.host_path : util::join_path(skeleton_root, step.skeleton);
-        cm.target = step.target == "/" ? plan.staging_root : util::join_path(plan.staging_root, step.target);
+        cm.source =
+            step.skeleton.empty() ? step.host_path : util::join_path(skeleton_root, step.skeleton);
+        cm.target = step.target == "/" ? plan.staging_root
+                                       : util::join_path(plan.staging_root, step.target);
         cm.locked_flags = step.locked_flags;
         if (step.kind == StepKind::overlay) {
-            const std::string upper = util::join_path(req.run_dir, "upper/" + std::to_string(step.layer));
-            const std::string work = util::join_path(req.run_dir, "work/" + std::to_string(step.layer));
+            const std::string upper =
+                util::join_path(req.run_dir, "upper/" + std::to_string(step.layer));
+            const std::string work =
+                util::join_path(req.run_dir, "work/" + std::to_string(step.layer));
             if (auto st = util::make_dirs(upper); !st) return std::unexpected(st.error());
             if (auto st = util::make_dirs(work); !st) return std::unexpected(st.error());
             mirror_root_permissions(step.host_path, upper);
@@ -140,8 +148,9 @@ Result<PreparedChild> prepare_child(const RunRequest& req) {
             prepared.layers.push_back({step.host_path, upper});
         }
         spdlog::debug("mount plan: {} {} -> {}",
-                      step.kind == StepKind::overlay ? (step.skeleton.empty() ? "overlay" : "split-overlay")
-                                                     : "ro-bind",
+                      step.kind == StepKind::overlay
+                          ? (step.skeleton.empty() ? "overlay" : "split-overlay")
+                          : "ro-bind",
                       cm.source, cm.target);
         plan.mounts.push_back(std::move(cm));
     }
@@ -162,7 +171,8 @@ Result<PreparedChild> prepare_child(const RunRequest& req) {
     plan.dev_stdin = util::join_path(plan.dev_target, "stdin");
     plan.dev_stdout = util::join_path(plan.dev_target, "stdout");
     plan.dev_stderr = util::join_path(plan.dev_target, "stderr");
-    if (!util::path_is_within(req.store_dir, "/proc") && !util::path_is_within(req.store_dir, "/sys") &&
+    if (!util::path_is_within(req.store_dir, "/proc") &&
+        !util::path_is_within(req.store_dir, "/sys") &&
         !util::path_is_within(req.store_dir, "/dev"))
         plan.hide_target = util::join_path(plan.staging_root, req.store_dir);
     plan.cwd = req.cwd;
@@ -180,10 +190,11 @@ Result<PreparedChild> prepare_child(const RunRequest& req) {
 }
 
 class BlockedSignals {
-public:
+  public:
     BlockedSignals() {
         sigemptyset(&set_);
-        for (int sig : {SIGCHLD, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGCONT, SIGWINCH})
+        for (int sig :
+             {SIGCHLD, SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGCONT, SIGWINCH})
             sigaddset(&set_, sig);
         sigprocmask(SIG_BLOCK, &set_, &original_);
         old_pipe_ = signal(SIGPIPE, SIG_IGN);
@@ -199,7 +210,7 @@ public:
     const sigset_t& set() const { return set_; }
     const sigset_t& original() const { return original_; }
 
-private:
+  private:
     sigset_t set_{}, original_{};
     sighandler_t old_pipe_ = SIG_DFL;
 };
@@ -308,9 +319,10 @@ Result<RunOutcome> run(const RunRequest& req) {
     const auto prepare_started = std::chrono::steady_clock::now();
     auto prepared = prepare_child(req);
     if (!prepared) return std::unexpected(prepared.error());
-    spdlog::debug("prepare_child took {} us", std::chrono::duration_cast<std::chrono::microseconds>(
-                                                  std::chrono::steady_clock::now() - prepare_started)
-                                                  .count());
+    spdlog::debug("prepare_child took {} us",
+                  std::chrono::duration_cast<std::chrono::microseconds>(
+                      std::chrono::steady_clock::now() - prepare_started)
+                      .count());
     ChildPlan& plan = prepared->plan;
 
     auto sync = Pipe::make();
@@ -342,7 +354,8 @@ Result<RunOutcome> run(const RunRequest& req) {
     UniqueFd net_channel_ours, net_channel_theirs;
     if (plan.net_mode == ChildPlan::NetMode::stub) {
         int pair[2];
-        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) return fail_errno("socketpair");
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0)
+            return fail_errno("socketpair");
         net_channel_ours.reset(pair[0]);
         net_channel_theirs.reset(pair[1]);
         plan.net_channel_fd = pair[1];
@@ -354,11 +367,13 @@ Result<RunOutcome> run(const RunRequest& req) {
     const auto started = std::chrono::steady_clock::now();
 
     // Fork-like clone: the child gets a copy of our memory, no separate stack.
-    const int namespaces = plan.net_mode == ChildPlan::NetMode::host ? kNamespaces & ~CLONE_NEWNET : kNamespaces;
+    const int namespaces =
+        plan.net_mode == ChildPlan::NetMode::host ? kNamespaces & ~CLONE_NEWNET : kNamespaces;
     const long child = syscall(SYS_clone, namespaces | SIGCHLD, nullptr, nullptr, nullptr, 0);
     if (child < 0) {
         const int clone_errno = errno;
-        std::string msg = "clone(" + std::string(kNamespaceNames) + "): " + std::string(std::strerror(clone_errno));
+        std::string msg = "clone(" + std::string(kNamespaceNames) +
+                          "): " + std::string(std::strerror(clone_errno));
         if (const std::string why = user::userns_diagnosis(); !why.empty()) msg += "; " + why;
         return fail(msg);
     }
@@ -391,12 +406,14 @@ Result<RunOutcome> run(const RunRequest& req) {
         return fail(msg);
     }
     const char go = 1;
-    if (write(sync->write_end.get(), &go, 1) != 1) spdlog::debug("sync write failed: {}", std::strerror(errno));
+    if (write(sync->write_end.get(), &go, 1) != 1)
+        spdlog::debug("sync write failed: {}", std::strerror(errno));
     sync->write_end.reset();
 
-    Stream streams[2] = {{std::move(out->read_end), req.command_stdout_to_stderr ? STDERR_FILENO : STDOUT_FILENO,
-                          std::move(out_log)},
-                         {std::move(err->read_end), STDERR_FILENO, std::move(err_log)}};
+    Stream streams[2] = {
+        {std::move(out->read_end), req.command_stdout_to_stderr ? STDERR_FILENO : STDOUT_FILENO,
+         std::move(out_log)},
+        {std::move(err->read_end), STDERR_FILENO, std::move(err_log)}};
     StatusFrames frames;
     bool status_open = true;
     bool init_done = false;
@@ -412,7 +429,8 @@ Result<RunOutcome> run(const RunRequest& req) {
         const auto now = std::chrono::steady_clock::now();
         int timeout_ms = -1;
         if (req.timeout.count() > 0 && !init_done) {
-            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(started + req.timeout - now);
+            const auto left =
+                std::chrono::duration_cast<std::chrono::milliseconds>(started + req.timeout - now);
             if (left.count() <= 0) {
                 spdlog::info("timeout after {} ms: killing the sandbox", req.timeout.count());
                 outcome.timed_out = true;
@@ -426,7 +444,8 @@ Result<RunOutcome> run(const RunRequest& req) {
         if (req.progress && !init_done && !status_known()) {
             const auto elapsed = now - started;
             if (elapsed > std::chrono::seconds(1)) {
-                std::fprintf(stderr, "\r\x1b[Kwhatif: %.1f s · %zu processes · %zu network attempts",
+                std::fprintf(stderr,
+                             "\r\x1b[Kwhatif: %.1f s · %zu processes · %zu network attempts",
                              std::chrono::duration<double>(elapsed).count(), frames.execs.size(),
                              frames.net.size() + frames.connects.size());
                 std::fflush(stderr);
@@ -464,7 +483,8 @@ Result<RunOutcome> run(const RunRequest& req) {
             while (read(sigfd.get(), &info, sizeof info) == sizeof info) {
                 const int sig = static_cast<int>(info.ssi_signo);
                 if (sig == SIGCHLD) continue;
-                if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP || sig == SIGQUIT) ++interrupts;
+                if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP || sig == SIGQUIT)
+                    ++interrupts;
                 if (interrupts >= 2) {
                     spdlog::warn("interrupted again: killing the sandbox");
                     kill(init_pid, SIGKILL);
@@ -475,7 +495,8 @@ Result<RunOutcome> run(const RunRequest& req) {
                 }
             }
         }
-        if (!init_done && waitpid(init_pid, &init_wait_status, WNOHANG) == init_pid) init_done = true;
+        if (!init_done && waitpid(init_pid, &init_wait_status, WNOHANG) == init_pid)
+            init_done = true;
     }
     if (!init_done && !status_known()) {
         kill(init_pid, SIGKILL);
@@ -485,11 +506,13 @@ Result<RunOutcome> run(const RunRequest& req) {
     // Otherwise init may still be exiting while the kernel unmounts the sandbox's
     // overlays; nothing can write to them any more. If we finish first, the host's
     // init reaps it.
-    outcome.duration_ms =
-        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
-    spdlog::debug("clone to sandbox exit took {} us", std::chrono::duration_cast<std::chrono::microseconds>(
-                                                          std::chrono::steady_clock::now() - started)
-                                                          .count());
+    outcome.duration_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::steady_clock::now() - started)
+                              .count();
+    spdlog::debug("clone to sandbox exit took {} us",
+                  std::chrono::duration_cast<std::chrono::microseconds>(
+                      std::chrono::steady_clock::now() - started)
+                      .count());
 
     if (frames.setup_error) {
         std::string msg = "sandbox set-up failed: " + *frames.setup_error;
@@ -502,7 +525,8 @@ Result<RunOutcome> run(const RunRequest& req) {
         const int command_status = *frames.exit_wait_status;
         if (WIFEXITED(command_status)) outcome.exit_status = WEXITSTATUS(command_status);
         if (WIFSIGNALED(command_status)) outcome.signal = WTERMSIG(command_status);
-    } else if (outcome.timed_out || (WIFSIGNALED(init_wait_status) && WTERMSIG(init_wait_status) == SIGKILL)) {
+    } else if (outcome.timed_out ||
+               (WIFSIGNALED(init_wait_status) && WTERMSIG(init_wait_status) == SIGKILL)) {
         outcome.signal = SIGKILL;  // the whole sandbox was killed (timeout, or a second interrupt)
     } else {
         return fail("the sandbox ended without reporting the command's status");

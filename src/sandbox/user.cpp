@@ -18,7 +18,8 @@ Status write_proc_file(const std::string& path, const std::string& content) {
     const ssize_t n = write(fd, content.data(), content.size());
     const int err = errno;
     close(fd);
-    if (n != static_cast<ssize_t>(content.size())) return fail_errno("write(" + path + ", \"" + content + "\")", err);
+    if (n != static_cast<ssize_t>(content.size()))
+        return fail_errno("write(" + path + ", \"" + content + "\")", err);
     return {};
 }
 
@@ -30,7 +31,8 @@ std::string identity_of_own_map(const std::string& own_map_path, unsigned fallba
     std::string out;
     unsigned long inside = 0, outside = 0, count = 0;
     while (in >> inside >> outside >> count)
-        out += std::to_string(inside) + " " + std::to_string(inside) + " " + std::to_string(count) + "\n";
+        out += std::to_string(inside) + " " + std::to_string(inside) + " " + std::to_string(count) +
+               "\n";
     return out;
 }
 
@@ -49,25 +51,33 @@ Status write_id_maps(pid_t child) {
     const uid_t uid = geteuid();
     const gid_t gid = getegid();
     if (uid == 0) {
-        if (auto r = write_proc_file(proc + "/uid_map", identity_of_own_map("/proc/self/uid_map", 0)); !r)
+        if (auto r =
+                write_proc_file(proc + "/uid_map", identity_of_own_map("/proc/self/uid_map", 0));
+            !r)
             return r;
         return write_proc_file(proc + "/gid_map", identity_of_own_map("/proc/self/gid_map", 0));
     }
-    if (auto r = write_proc_file(proc + "/uid_map", std::to_string(uid) + " " + std::to_string(uid) + " 1\n"); !r)
+    if (auto r = write_proc_file(proc + "/uid_map",
+                                 std::to_string(uid) + " " + std::to_string(uid) + " 1\n");
+        !r)
         return r;
     // An unprivileged gid map requires setgroups to be denied first.
     if (auto r = write_proc_file(proc + "/setgroups", "deny"); !r) return r;
-    return write_proc_file(proc + "/gid_map", std::to_string(gid) + " " + std::to_string(gid) + " 1\n");
+    return write_proc_file(proc + "/gid_map",
+                           std::to_string(gid) + " " + std::to_string(gid) + " 1\n");
 }
 
 std::string userns_diagnosis() {
     if (read_trimmed("/proc/sys/kernel/unprivileged_userns_clone") == "0")
-        return "unprivileged user namespaces are disabled: run 'sysctl -w kernel.unprivileged_userns_clone=1' as root";
+        return "unprivileged user namespaces are disabled: run 'sysctl -w "
+               "kernel.unprivileged_userns_clone=1' as root";
     if (read_trimmed("/proc/sys/user/max_user_namespaces") == "0")
-        return "user namespaces are disabled: run 'sysctl -w user.max_user_namespaces=15000' as root";
+        return "user namespaces are disabled: run 'sysctl -w user.max_user_namespaces=15000' as "
+               "root";
     if (read_trimmed("/proc/sys/kernel/apparmor_restrict_unprivileged_userns") == "1")
         return "AppArmor restricts unprivileged user namespaces: run 'sysctl -w "
-               "kernel.apparmor_restrict_unprivileged_userns=0' as root, or install an AppArmor profile for whatif "
+               "kernel.apparmor_restrict_unprivileged_userns=0' as root, or install an AppArmor "
+               "profile for whatif "
                "that allows 'userns'";
     return {};
 }

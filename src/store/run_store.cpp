@@ -27,7 +27,8 @@ constexpr std::array<std::string_view, 4> kStates = {"running", "complete", "fai
 
 std::string home_dir() {
     if (const char* home = std::getenv("HOME"); home != nullptr && *home == '/') return home;
-    if (const passwd* pw = getpwuid(getuid()); pw != nullptr && pw->pw_dir != nullptr) return pw->pw_dir;
+    if (const passwd* pw = getpwuid(getuid()); pw != nullptr && pw->pw_dir != nullptr)
+        return pw->pw_dir;
     return {};
 }
 
@@ -41,7 +42,9 @@ std::string format_utc(std::time_t t, const char* fmt) {
 
 }  // namespace
 
-std::string_view to_string(RunState s) { return kStates[static_cast<size_t>(s)]; }
+std::string_view to_string(RunState s) {
+    return kStates[static_cast<size_t>(s)];
+}
 
 bool is_valid_run_id(std::string_view id) {
     // YYYYMMDDTHHMMSS-xxxx
@@ -49,7 +52,8 @@ bool is_valid_run_id(std::string_view id) {
     for (size_t i = 0; i < id.size(); ++i) {
         if (i == 8 || i == 15) continue;
         const char c = id[i];
-        if (i < 15 ? !(c >= '0' && c <= '9') : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+        if (i < 15 ? !(c >= '0' && c <= '9') : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+            return false;
     }
     return true;
 }
@@ -69,7 +73,8 @@ Result<RunStore> RunStore::open_default() {
 }
 
 Result<RunStore> RunStore::open_at(const std::string& root) {
-    if (auto st = util::make_dirs(util::join_path(root, "runs"), 0700); !st) return std::unexpected(st.error());
+    if (auto st = util::make_dirs(util::join_path(root, "runs"), 0700); !st)
+        return std::unexpected(st.error());
     // A physical path: the sandbox hides the store by mounting over this exact path.
     char* real = realpath(root.c_str(), nullptr);
     if (real == nullptr) return fail_errno("realpath(" + root + ")");
@@ -78,7 +83,9 @@ Result<RunStore> RunStore::open_at(const std::string& root) {
     return RunStore(resolved);
 }
 
-std::string RunStore::run_dir(const std::string& id) const { return util::join_path(root_, "runs/" + id); }
+std::string RunStore::run_dir(const std::string& id) const {
+    return util::join_path(root_, "runs/" + id);
+}
 
 Result<ActiveRun> RunStore::create_run() {
     std::random_device rd;
@@ -91,8 +98,10 @@ Result<ActiveRun> RunStore::create_run() {
             if (errno == EEXIST) continue;  // same second, same suffix: draw again
             return fail_errno("mkdir(" + dir + ")");
         }
-        UniqueFd lock(open(util::join_path(dir, "lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
-        if (!lock || flock(lock.get(), LOCK_EX | LOCK_NB) != 0) return fail_errno("lock(" + dir + ")");
+        UniqueFd lock(
+            open(util::join_path(dir, "lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+        if (!lock || flock(lock.get(), LOCK_EX | LOCK_NB) != 0)
+            return fail_errno("lock(" + dir + ")");
         return ActiveRun{id, dir, std::move(lock)};
     }
     return fail("could not allocate a run id in " + root_);
@@ -106,7 +115,8 @@ Result<std::string> RunStore::resolve(std::string_view ref) const {
         return runs->back().meta.id;
     }
     if (!is_valid_run_id(ref))
-        return bad_input("'" + std::string(ref) + "' is not a run id (expected e.g. 20261123T205731-3f9c, or 'last')");
+        return bad_input("'" + std::string(ref) +
+                         "' is not a run id (expected e.g. 20261123T205731-3f9c, or 'last')");
     const std::string id(ref);
     if (access(run_dir(id).c_str(), F_OK) != 0) return bad_input("no run " + id + " in " + root_);
     return id;
@@ -115,7 +125,8 @@ Result<std::string> RunStore::resolve(std::string_view ref) const {
 Result<RunMeta> RunStore::load(const std::string& id) const {
     auto meta = load_meta(run_dir(id));
     if (!meta) return meta;
-    if (meta->state == RunState::running && !run_is_locked(run_dir(id))) meta->state = RunState::incomplete;
+    if (meta->state == RunState::running && !run_is_locked(run_dir(id)))
+        meta->state = RunState::incomplete;
     return meta;
 }
 
@@ -136,14 +147,16 @@ Result<std::vector<RunListing>> RunStore::list() const {
         } else {
             // Killed before its metadata was written: still listed, so it can be discarded.
             listing.meta.id = id;
-            listing.meta.state = run_is_locked(run_dir(id)) ? RunState::running : RunState::incomplete;
+            listing.meta.state =
+                run_is_locked(run_dir(id)) ? RunState::running : RunState::incomplete;
         }
         listing.dir = run_dir(id);
         out.push_back(std::move(listing));
     }
     std::sort(out.begin(), out.end(), [](const RunListing& a, const RunListing& b) {
         if (a.meta.id.substr(0, 15) != b.meta.id.substr(0, 15)) return a.meta.id < b.meta.id;
-        if (a.meta.started_unix_ns != b.meta.started_unix_ns) return a.meta.started_unix_ns < b.meta.started_unix_ns;
+        if (a.meta.started_unix_ns != b.meta.started_unix_ns)
+            return a.meta.started_unix_ns < b.meta.started_unix_ns;
         return a.meta.id < b.meta.id;
     });
     return out;
@@ -156,7 +169,8 @@ Status RunStore::discard(const std::string& id) {
     if (lock && flock(lock.get(), LOCK_EX | LOCK_NB) != 0)
         return bad_input("run " + id + " is in progress (a whatif process holds it)");
     // Rename first, so that a half-deleted run is never listed as a run.
-    const std::string doomed = util::join_path(root_, "runs/.discard-" + id + "-" + std::to_string(getpid()));
+    const std::string doomed =
+        util::join_path(root_, "runs/.discard-" + id + "-" + std::to_string(getpid()));
     if (rename(dir.c_str(), doomed.c_str()) != 0) return fail_errno("rename(" + dir + ")");
     return util::remove_tree(doomed);
 }
@@ -167,7 +181,8 @@ Result<std::vector<std::string>> RunStore::gc(std::chrono::milliseconds older_th
     const auto now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                             std::chrono::system_clock::now().time_since_epoch())
                             .count();
-    const int64_t cutoff = now_ns - std::chrono::duration_cast<std::chrono::nanoseconds>(older_than).count();
+    const int64_t cutoff =
+        now_ns - std::chrono::duration_cast<std::chrono::nanoseconds>(older_than).count();
     std::vector<std::string> removed;
     for (const auto& run : *runs) {
         if (run.meta.state == RunState::running) continue;
@@ -193,7 +208,8 @@ Result<std::vector<std::string>> RunStore::gc(std::chrono::milliseconds older_th
 
 Status save_meta(const std::string& run_dir, const RunMeta& meta) {
     json layers = json::array();
-    for (const auto& l : meta.layers) layers.push_back({{"host_mount", l.host_mount}, {"upper", l.upper_dir}});
+    for (const auto& l : meta.layers)
+        layers.push_back({{"host_mount", l.host_mount}, {"upper", l.upper_dir}});
     json j = {{"id", meta.id},
               {"argv", meta.argv},
               {"cwd", meta.cwd},
@@ -204,8 +220,9 @@ Status save_meta(const std::string& run_dir, const RunMeta& meta) {
               {"verdict", meta.verdict},
               {"applied_at", meta.applied_at},
               {"layers", layers}};
-    return util::write_file_atomically(util::join_path(run_dir, "meta.json"),
-                                       j.dump(2, ' ', false, json::error_handler_t::replace) + "\n");
+    return util::write_file_atomically(
+        util::join_path(run_dir, "meta.json"),
+        j.dump(2, ' ', false, json::error_handler_t::replace) + "\n");
 }
 
 Result<RunMeta> load_meta(const std::string& run_dir) {
@@ -226,7 +243,8 @@ Result<RunMeta> load_meta(const std::string& run_dir) {
         m.verdict = j.value("verdict", std::string());
         m.applied_at = j.value("applied_at", std::string());
         for (const auto& l : j.value("layers", json::array()))
-            m.layers.push_back({l.at("host_mount").get<std::string>(), l.at("upper").get<std::string>()});
+            m.layers.push_back(
+                {l.at("host_mount").get<std::string>(), l.at("upper").get<std::string>()});
         return m;
     } catch (const json::exception& e) {
         return fail("malformed " + util::join_path(run_dir, "meta.json") + ": " + e.what());

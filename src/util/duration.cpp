@@ -26,7 +26,8 @@ Result<std::chrono::milliseconds> parse_duration(std::string_view text) {
     else
         return bad_input("invalid duration '" + shown + "': unknown unit '" + std::string(unit) +
                          "' (use ms, s, m, h or d)");
-    if (value > UINT64_MAX / factor_ms / 2) return bad_input("duration '" + shown + "' is too long");
+    if (value > UINT64_MAX / factor_ms / 2)
+        return bad_input("duration '" + shown + "' is too long");
     return std::chrono::milliseconds(static_cast<int64_t>(value * factor_ms));
 }
 

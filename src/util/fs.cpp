@@ -34,11 +34,13 @@ Status remove_children(int dir_fd, const std::string& shown) {
             result = fail_errno("unlink(" + join_path(shown, name) + ")");
             break;
         }
-        UniqueFd child(openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        UniqueFd child(
+            openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
         if (!child) {
             // Mode 000 directories cannot be opened until we give ourselves access.
             fchmodat(dir_fd, name.c_str(), S_IRWXU, 0);
-            child.reset(openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+            child.reset(
+                openat(dir_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
         }
         if (!child) {
             result = fail_errno("open(" + join_path(shown, name) + ")");
@@ -97,7 +99,8 @@ Status write_file_atomically(const std::string& path, std::string_view content, 
         }
         done += static_cast<size_t>(n);
     }
-    if ((durability == Durability::fsync && fsync(fd.get()) != 0) || rename(tmp.c_str(), path.c_str()) != 0) {
+    if ((durability == Durability::fsync && fsync(fd.get()) != 0) ||
+        rename(tmp.c_str(), path.c_str()) != 0) {
         const int err = errno;
         unlink(tmp.c_str());
         return fail_errno("rename(" + tmp + ", " + path + ")", err);
@@ -134,7 +137,8 @@ Status make_dirs(const std::string& path, unsigned mode) {
     }
     if (errno != EEXIST) return fail_errno("mkdir(" + path + ")");
     struct stat st {};
-    if (stat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return fail(path + " exists and is not a directory");
+    if (stat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+        return fail(path + " exists and is not a directory");
     return {};
 }
 

@@ -1,8 +1,8 @@
 #include "whatif/util/strings.hpp"
 
+#include <string.h>
 #include <cstdio>
 #include <cstring>
-#include <string.h>
 
 namespace whatif::util {
 
@@ -137,11 +137,21 @@ std::string shell_quote_for_display(std::string_view s) {
             continue;
         }
         switch (c) {
-            case '\n': out += "\\n"; break;
-            case '\t': out += "\\t"; break;
-            case '\r': out += "\\r"; break;
-            case '\\': out += "\\\\"; break;
-            case '\'': out += "\\'"; break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\'':
+                out += "\\'";
+                break;
             default:
                 if (n == 0 || c < 0x20 || c == 0x7F) {
                     char buf[8];

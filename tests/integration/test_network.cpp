@@ -41,7 +41,8 @@ struct HostListener {
     }
 };
 
-json dry_run(const World& w, const std::string& script, const std::vector<std::string>& extra = {}) {
+json dry_run(const World& w, const std::string& script,
+             const std::vector<std::string>& extra = {}) {
     ProcessResult raw;
     std::vector<std::string> options = {"--timeout", "30s"};
     options.insert(options.end(), extra.begin(), extra.end());
@@ -86,7 +87,8 @@ TEST_CASE("curl over HTTP: method, host and path recorded; 503 from the stub") {
 TEST_CASE("curl over HTTPS and git clone: the TLS server name") {
     World w;
     HostListener host(443);
-    const auto set = dry_run(w, "curl -sS -m 10 https://api.github.com/user; git clone -q https://github.com/o/r");
+    const auto set = dry_run(
+        w, "curl -sS -m 10 https://api.github.com/user; git clone -q https://github.com/o/r");
     std::set<std::string> snis;
     for (const auto& n : entries(set, "connect", "tcp"))
         if (n["tls"].is_object()) snis.insert(n["tls"]["sni"].get<std::string>());
@@ -99,10 +101,11 @@ TEST_CASE("curl over HTTPS and git clone: the TLS server name") {
 TEST_CASE("psql: user, database and the query; redis-cli: the command; ssh: the banner") {
     World w;
     HostListener pg(5432), redis(6379), ssh(22);
-    const auto set = dry_run(w,
-                             "psql -h db.internal -U admin prod -c 'DROP DATABASE prod'; "
-                             "redis-cli -h cache.internal FLUSHALL; "
-                             "ssh -o BatchMode=yes -o StrictHostKeyChecking=no git@github.com true");
+    const auto set =
+        dry_run(w,
+                "psql -h db.internal -U admin prod -c 'DROP DATABASE prod'; "
+                "redis-cli -h cache.internal FLUSHALL; "
+                "ssh -o BatchMode=yes -o StrictHostKeyChecking=no git@github.com true");
     const auto tcp = entries(set, "connect", "tcp");
     const json p = find_port(tcp, 5432);
     REQUIRE_FALSE(p.is_null());
@@ -126,7 +129,8 @@ TEST_CASE("psql: user, database and the query; redis-cli: the command; ssh: the 
 TEST_CASE("name lookups: getent and dig get synthetic answers, every query is recorded") {
     World w;
     ProcessResult raw;
-    const auto set = w.dry_run_sh("getent hosts db.internal && dig +short +tries=1 +time=3 A api.example.org", &raw);
+    const auto set = w.dry_run_sh(
+        "getent hosts db.internal && dig +short +tries=1 +time=3 A api.example.org", &raw);
     INFO(raw.err);
     CHECK(set["run"]["exit_status"] == 0);
     CHECK(raw.err.find("db.internal") != std::string::npos);  // getent printed an address
@@ -161,9 +165,11 @@ TEST_CASE("a direct connect to an IP literal, and a UDP datagram") {
 TEST_CASE("--net none: loopback only, every connection refused, attempts still recorded") {
     World w;
     ProcessResult raw;
-    const auto set = w.dry_run_sh("python3 -c \"import socket\ntry:\n socket.create_connection(('203.0.113.5', 8081), timeout=5)\n"
-                                  "except OSError as e: print('refused', e.errno)\"",
-                                  &raw, {"--net", "none"});
+    const auto set = w.dry_run_sh(
+        "python3 -c \"import socket\ntry:\n socket.create_connection(('203.0.113.5', 8081), "
+        "timeout=5)\n"
+        "except OSError as e: print('refused', e.errno)\"",
+        &raw, {"--net", "none"});
     CHECK(set["run"]["net"] == "none");
     CHECK(raw.err.find("refused 111") != std::string::npos);  // ECONNREFUSED
     const json c = find_port(entries(set, "connect", "tcp"), 8081);
@@ -179,7 +185,8 @@ TEST_CASE("--net host is the real network, said loudly") {
     CHECK(j["run"]["net"] == "host");
 }
 
-TEST_CASE("hostile bytes never block or bloat whatif: huge headers, truncated hello, endless RESP") {
+TEST_CASE(
+    "hostile bytes never block or bloat whatif: huge headers, truncated hello, endless RESP") {
     World w;
     const auto set = dry_run(w,
                              "python3 -c \"import socket\n"

@@ -16,8 +16,8 @@
 #include <set>
 
 #include "integration/harness.hpp"
-#include "whatif/effects/effect_set.hpp"
 #include "support/pty.hpp"
+#include "whatif/effects/effect_set.hpp"
 
 using namespace whatif::test;
 namespace bp = boost::process;
@@ -30,7 +30,8 @@ std::string probe(const std::string& name) {
 }
 
 // Runs a probe inside whatif; its own exit status comes back.
-ProcessResult run_probe(const World& w, const std::string& name, const std::vector<std::string>& args = {}) {
+ProcessResult run_probe(const World& w, const std::string& name,
+                        const std::vector<std::string>& args = {}) {
     std::vector<std::string> argv = {"run", "-n", "--exit-status", "command", "--", probe(name)};
     argv.insert(argv.end(), args.begin(), args.end());
     return w.whatif(argv);
@@ -50,7 +51,9 @@ int processes_with(const std::string& marker) {
     DIR* proc = opendir("/proc");
     while (dirent* e = readdir(proc)) {
         if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-        if (read_text(std::string("/proc/") + e->d_name + "/cmdline").find(marker) != std::string::npos) ++count;
+        if (read_text(std::string("/proc/") + e->d_name + "/cmdline").find(marker) !=
+            std::string::npos)
+            ++count;
     }
     closedir(proc);
     return count;
@@ -85,16 +88,24 @@ int listener(const std::string& path, bool abstract) {
 TEST_CASE("escape classes fail inside the sandbox") {
     World w;
     const auto before = snapshot_tree(w.host);
-    SUBCASE("ptrace") { check_all_blocked(run_probe(w, "ptrace_attach"), 3); }
-    SUBCASE("writes to /proc/sys and /proc/sysrq-trigger") { check_all_blocked(run_probe(w, "proc_writes"), 3); }
+    SUBCASE("ptrace") {
+        check_all_blocked(run_probe(w, "ptrace_attach"), 3);
+    }
+    SUBCASE("writes to /proc/sys and /proc/sysrq-trigger") {
+        check_all_blocked(run_probe(w, "proc_writes"), 3);
+    }
     SUBCASE("mount, umount2, pivot_root, chroot, the new mount API") {
         check_all_blocked(run_probe(w, "mount_calls"), 13);
     }
-    SUBCASE("unshare, clone with namespace flags, clone3, setns") { check_all_blocked(run_probe(w, "namespaces"), 6); }
+    SUBCASE("unshare, clone with namespace flags, clone3, setns") {
+        check_all_blocked(run_probe(w, "namespaces"), 6);
+    }
     SUBCASE("keyrings, bpf, perf_event_open, userfaultfd, io_uring, process_vm_readv") {
         check_all_blocked(run_probe(w, "kernel_surfaces"), 8);
     }
-    SUBCASE("int 0x80 and the x32 bit") { check_all_blocked(run_probe(w, "abi_bypass"), 3); }
+    SUBCASE("int 0x80 and the x32 bit") {
+        check_all_blocked(run_probe(w, "abi_bypass"), 3);
+    }
     SUBCASE("only fds 0-2; whatif's executable cannot be written") {
         const auto r = run_probe(w, "fds_and_exe");
         check_all_blocked(r, 3);
@@ -112,7 +123,9 @@ TEST_CASE("kill() cannot reach a host process") {
     host_sleep.terminate();
 }
 
-TEST_CASE("capabilities: none for a non-root caller, root's short list for root, nothing gained by setuid or file caps") {
+TEST_CASE(
+    "capabilities: none for a non-root caller, root's short list for root, nothing gained by "
+    "setuid or file caps") {
     World w;
     const auto r = run_probe(w, "caps_report");
     REQUIRE(r.exit_code == 0);
@@ -151,7 +164,8 @@ TEST_CASE("capabilities: none for a non-root caller, root's short list for root,
     }
     REQUIRE_FALSE(fixtures.empty());
     for (const char* name : {"setuid_report", "filecap_report"}) {
-        const auto out = w.whatif({"run", "-n", "--exit-status", "command", "--", fixtures + "/" + name});
+        const auto out =
+            w.whatif({"run", "-n", "--exit-status", "command", "--", fixtures + "/" + name});
         INFO(name << ":\n" << out.out << out.err);
         if (out.exit_code == 126) {
             // The kernel refuses to start a file-capability binary whose capabilities
@@ -197,14 +211,16 @@ TEST_CASE("host unix sockets are unreachable and every attempt is recorded") {
 
 TEST_CASE("TIOCSTI and TIOCLINUX on a real terminal inject nothing, high bits included") {
     World w;
-    PtySession s(whatif_binary(), {"run", "-n", "--exit-status", "command", "--", probe("tty_inject")}, w.host,
+    PtySession s(whatif_binary(),
+                 {"run", "-n", "--exit-status", "command", "--", probe("tty_inject")}, w.host,
                  {{"WHATIF_HOME", w.store}, {"HOME", w.home}, {"NO_COLOR", "1"}});
     const int status = s.wait_exit();
     INFO(s.output());
     CHECK(status == 0);
     CHECK(s.output().find("ESCAPED") == std::string::npos);
     size_t blocked = 0;
-    for (size_t pos = 0; (pos = s.output().find("blocked:", pos)) != std::string::npos; ++pos) ++blocked;
+    for (size_t pos = 0; (pos = s.output().find("blocked:", pos)) != std::string::npos; ++pos)
+        ++blocked;
     CHECK(blocked == 4);
 }
 
@@ -212,20 +228,25 @@ TEST_CASE("a fork bomb, a memory bomb and a double-forked daemon are contained a
     World w;
     const std::string marker = "whatif-bomb-" + std::to_string(getpid());
     SUBCASE("fork bomb") {
-        const auto r = w.whatif({"run", "-n", "--timeout", "5s", "--", "sh", "-c", "b() { b | b & }; b; wait # " + marker});
+        const auto r = w.whatif({"run", "-n", "--timeout", "5s", "--", "sh", "-c",
+                                 "b() { b | b & }; b; wait # " + marker});
         CHECK((r.exit_code == 0 || r.exit_code == 3));
     }
     SUBCASE("memory bomb") {
-        const auto r = w.whatif({"run", "-n", "--timeout", "30s", "--exit-status", "command", "--", "python3", "-c",
-                                 "import mmap  # " + marker + "\nkeep = []\nwhile True: keep.append(mmap.mmap(-1, 1 << 30))"});
+        const auto r = w.whatif(
+            {"run", "-n", "--timeout", "30s", "--exit-status", "command", "--", "python3", "-c",
+             "import mmap  # " + marker +
+                 "\nkeep = []\nwhile True: keep.append(mmap.mmap(-1, 1 << 30))"});
         CHECK(r.exit_code == 1);  // MemoryError / ENOMEM: the data limit held
         CHECK(r.err.find("rror") != std::string::npos);
     }
     SUBCASE("double-forked daemon") {
-        const auto r = w.whatif({"run", "-n", "--", "sh", "-c", "(sh -c 'sleep 300; : " + marker + "' &) &"});
+        const auto r =
+            w.whatif({"run", "-n", "--", "sh", "-c", "(sh -c 'sleep 300; : " + marker + "' &) &"});
         CHECK(r.exit_code == 0);
     }
-    for (int i = 0; i < 100 && processes_with(marker) > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    for (int i = 0; i < 100 && processes_with(marker) > 0; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
     CHECK(processes_with(marker) == 0);
 }
 
@@ -234,7 +255,8 @@ TEST_CASE("the process log: every program, its argv and its parent") {
     w.mkdirs("fixture");
     w.write("fixture/Makefile", "all:\n\techo built > out.txt\n\ttrue\n");
     const std::string report = w.root + "/report.json";
-    const auto r = w.whatif({"run", "-n", "--report", report, "--", "sh", "-c", "ls >/dev/null; make -s -C fixture"});
+    const auto r = w.whatif(
+        {"run", "-n", "--report", report, "--", "sh", "-c", "ls >/dev/null; make -s -C fixture"});
     INFO(r.err);
     const auto set = nlohmann::json::parse(read_text(report));
     std::map<std::string, nlohmann::json> by_name;
@@ -244,7 +266,8 @@ TEST_CASE("the process log: every program, its argv and its parent") {
     REQUIRE(by_name.contains("ls"));
     REQUIRE(by_name.contains("make"));
     CHECK(by_name["sh"]["ppid"] == 1);
-    CHECK(by_name["sh"]["argv"] == nlohmann::json({"sh", "-c", "ls >/dev/null; make -s -C fixture"}));
+    CHECK(by_name["sh"]["argv"] ==
+          nlohmann::json({"sh", "-c", "ls >/dev/null; make -s -C fixture"}));
     CHECK(by_name["sh"]["exit_status"] == 0);
     CHECK(by_name["ls"]["ppid"] == by_name["sh"]["pid"]);
     CHECK(by_name["make"]["ppid"] == by_name["sh"]["pid"]);
@@ -262,7 +285,8 @@ TEST_CASE("the process log: every program, its argv and its parent") {
     CHECK(r.out.find("sh \u2192 make") != std::string::npos);
 }
 
-TEST_CASE("unusual argv is recorded exactly: empty strings, newlines, invalid UTF-8, 1,000 arguments") {
+TEST_CASE(
+    "unusual argv is recorded exactly: empty strings, newlines, invalid UTF-8, 1,000 arguments") {
     World w;
     const std::string report = w.root + "/report.json";
     w.whatif({"run", "-n", "--report", report, "--", probe("exec_weird_argv")});

@@ -9,7 +9,8 @@
 int main() {
     std::ifstream status("/proc/self/status");
     for (std::string line; std::getline(status, line);)
-        if (line.rfind("Cap", 0) == 0 || line.rfind("NoNewPrivs", 0) == 0) std::cout << line << "\n";
+        if (line.rfind("Cap", 0) == 0 || line.rfind("NoNewPrivs", 0) == 0)
+            std::cout << line << "\n";
     std::cout << "euid:\t" << geteuid() << "\n";
     return 0;
 }

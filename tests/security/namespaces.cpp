@@ -20,7 +20,8 @@ int main() {
     expect_blocked("clone(CLONE_NEWUSER)",
                    syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, nullptr, nullptr, nullptr, nullptr));
     expect_blocked("clone(CLONE_NEWNS|CLONE_NEWPID)",
-                   syscall(SYS_clone, CLONE_NEWNS | CLONE_NEWPID | SIGCHLD, nullptr, nullptr, nullptr, nullptr));
+                   syscall(SYS_clone, CLONE_NEWNS | CLONE_NEWPID | SIGCHLD, nullptr, nullptr,
+                           nullptr, nullptr));
     rc = syscall(SYS_clone3, nullptr, 0);
     expect_blocked("clone3", rc);
     if (rc == -1 && errno != ENOSYS) {

@@ -6,7 +6,8 @@
 
 int main() {
     expect_blocked("ptrace(PTRACE_ATTACH, 1)", ptrace(PTRACE_ATTACH, 1, nullptr, nullptr));
-    expect_blocked("ptrace(PTRACE_SEIZE, getppid())", ptrace(PTRACE_SEIZE, getppid(), nullptr, nullptr));
+    expect_blocked("ptrace(PTRACE_SEIZE, getppid())",
+                   ptrace(PTRACE_SEIZE, getppid(), nullptr, nullptr));
     expect_blocked("ptrace(PTRACE_TRACEME)", ptrace(PTRACE_TRACEME, 0, nullptr, nullptr));
     return g_escaped;
 }

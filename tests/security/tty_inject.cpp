@@ -13,7 +13,8 @@ int main() {
     }
     char c = 'X';
     expect_blocked("ioctl(TIOCSTI)", ioctl(0, TIOCSTI, &c));
-    expect_blocked("ioctl(TIOCSTI | 1 << 32)", syscall(SYS_ioctl, 0, static_cast<unsigned long>(TIOCSTI) | (1UL << 32), &c));
+    expect_blocked("ioctl(TIOCSTI | 1 << 32)",
+                   syscall(SYS_ioctl, 0, static_cast<unsigned long>(TIOCSTI) | (1UL << 32), &c));
     char sel[2] = {2, 0};  // TIOCL_SETSEL
     expect_blocked("ioctl(TIOCLINUX)", ioctl(0, TIOCLINUX, sel));
     expect_blocked("ioctl(TIOCLINUX | 1 << 32)",

@@ -26,7 +26,8 @@ std::string whatif_binary() {
     return WHATIF_BINARY;
 }
 
-ProcessResult run_process(const std::string& exe, const std::vector<std::string>& args, const ProcessOptions& options) {
+ProcessResult run_process(const std::string& exe, const std::vector<std::string>& args,
+                          const ProcessOptions& options) {
     // Output goes through files: no pipe can fill up and deadlock the test.
     std::random_device rd;
     const std::string base = "/tmp/whatif-test-io-" + std::to_string(rd()) + std::to_string(rd());
@@ -43,8 +44,9 @@ ProcessResult run_process(const std::string& exe, const std::vector<std::string>
             env[k] = v;
     }
     ProcessResult result;
-    bp::child child(exe, bp::args(args), env, bp::start_dir(options.cwd.empty() ? "/tmp" : options.cwd),
-                    bp::std_in < in_path, bp::std_out > out_path, bp::std_err > err_path);
+    bp::child child(exe, bp::args(args), env,
+                    bp::start_dir(options.cwd.empty() ? "/tmp" : options.cwd),
+                    bp::std_in<in_path, bp::std_out> out_path, bp::std_err > err_path);
     child.wait();
     result.exit_code = child.exit_code();
     result.out = slurp(out_path);

@@ -20,7 +20,8 @@ struct ProcessOptions {
     std::string stdin_data;
 };
 
-ProcessResult run_process(const std::string& exe, const std::vector<std::string>& args, const ProcessOptions& options);
+ProcessResult run_process(const std::string& exe, const std::vector<std::string>& args,
+                          const ProcessOptions& options);
 
 // The whatif binary under test: $WHATIF_BIN, else the one this build made.
 std::string whatif_binary();

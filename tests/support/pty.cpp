@@ -11,8 +11,8 @@
 
 namespace whatif::test {
 
-PtySession::PtySession(const std::string& exe, const std::vector<std::string>& args, const std::string& cwd,
-                       const std::map<std::string, std::string>& env) {
+PtySession::PtySession(const std::string& exe, const std::vector<std::string>& args,
+                       const std::string& cwd, const std::map<std::string, std::string>& env) {
     pid_ = forkpty(&master_, nullptr, nullptr, nullptr);
     if (pid_ == 0) {
         if (chdir(cwd.c_str()) != 0) _exit(126);

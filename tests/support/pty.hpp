@@ -8,7 +8,7 @@
 namespace whatif::test {
 
 class PtySession {
-public:
+  public:
     PtySession(const std::string& exe, const std::vector<std::string>& args, const std::string& cwd,
                const std::map<std::string, std::string>& env);
     ~PtySession();
@@ -18,7 +18,7 @@ public:
     int wait_exit();  // exit status
     const std::string& output() const { return output_; }
 
-private:
+  private:
     int master_ = -1;
     int pid_ = -1;
     std::string output_;

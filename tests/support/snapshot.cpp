@@ -46,7 +46,8 @@ void walk(const std::string& root, const std::string& rel, TreeSnapshot& out) {
             if (fd >= 0) {
                 char buf[65536];
                 ssize_t n;
-                while ((n = read(fd, buf, sizeof buf)) > 0) XXH3_64bits_update(state, buf, static_cast<size_t>(n));
+                while ((n = read(fd, buf, sizeof buf)) > 0)
+                    XXH3_64bits_update(state, buf, static_cast<size_t>(n));
                 close(fd);
             }
             s.content_hash = XXH3_64bits_digest(state);

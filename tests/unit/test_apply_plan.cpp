@@ -5,9 +5,9 @@
 #include "whatif/apply/plan.hpp"
 
 using namespace whatif;
+using apply::OpKind;
 using effects::Change;
 using effects::FileType;
-using apply::OpKind;
 
 namespace {
 
@@ -36,16 +36,20 @@ std::vector<size_t> all(const effects::EffectSet& set) {
 }
 
 // Position of the first op of `kind` on `path`.
-size_t position(const effects::EffectSet& set, const apply::ApplyPlan& plan, OpKind kind, const std::string& path) {
+size_t position(const effects::EffectSet& set, const apply::ApplyPlan& plan, OpKind kind,
+                const std::string& path) {
     for (size_t k = 0; k < plan.ops.size(); ++k)
-        if (plan.ops[k].kind == kind && kind != OpKind::sync && set.files[plan.ops[k].effect].path == path) return k;
+        if (plan.ops[k].kind == kind && kind != OpKind::sync &&
+            set.files[plan.ops[k].effect].path == path)
+            return k;
     FAIL("no " << to_string(kind) << " op for " << path);
     return 0;
 }
 
 }  // namespace
 
-TEST_CASE("apply order: removals deepest first, creations parents first, modes last deepest first") {
+TEST_CASE(
+    "apply order: removals deepest first, creations parents first, modes last deepest first") {
     effects::EffectSet set;
     set.files = {
         effect("/p/d", Change::replaced, FileType::dir, FileType::file),  // dir -> file
@@ -61,17 +65,26 @@ TEST_CASE("apply order: removals deepest first, creations parents first, modes l
     };
     const auto plan = apply::plan_apply(set, all(set));
     CHECK(plan.refused.empty());
-    CHECK(position(set, plan, OpKind::remove, "/p/d/y/z") < position(set, plan, OpKind::remove, "/p/d/y"));
-    CHECK(position(set, plan, OpKind::remove, "/p/d/x") < position(set, plan, OpKind::remove, "/p/d"));
-    CHECK(position(set, plan, OpKind::remove, "/p/f") < position(set, plan, OpKind::make_dir, "/p/f"));
-    CHECK(position(set, plan, OpKind::make_dir, "/p/f") < position(set, plan, OpKind::place, "/p/f/inner"));
-    CHECK(position(set, plan, OpKind::make_dir, "/p/n") < position(set, plan, OpKind::make_dir, "/p/n/m"));
+    CHECK(position(set, plan, OpKind::remove, "/p/d/y/z") <
+          position(set, plan, OpKind::remove, "/p/d/y"));
+    CHECK(position(set, plan, OpKind::remove, "/p/d/x") <
+          position(set, plan, OpKind::remove, "/p/d"));
+    CHECK(position(set, plan, OpKind::remove, "/p/f") <
+          position(set, plan, OpKind::make_dir, "/p/f"));
+    CHECK(position(set, plan, OpKind::make_dir, "/p/f") <
+          position(set, plan, OpKind::place, "/p/f/inner"));
+    CHECK(position(set, plan, OpKind::make_dir, "/p/n") <
+          position(set, plan, OpKind::make_dir, "/p/n/m"));
     CHECK(position(set, plan, OpKind::remove, "/p/d") < position(set, plan, OpKind::place, "/p/d"));
-    CHECK(position(set, plan, OpKind::write_temp, "/p/d") < position(set, plan, OpKind::place, "/p/d"));
-    CHECK(position(set, plan, OpKind::set_metadata, "/p/n/m") < position(set, plan, OpKind::set_metadata, "/p/n"));
-    CHECK(position(set, plan, OpKind::place, "/p/f/inner") < position(set, plan, OpKind::set_metadata, "/p/f"));
+    CHECK(position(set, plan, OpKind::write_temp, "/p/d") <
+          position(set, plan, OpKind::place, "/p/d"));
+    CHECK(position(set, plan, OpKind::set_metadata, "/p/n/m") <
+          position(set, plan, OpKind::set_metadata, "/p/n"));
+    CHECK(position(set, plan, OpKind::place, "/p/f/inner") <
+          position(set, plan, OpKind::set_metadata, "/p/f"));
     // A non-directory replacing a non-directory is renamed over it, never removed first.
-    for (const auto& op : plan.ops) CHECK_FALSE((op.kind == OpKind::remove && set.files[op.effect].path == "/p/l"));
+    for (const auto& op : plan.ops)
+        CHECK_FALSE((op.kind == OpKind::remove && set.files[op.effect].path == "/p/l"));
     // One sync between writing contents and renaming them into place.
     size_t syncs = 0, sync_at = 0;
     for (size_t k = 0; k < plan.ops.size(); ++k)
@@ -103,7 +116,8 @@ TEST_CASE("--only and --exclude select by glob, relative to the run's cwd, addin
     CHECK(apply::select_effects(set, {}, {}).size() == 5);
     CHECK(apply::select_effects(set, {"src/*.c"}, {}) == std::vector<size_t>{2, 3});
     CHECK(apply::select_effects(set, {"src"}, {"src/b.c"}) == std::vector<size_t>{2});
-    CHECK(apply::select_effects(set, {}, {"/home/**", "/home/*"}) == std::vector<size_t>{0, 1, 2, 3});
+    CHECK(apply::select_effects(set, {}, {"/home/**", "/home/*"}) ==
+          std::vector<size_t>{0, 1, 2, 3});
     // The new file needs its new directory, even when the directory was not asked for.
     CHECK(apply::select_effects(set, {"build/out.o"}, {}) == std::vector<size_t>{0, 1});
 }

@@ -19,17 +19,21 @@ TEST_CASE("canaries keep the shape of what they replace, and differ every time")
     CHECK(gh.starts_with("ghp_"));
     CHECK(gh.size() == 40);
     CHECK(r.make("ghp_0123456789abcdefghijABCDEFGHIJ012345", "x") != gh);
-    CHECK(replace_url_password("postgres://admin:hunter2@db/prod", r, "env DATABASE_URL").starts_with("postgres://admin:"));
-    CHECK(replace_url_password("postgres://admin:hunter2@db/prod", r, "env DATABASE_URL").ends_with("@db/prod"));
-    CHECK(replace_url_password("postgres://admin:hunter2@db/prod", r, "x").find("hunter2") == std::string::npos);
+    CHECK(replace_url_password("postgres://admin:hunter2@db/prod", r, "env DATABASE_URL")
+              .starts_with("postgres://admin:"));
+    CHECK(replace_url_password("postgres://admin:hunter2@db/prod", r, "env DATABASE_URL")
+              .ends_with("@db/prod"));
+    CHECK(replace_url_password("postgres://admin:hunter2@db/prod", r, "x").find("hunter2") ==
+          std::string::npos);
     CHECK(replace_url_password("https://example.com/a:b@c", r, "x").empty());  // '@' after the path
     CHECK(r.all().size() == 6);
 }
 
 TEST_CASE("secret variable names") {
-    for (const char* name : {"GITHUB_TOKEN", "GH_TOKEN", "NPM_TOKEN", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-                             "AWS_ACCESS_KEY_ID", "ANTHROPIC_API_KEY", "OPENAI_API_KEY", "DB_PASSWORD", "PYPI_TOKEN",
-                             "DOCKER_REGISTRY_PASSWORD", "DATABASE_URL", "SLACK_PRIVATE_KEY", "MY_SECRET_THING"})
+    for (const char* name :
+         {"GITHUB_TOKEN", "GH_TOKEN", "NPM_TOKEN", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+          "AWS_ACCESS_KEY_ID", "ANTHROPIC_API_KEY", "OPENAI_API_KEY", "DB_PASSWORD", "PYPI_TOKEN",
+          "DOCKER_REGISTRY_PASSWORD", "DATABASE_URL", "SLACK_PRIVATE_KEY", "MY_SECRET_THING"})
         CHECK_MESSAGE(is_secret_name(name), name);
     for (const char* name : {"PATH", "HOME", "TOKENIZERS_PARALLELISM", "EDITOR", "LANG"})
         CHECK_FALSE_MESSAGE(is_secret_name(name), name);
@@ -49,8 +53,9 @@ TEST_CASE("secret variable names") {
 
 TEST_CASE("decoys keep each file's format and hold no real secret") {
     CanaryRegistry r;
-    const std::string aws = "[default]\naws_access_key_id = AKIAREALREALREAL1234\n"
-                            "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\nregion = us-east-1\n";
+    const std::string aws =
+        "[default]\naws_access_key_id = AKIAREALREALREAL1234\n"
+        "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\nregion = us-east-1\n";
     const std::string decoy = decoy_content("/h/.aws/credentials", aws, r);
     CHECK(decoy.find("[default]\naws_access_key_id = AKIA") == 0);
     CHECK(decoy.find("AKIAREALREALREAL1234") == std::string::npos);
@@ -62,13 +67,18 @@ TEST_CASE("decoys keep each file's format and hold no real secret") {
     CHECK(decoy_content("/h/.pgpass", pgpass, r).find("hunter2") == std::string::npos);
     const std::string netrc = "machine api.example.com login ana password opensesame\n";
     CHECK(decoy_content("/h/.netrc", netrc, r).find("opensesame") == std::string::npos);
-    CHECK(decoy_content("/h/.netrc", netrc, r).starts_with("machine api.example.com login ana password "));
+    CHECK(decoy_content("/h/.netrc", netrc, r)
+              .starts_with("machine api.example.com login ana password "));
     const std::string gitcreds = "https://ana:ghp_abcdefghijklmnop0123456789ABCD@github.com\n";
-    CHECK(decoy_content("/h/.git-credentials", gitcreds, r).find("ghp_abcdefghijklmnop") == std::string::npos);
-    const std::string docker = "{\"auths\": {\"ghcr.io\": {\"auth\": \"YW5hOnNlY3JldHBhc3N3b3JkMTIz\"}}}\n";
-    CHECK(decoy_content("/h/.docker/config.json", docker, r).find("YW5hOnNlY3JldHBhc3N3b3JkMTIz") == std::string::npos);
-    const std::string key = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ\n"
-                            "-----END OPENSSH PRIVATE KEY-----\n";
+    CHECK(decoy_content("/h/.git-credentials", gitcreds, r).find("ghp_abcdefghijklmnop") ==
+          std::string::npos);
+    const std::string docker =
+        "{\"auths\": {\"ghcr.io\": {\"auth\": \"YW5hOnNlY3JldHBhc3N3b3JkMTIz\"}}}\n";
+    CHECK(decoy_content("/h/.docker/config.json", docker, r).find("YW5hOnNlY3JldHBhc3N3b3JkMTIz") ==
+          std::string::npos);
+    const std::string key =
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ\n"
+        "-----END OPENSSH PRIVATE KEY-----\n";
     const std::string key_decoy = decoy_content("/h/.ssh/id_ed25519", key, r);
     CHECK(key_decoy.starts_with("-----BEGIN OPENSSH PRIVATE KEY-----\n"));
     CHECK(key_decoy.find("b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ") == std::string::npos);
@@ -80,11 +90,13 @@ TEST_CASE("decoys keep each file's format and hold no real secret") {
 
 TEST_CASE("canaries are found in raw bytes, in HTTP Basic credentials and in DNS names") {
     CanaryRegistry r;
-    const std::string token = r.make("ghp_abcdefghijklmnopqrstuvwxyz0123456789", "env GITHUB_TOKEN");
+    const std::string token =
+        r.make("ghp_abcdefghijklmnopqrstuvwxyz0123456789", "env GITHUB_TOKEN");
     CHECK(canaries_in("Authorization: Bearer " + token + "\r\n", r.all()).size() == 1);
     // "ana:<token>" in base64, as curl -u sends it.
     std::string plain = "ana:" + token, b64;
-    static const char* alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    static const char* alphabet =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     for (size_t i = 0; i < plain.size(); i += 3) {
         const uint32_t n = (static_cast<uint8_t>(plain[i]) << 16) |
                            (i + 1 < plain.size() ? static_cast<uint8_t>(plain[i + 1]) << 8 : 0) |

@@ -109,14 +109,17 @@ TEST_CASE("a directory with mounts beneath it is split; others are overlaid whol
             CHECK_FALSE(plan.steps[i].target.starts_with(plan.steps[j].target + "/"));
 }
 
-TEST_CASE("files in a split directory: the caller's small ones are copied, others bound read-only") {
+TEST_CASE(
+    "files in a split directory: the caller's small ones are copied, others bound read-only") {
     auto mounts = parse_mountinfo(kMountinfo);
     REQUIRE(mounts.has_value());
     const MountPlan plan = plan_mounts(*mounts, fake_lister(), {.caller_uid = 1000});
     bool copied_mine = false, symlink_kept = false;
     for (const auto& e : plan.skeleton) {
-        if (e.path.ends_with("/mine.txt")) copied_mine = e.kind == Kind::file && e.host_path == "/mine.txt";
-        if (e.path.ends_with("/bin")) symlink_kept = e.kind == Kind::symlink && e.link_target == "usr/bin";
+        if (e.path.ends_with("/mine.txt"))
+            copied_mine = e.kind == Kind::file && e.host_path == "/mine.txt";
+        if (e.path.ends_with("/bin"))
+            symlink_kept = e.kind == Kind::symlink && e.link_target == "usr/bin";
     }
     CHECK(copied_mine);
     CHECK(symlink_kept);

@@ -43,7 +43,8 @@ effects::EffectSet sample_set() {
 
 }  // namespace
 
-TEST_CASE("the default profile: nothing happened is allowed, a mass deletion asks with its reason") {
+TEST_CASE(
+    "the default profile: nothing happened is allowed, a mass deletion asks with its reason") {
     effects::EffectSet empty;
     auto profile = policy::load_profile("default");
     REQUIRE(profile.has_value());
@@ -53,7 +54,8 @@ TEST_CASE("the default profile: nothing happened is allowed, a mass deletion ask
     CHECK(set.decision.verdict == effects::Verdict::ask);
     REQUIRE(set.decision.reasons.size() == 2);
     CHECK(set.decision.reasons[0].rule == "mass-delete");
-    CHECK(set.decision.reasons[0].message == "deletes 1,205 entries under /home/ana/proj/data (1.2 MB)");
+    CHECK(set.decision.reasons[0].message ==
+          "deletes 1,205 entries under /home/ana/proj/data (1.2 MB)");
     CHECK(set.decision.reasons[1].rule == "unmatched");
     CHECK(policy::exit_code_for(set.decision.verdict) == ExitCode::ask);
 }
@@ -61,11 +63,12 @@ TEST_CASE("the default profile: nothing happened is allowed, a mass deletion ask
 TEST_CASE("text report groups a deleted tree into one line, most destructive first") {
     const std::string text = report::render_text(sample_set(), {.color = false});
     CHECK(text.find("whatif: dry run 20261123T205731-3f9c") == 0);
-    CHECK(text.find("deleted   1,204 files, 1 dir under /home/ana/proj/data   (-1.2 MB)") != std::string::npos);
+    CHECK(text.find("deleted   1,204 files, 1 dir under /home/ana/proj/data   (-1.2 MB)") !=
+          std::string::npos);
     CHECK(text.find("created   /tmp/new.txt   (+12 B)") != std::string::npos);
     CHECK(text.find("deleted") < text.find("created"));
-    CHECK(text.find("decision: ASK — deletes 1,205 entries under /home/ana/proj/data (1.2 MB) (rule mass-delete)") !=
-          std::string::npos);
+    CHECK(text.find("decision: ASK — deletes 1,205 entries under /home/ana/proj/data (1.2 MB) "
+                    "(rule mass-delete)") != std::string::npos);
     CHECK(text.find("\x1b[") == std::string::npos);
     const std::string colored = report::render_text(sample_set(), {.color = true});
     CHECK(colored.find("\x1b[") != std::string::npos);
@@ -77,7 +80,8 @@ TEST_CASE("long lists are folded") {
     for (int d = 0; d < 20; ++d) {
         effects::FileState s;
         s.size = 1;
-        set.files.push_back({"/dir" + std::to_string(d) + "/file", Change::created, FileType::file, std::nullopt, s});
+        set.files.push_back({"/dir" + std::to_string(d) + "/file", Change::created, FileType::file,
+                             std::nullopt, s});
     }
     const std::string text = report::render_text(set, {.color = false, .max_lines_per_change = 6});
     CHECK(text.find("and 14 more in 14 other places") != std::string::npos);

@@ -22,7 +22,10 @@ TEST_CASE("UTF-8 validation and hex round trip") {
     CHECK(util::is_valid_utf8("caf\xc3\xa9"));
     CHECK_FALSE(util::is_valid_utf8("\xc3"));
     CHECK_FALSE(util::is_valid_utf8("\xc0\xaf"));  // overlong '/'
-    CHECK(util::to_valid_utf8("a\xff" "b") == "a\xEF\xBF\xBD" "b");
+    CHECK(util::to_valid_utf8("a\xff"
+                              "b") ==
+          "a\xEF\xBF\xBD"
+          "b");
     const std::string raw("n\na\xfe", 4);
     CHECK(util::from_hex(util::to_hex(raw)) == raw);
     CHECK(util::from_hex("zz").empty());

@@ -13,7 +13,8 @@ namespace whatif::apply {
 
 struct ApplyOptions {
     std::vector<std::string> only, exclude;
-    std::optional<std::vector<size_t>> selection;  // from an interactive edit; overrides only/exclude
+    std::optional<std::vector<size_t>>
+        selection;                 // from an interactive edit; overrides only/exclude
     bool force = false;            // apply despite conflicts
     bool keep_privileges = false;  // keep setuid/setgid bits
 };
@@ -32,6 +33,7 @@ Result<ApplyOutcome> commit(const store::LoadedRun& run, const ApplyOptions& opt
 Result<std::vector<std::string>> abort_apply(const store::LoadedRun& run);
 
 // For the report: the host entries an apply would now conflict with.
-std::vector<std::string> find_conflicts(const store::LoadedRun& run, const std::vector<size_t>& selected);
+std::vector<std::string> find_conflicts(const store::LoadedRun& run,
+                                        const std::vector<size_t>& selected);
 
 }  // namespace whatif::apply

@@ -20,14 +20,14 @@ struct HostEntry {
 };
 
 class HostRoot {
-public:
+  public:
     static Result<HostRoot> open();
     // The parent directory of absolute `path`, resolved without following any symlink.
     Result<HostEntry> entry(const std::string& path) const;
     // lstat of the entry; nullopt when it (or its parent) does not exist.
     Result<std::optional<struct stat>> lstat(const std::string& path) const;
 
-private:
+  private:
     explicit HostRoot(UniqueFd root) : root_(std::move(root)) {}
     // The parent's fd, or -1 with errno set.
     int open_parent(const std::string& path) const;

@@ -10,13 +10,13 @@
 namespace whatif::apply {
 
 enum class OpKind {
-    remove,        // unlink or rmdir (children first)
-    make_dir,      // mkdir 0700; final mode set by set_metadata, deepest first
-    write_temp,    // the new content into a temporary name in the target dir
-    sync,          // one syncfs per filesystem: temporary files durable before renames
-    place,         // rename the temporary file over the target
-    place_special, // symlink, FIFO or socket at a temporary name, renamed over the target
-    set_metadata,  // mode, owner, mtime
+    remove,         // unlink or rmdir (children first)
+    make_dir,       // mkdir 0700; final mode set by set_metadata, deepest first
+    write_temp,     // the new content into a temporary name in the target dir
+    sync,           // one syncfs per filesystem: temporary files durable before renames
+    place,          // rename the temporary file over the target
+    place_special,  // symlink, FIFO or socket at a temporary name, renamed over the target
+    set_metadata,   // mode, owner, mtime
 };
 std::string_view to_string(OpKind k);
 
@@ -40,7 +40,8 @@ ApplyPlan plan_apply(const effects::EffectSet& set, const std::vector<size_t>& s
 // matches a path or any of its parent directories; relative globs are taken from
 // the run's working directory. Directory creations a selected effect needs are
 // added to the selection.
-std::vector<size_t> select_effects(const effects::EffectSet& set, const std::vector<std::string>& only,
+std::vector<size_t> select_effects(const effects::EffectSet& set,
+                                   const std::vector<std::string>& only,
                                    const std::vector<std::string>& exclude);
 
 }  // namespace whatif::apply

@@ -72,7 +72,6 @@ struct CheckCommandOptions {
 int check_command(const CheckCommandOptions& options);
 int profiles_command(const std::string& show_name);  // empty: list them
 
-
 int exec_command(const ExecCommandOptions& options);
 
 // After a dry run's report, on a terminal: "Apply these changes ...? [y/N/d/e]".

@@ -15,18 +15,19 @@ struct Canary {
 };
 
 class CanaryRegistry {
-public:
+  public:
     // A canary with the shape of `real` (known prefixes kept, then the same
     // character classes and length), registered as standing for `source`.
     std::string make(std::string_view real, const std::string& source);
     const std::vector<Canary>& all() const { return canaries_; }
 
-private:
+  private:
     std::vector<Canary> canaries_;
 };
 
 // A URL with a password ("postgres://u:pw@host/db"): the same URL with the
 // password replaced by a canary; empty when there is no password.
-std::string replace_url_password(std::string_view value, CanaryRegistry& registry, const std::string& source);
+std::string replace_url_password(std::string_view value, CanaryRegistry& registry,
+                                 const std::string& source);
 
 }  // namespace whatif::creds

@@ -24,9 +24,10 @@ struct Decoy {
 std::vector<std::string> find_credential_files(const std::string& home, const std::string& cwd);
 
 // The decoy for one file: same format, every secret value a canary.
-std::string decoy_content(const std::string& path, const std::string& real, CanaryRegistry& registry);
+std::string decoy_content(const std::string& path, const std::string& real,
+                          CanaryRegistry& registry);
 
-Result<std::vector<Decoy>> make_decoys(const std::vector<std::string>& files, const std::string& dir,
-                                       CanaryRegistry& registry);
+Result<std::vector<Decoy>> make_decoys(const std::vector<std::string>& files,
+                                       const std::string& dir, CanaryRegistry& registry);
 
 }  // namespace whatif::creds

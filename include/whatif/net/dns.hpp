@@ -28,14 +28,14 @@ std::optional<DnsQuery> parse_dns_query(std::string_view packet);
 // A distinct synthetic address per name (198.18.0.0/15 and fd00:7768:6174::/48),
 // so that a later connection maps back to the name it was made for.
 class SyntheticAddresses {
-public:
+  public:
     std::array<uint8_t, 4> v4_for(const std::string& name);
     std::array<uint8_t, 16> v6_for(const std::string& name);
     // The name an address was given out for, if any ("198.18.0.7" or "fd00:...").
     std::optional<std::string> name_of(const std::string& address_text) const;
     const std::map<std::string, std::string>& names() const { return names_; }
 
-private:
+  private:
     uint32_t index_for(const std::string& name);
     std::map<std::string, uint32_t> index_;
     std::map<std::string, std::string> names_;  // address text -> name
@@ -43,6 +43,7 @@ private:
 
 // The answer to `q`: one A or AAAA record for the name (TTL 1 s), an empty answer
 // for other types. The question is echoed from `packet`.
-std::string build_dns_answer(std::string_view packet, const DnsQuery& q, SyntheticAddresses& addresses);
+std::string build_dns_answer(std::string_view packet, const DnsQuery& q,
+                             SyntheticAddresses& addresses);
 
 }  // namespace whatif::net

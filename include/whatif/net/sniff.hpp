@@ -29,7 +29,8 @@ bool looks_like_http(std::string_view bytes);
 std::optional<HttpRequest> parse_http_request(std::string_view bytes);
 
 // PostgreSQL frontend messages before authentication.
-inline constexpr uint32_t kPgSslRequest = 80877103, kPgGssEncRequest = 80877104, kPgProtocol3 = 196608;
+inline constexpr uint32_t kPgSslRequest = 80877103, kPgGssEncRequest = 80877104,
+                          kPgProtocol3 = 196608;
 struct PgStartup {
     uint32_t code = 0;  // kPgProtocol3, or one of the requests above
     std::string user, database, application;
@@ -45,7 +46,8 @@ std::optional<PgMessage> parse_pg_message(std::string_view bytes);
 
 // Redis: RESP arrays of bulk strings, or inline commands. Each command's words;
 // `consumed` bytes were whole commands.
-std::vector<std::vector<std::string>> parse_redis_commands(std::string_view bytes, size_t& consumed);
+std::vector<std::vector<std::string>> parse_redis_commands(std::string_view bytes,
+                                                           size_t& consumed);
 bool looks_like_redis(std::string_view bytes);
 
 // MySQL HandshakeResponse41 (after our greeting): user and database.

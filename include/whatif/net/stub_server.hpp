@@ -32,7 +32,7 @@ struct SinkEvent {
     std::string proto = "tcp";  // tcp | udp
     std::string address;        // the destination the client used
     uint16_t port = 0;
-    std::string protocol;       // https, http, postgresql, redis, mysql, ssh, tls, unknown
+    std::string protocol;  // https, http, postgresql, redis, mysql, ssh, tls, unknown
     std::string detail;
     std::optional<TlsClientHello> tls;
     std::optional<HttpRequest> http;
@@ -41,7 +41,7 @@ struct SinkEvent {
 };
 
 class StubServer {
-public:
+  public:
     StubServer(UniqueFd channel, bool request_pg_password);
     ~StubServer();
     void start();
@@ -52,7 +52,7 @@ public:
     std::vector<SinkEvent> sink_events;
     SyntheticAddresses addresses;
 
-private:
+  private:
     void loop();
     UniqueFd channel_;
     UniqueFd stop_event_;

@@ -6,8 +6,8 @@
 //   mass-delete         one per deleted tree or directory of deletions: count, bytes
 //   outside-cwd         file effects outside the working directory (and /tmp)
 //   system-path         file effects under /etc, /usr, /boot, /var/lib, /bin, /sbin, /lib, /opt
-//   persistence         shell start-up files, git hooks, cron, systemd and autostart units, authorized_keys
-//   permission-widening world-writable files or directories, setuid/setgid gained
+//   persistence         shell start-up files, git hooks, cron, systemd and autostart units,
+//   authorized_keys permission-widening world-writable files or directories, setuid/setgid gained
 //   vcs                 git refs created, moved, deleted (loose refs and packed-refs)
 //   database            SQLite and other database files changed or deleted
 //   network             one per network attempt (not DNS, not the sandbox's own loopback)

@@ -18,15 +18,15 @@ struct Rule {
     std::string name;
     std::string analysis;  // which findings it looks at (see analysis.hpp)
     effects::Verdict verdict = effects::Verdict::ask;
-    std::string message;   // template: {count} {bytes} {path} {host} {detail} {argv} {name}
+    std::string message;  // template: {count} {bytes} {path} {host} {detail} {argv} {name}
     // Matchers: each one given must hold.
     std::vector<std::string> paths;    // globs; "~" and "$CWD" expanded, "**" any depth
     std::vector<std::string> changes;  // created, modified, deleted, metadata, replaced
     std::vector<std::string> hosts;    // globs
     std::vector<int> ports;
     std::vector<std::string> protocols;
-    std::vector<std::string> methods;  // HTTP methods
-    std::vector<std::string> argv;     // globs over the joined argv ("git push --force*")
+    std::vector<std::string> methods;       // HTTP methods
+    std::vector<std::string> argv;          // globs over the joined argv ("git push --force*")
     std::vector<std::string> secret_kinds;  // leak, file, env
     std::optional<std::regex> detail;
     std::string detail_text;  // the regex as written

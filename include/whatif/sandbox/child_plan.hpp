@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "whatif/sandbox/mount_plan.hpp"
 #include <cstdint>
+#include "whatif/sandbox/mount_plan.hpp"
 
 namespace whatif::sandbox {
 
@@ -40,7 +40,7 @@ struct ChildPlan {
     std::vector<ChildSkeletonEntry> skeleton;
     std::vector<ChildMount> mounts;
     std::string proc_target, sys_target, dev_target, hide_target;
-    std::vector<std::string> proc_read_only;  // staging + /proc/sys, /proc/sysrq-trigger, ...
+    std::vector<std::string> proc_read_only;    // staging + /proc/sys, /proc/sysrq-trigger, ...
     std::vector<std::string> dev_nodes;         // "null", "zero", ...
     std::vector<std::string> dev_node_sources;  // "/dev/null", ...
     std::vector<std::string> dev_node_targets;  // staging + "/dev/null", ...
@@ -59,7 +59,6 @@ struct ChildPlan {
     enum class NetMode { stub, none, host } net_mode = NetMode::stub;
     int net_channel_fd = -1;  // stub mode: sockets for the supervisor's stub server
 };
-
 
 // A fixed-size buffer for the child's error message (no allocation after clone).
 struct ChildError {

@@ -31,9 +31,9 @@ struct RunMeta {
     std::string started_at;  // RFC 3339, UTC
     int64_t started_unix_ns = 0;
     RunState state = RunState::running;
-    std::string error;    // when failed
-    std::string verdict;  // when complete
-    std::string applied_at;  // RFC 3339, once `apply` finished
+    std::string error;                   // when failed
+    std::string verdict;                 // when complete
+    std::string applied_at;              // RFC 3339, once `apply` finished
     std::vector<sandbox::Layer> layers;  // upper_dir relative to the run directory
 };
 
@@ -53,7 +53,7 @@ struct RunListing {
 bool is_valid_run_id(std::string_view id);
 
 class RunStore {
-public:
+  public:
     // Creates the store directory (mode 0700) if needed.
     static Result<RunStore> open_default();
     static Result<RunStore> open_at(const std::string& root);
@@ -70,7 +70,7 @@ public:
     // Removes finished or abandoned runs that started before now - older_than.
     Result<std::vector<std::string>> gc(std::chrono::milliseconds older_than);
 
-private:
+  private:
     explicit RunStore(std::string root) : root_(std::move(root)) {}
     std::string root_;
 };

@@ -34,7 +34,9 @@ template <typename T>
 using Result = std::expected<T, Error>;
 using Status = std::expected<void, Error>;
 
-inline std::unexpected<Error> fail(std::string msg) { return std::unexpected(Error::failure(std::move(msg))); }
+inline std::unexpected<Error> fail(std::string msg) {
+    return std::unexpected(Error::failure(std::move(msg)));
+}
 inline std::unexpected<Error> bad_input(std::string msg) {
     return std::unexpected(Error::bad_input(std::move(msg)));
 }

@@ -14,8 +14,8 @@ Status remove_tree(const std::string& path);
 enum class Durability { rename_only, fsync };
 // Readers see the old content or the new, never a mix. fsync is for data the user
 // cannot re-create; run-store records are re-created by running again.
-Status write_file_atomically(const std::string& path, std::string_view content, unsigned mode = 0600,
-                             Durability durability = Durability::rename_only);
+Status write_file_atomically(const std::string& path, std::string_view content,
+                             unsigned mode = 0600, Durability durability = Durability::rename_only);
 Result<std::string> read_file(const std::string& path);
 Status make_dirs(const std::string& path, unsigned mode = 0700);
 

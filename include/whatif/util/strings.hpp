@@ -20,10 +20,10 @@ std::string shell_quote_for_display(std::string_view s);
 // Quote argv so that the printed command line can be pasted into a shell.
 std::string join_argv_for_display(const std::vector<std::string>& argv);
 
-std::string with_thousands(uint64_t n);             // 1204 -> "1,204"
-std::string human_bytes(uint64_t n);                // 222298112 -> "212 MB"
-std::string human_duration_ms(uint64_t ms);         // 41 -> "0.04 s"
-std::string signal_name(int sig);                   // 9 -> "SIGKILL"
+std::string with_thousands(uint64_t n);      // 1204 -> "1,204"
+std::string human_bytes(uint64_t n);         // 222298112 -> "212 MB"
+std::string human_duration_ms(uint64_t ms);  // 41 -> "0.04 s"
+std::string signal_name(int sig);            // 9 -> "SIGKILL"
 std::string plural(uint64_t n, std::string_view one, std::string_view many);
 
 }  // namespace whatif::util
