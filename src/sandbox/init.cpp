@@ -1,6 +1,9 @@
 #include "whatif/sandbox/init.hpp"
 
 #include <errno.h>
+
+#include <algorithm>
+#include <iterator>
 #include <linux/close_range.h>
 #include <poll.h>
 #include <signal.h>
@@ -166,8 +169,23 @@ int receive_fd(int socket_fd) {
 
 }  // namespace
 
+// Everything the supervisor had open (the run's lock above all: a lock held by
+// an exiting init would keep the run "in use") is closed, but what init needs.
+void close_inherited_fds(const ChildPlan& plan) {
+    int keep[] = {plan.sync_fd, plan.status_fd, plan.stdout_fd, plan.stderr_fd, plan.net_channel_fd};
+    std::sort(std::begin(keep), std::end(keep));
+    unsigned next = 3;
+    for (int fd : keep) {
+        if (fd < static_cast<int>(next)) continue;
+        if (static_cast<unsigned>(fd) > next) syscall(SYS_close_range, next, static_cast<unsigned>(fd) - 1, 0U);
+        next = static_cast<unsigned>(fd) + 1;
+    }
+    syscall(SYS_close_range, next, ~0U, 0U);
+}
+
 [[noreturn]] void run_init(const ChildPlan& plan) {
     ChildError err;
+    close_inherited_fds(plan);
     // If the supervisor dies, so does the whole sandbox: pid 1 going takes the
     // namespace's other processes with it, and the mount namespace follows.
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) {
