@@ -136,7 +136,6 @@ int receive_fd(int socket_fd) {
         err.syscall_failed("setsid", "command");
         die_with_setup_error(plan, err);
     }
-    if (!apply_rlimits(err)) die_with_setup_error(plan, err);
     if (!caps::drop_capabilities(plan.caller_is_root, err)) die_with_setup_error(plan, err);
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
         err.syscall_failed("prctl", "PR_SET_NO_NEW_PRIVS");
@@ -160,6 +159,11 @@ int receive_fd(int socket_fd) {
     syscall(SYS_close_range, 3U, ~0U, 0U);
     // Ignored signals survive execve: give the command default dispositions.
     for (int sig = 1; sig < NSIG; ++sig) signal(sig, SIG_DFL);
+    // Limits last: they are meant for the command, not for the set-up above.
+    if (!apply_rlimits(err)) {
+        dprintf(STDERR_FILENO, "whatif: %s\n", err.text);
+        _exit(126);
+    }
     sigprocmask(SIG_SETMASK, &plan.original_mask, nullptr);
     execve(resolved, plan.argv_ptrs.data(), plan.env.empty() ? environ : plan.env_ptrs.data());
     const int exec_errno = errno;

@@ -36,10 +36,9 @@ bool mounts_mention(const std::string& path) {
 
 // Starts whatif in the background in World `w`; the caller waits or kills.
 bp::child start_whatif(const World& w, const std::vector<std::string>& args) {
-    bp::environment env = boost::this_process::environment();
-    env["WHATIF_HOME"] = w.store;
-    env["HOME"] = w.home;
-    return bp::child(whatif_binary(), bp::args(args), env, bp::start_dir(w.host),
+    return bp::child("/usr/bin/env",
+                     bp::args(env_launch(whatif_binary(), args, {{"WHATIF_HOME", w.store}, {"HOME", w.home}})),
+                     bp::start_dir(w.host),
                      bp::std_out > bp::null, bp::std_err > bp::null, bp::std_in < bp::null);
 }
 

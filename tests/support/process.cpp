@@ -21,6 +21,18 @@ std::string slurp(const std::string& path) {
 
 }  // namespace
 
+std::vector<std::string> env_launch(const std::string& exe, const std::vector<std::string>& args,
+                                    const std::map<std::string, std::string>& overrides) {
+    std::vector<std::string> out;
+    for (const auto& [k, v] : overrides)
+        if (v.empty()) out.insert(out.end(), {"-u", k});
+    for (const auto& [k, v] : overrides)
+        if (!v.empty()) out.push_back(k + "=" + v);
+    out.push_back(exe);
+    out.insert(out.end(), args.begin(), args.end());
+    return out;
+}
+
 std::string whatif_binary() {
     if (const char* env = std::getenv("WHATIF_BIN"); env != nullptr && *env != '\0') return env;
     return WHATIF_BINARY;
@@ -36,15 +48,8 @@ ProcessResult run_process(const std::string& exe, const std::vector<std::string>
         std::ofstream in(in_path, std::ios::binary);
         in << options.stdin_data;
     }
-    bp::environment env = boost::this_process::environment();
-    for (const auto& [k, v] : options.env) {
-        if (v.empty())
-            env.erase(k);
-        else
-            env[k] = v;
-    }
     ProcessResult result;
-    bp::child child(exe, bp::args(args), env,
+    bp::child child("/usr/bin/env", bp::args(env_launch(exe, args, options.env)),
                     bp::start_dir(options.cwd.empty() ? "/tmp" : options.cwd),
                     bp::std_in<in_path, bp::std_out> out_path, bp::std_err > err_path);
     child.wait();

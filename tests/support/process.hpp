@@ -23,6 +23,13 @@ struct ProcessOptions {
 ProcessResult run_process(const std::string& exe, const std::vector<std::string>& args,
                           const ProcessOptions& options);
 
+// Arguments for /usr/bin/env that run `exe args` with `overrides` applied to this
+// process's environment (an empty value unsets). env(1) execs the program, so the
+// child's pid is the program's. (Boost.Process 1.74's environment editing reads
+// past the end of its strings: AddressSanitizer caught it.)
+std::vector<std::string> env_launch(const std::string& exe, const std::vector<std::string>& args,
+                                    const std::map<std::string, std::string>& overrides);
+
 // The whatif binary under test: $WHATIF_BIN, else the one this build made.
 std::string whatif_binary();
 
