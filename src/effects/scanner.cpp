@@ -242,7 +242,8 @@ class Scanner {
                 continue;
             }
             if (S_ISDIR(ust.st_mode)) {
-                scan_upper_dir(upper_dir, host_dir, name, child, ust, on_host ? &hst : nullptr);
+                scan_upper_dir(upper_dir, host_dir, name, child, ust, on_host ? &hst : nullptr,
+                               hides_host);
                 continue;
             }
             const FileState after = state_of(ust, upper_dir, name.c_str());
@@ -294,8 +295,12 @@ class Scanner {
         }
     }
 
+    // parent_hides: the parent is opaque, or beneath an opaque directory. overlayfs
+    // then never looks below: a directory re-created there (`rm -rf d && mkdir -p
+    // d/s`) carries no opaque mark of its own, yet hides the host's d/s entirely.
     void scan_upper_dir(int upper_parent, int host_parent, const std::string& name,
-                        const std::string& path, const struct stat& ust, const struct stat* hst) {
+                        const std::string& path, const struct stat& ust, const struct stat* hst,
+                        bool parent_hides) {
         UniqueFd upper(openat(upper_parent, name.c_str(), kDirFlags));
         if (!upper) {
             warn("cannot read " + util::shell_quote_for_display(path) + " in the upper layer (" +
@@ -323,7 +328,7 @@ class Scanner {
             warn("cannot read host directory " + util::shell_quote_for_display(path) + " (" +
                  std::strerror(errno) + "): deletions beneath it may be missing");
         }
-        scan_dir(upper.get(), host ? host.get() : -1, path, opaque_of(upper.get()));
+        scan_dir(upper.get(), host ? host.get() : -1, path, parent_hides || opaque_of(upper.get()));
     }
 };
 

@@ -70,6 +70,8 @@ TEST_CASE("differential oracle: dry run + apply == running the command for real"
     const std::vector<Oracle> oracles = {
         {"opaque dir recreated: old files vanish", standard_tree,
          "rm -rf dir && mkdir dir && echo new > dir/new"},
+        {"opaque dir recreated with a subdir of the same name: the old subdir's files vanish",
+         standard_tree, "rm -rf dir && mkdir -p dir/sub && echo new > dir/sub/new"},
         {"new dir", standard_tree, "mkdir -p n/m && echo x > n/m/x"},
         {"file -> dir", standard_tree, "rm file && mkdir file && echo in > file/in"},
         {"symlink -> dir", standard_tree, "rm link && mkdir link"},

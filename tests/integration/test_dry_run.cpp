@@ -115,6 +115,15 @@ TEST_CASE("filesystem effects are captured exactly and the host is untouched") {
          },
          "rm -rf d && mkdir d && echo c > d/new",
          {{"d/old1", "deleted"}, {"d/old2", "deleted"}, {"d/new", "created"}}},
+        {"a tree recreated under an opaque dir: what the host had beneath is deleted",
+         [](const World& w) {
+             w.mkdirs("d/s/t");
+             w.write("d/s/x", "x");
+             w.write("d/s/t/y", "y");
+             w.write("d/z", "z");
+         },
+         "rm -rf d && mkdir -p d/s/t",
+         {{"d/s/x", "deleted"}, {"d/s/t/y", "deleted"}, {"d/z", "deleted"}}},
         {"touch then rm: no net effect", nothing, "touch tmp && rm tmp", {}},
         {"a newline in a name", nothing, "touch \"$(printf 'a\\nb')\"", {{"a\nb", "created"}}},
         {"invalid UTF-8 in a name",

@@ -170,6 +170,25 @@ TEST_CASE("an opaque directory deletes every host entry the upper layer lacks") 
     CHECK_FALSE(effects.contains("/d"));
 }
 
+TEST_CASE("beneath an opaque directory, an unmarked upper directory hides its host twin") {
+    // What overlayfs leaves after `rm -rf d && mkdir -p d/s`: d is marked opaque, d/s
+    // is not (its parent has no lower layer to hide), yet the host's d/s is gone.
+    Fixture f;
+    mkdir((f.host + "/d").c_str(), 0755);
+    mkdir((f.host + "/d/s").c_str(), 0755);
+    mkdir((f.host + "/d/s/t").c_str(), 0755);
+    Fixture::write(f.host + "/d/s/x", "x");
+    Fixture::write(f.host + "/d/s/t/y", "y");
+    f.copy_up_dir("d");
+    REQUIRE(setxattr((f.upper + "/d").c_str(), "user.overlay.opaque", "y", 1, 0) == 0);
+    f.copy_up_dir("d/s");
+    f.copy_up_dir("d/s/t");
+    auto effects = f.scan();
+    CHECK(effects.size() == 2);
+    CHECK(effects["/d/s/x"].change == Change::deleted);
+    CHECK(effects["/d/s/t/y"].change == Change::deleted);
+}
+
 TEST_CASE("trusted.overlay.opaque is honoured too (needs CAP_SYS_ADMIN to set)") {
     Fixture f;
     mkdir((f.host + "/d").c_str(), 0755);
