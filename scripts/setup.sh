@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages whatif needs (apt-get) and builds it into build/.
-# Usage: scripts/setup.sh [--sanitize]
+# Usage: scripts/setup.sh [--sanitize | --deps-only]
+#   --sanitize    build into build-sanitize/ with ASan and UBSan
+#   --deps-only   install the packages, build nothing
 set -euo pipefail
 cd "$(dirname "$0")/.."
+mode=${1:-}
+case $mode in
+    "" | --sanitize | --deps-only) ;;
+    *) echo "usage: scripts/setup.sh [--sanitize | --deps-only]" >&2; exit 2 ;;
+esac
 
 packages=(
     build-essential cmake pkg-config dpkg-dev man-db
@@ -35,9 +42,11 @@ if ((${#missing[@]} > 0)); then
     DEBIAN_FRONTEND=noninteractive "${apt_get[@]}" install -y -q --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+[[ $mode == --deps-only ]] && exit 0
+
 build_dir=build
 cmake_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo)
-if [[ ${1:-} == --sanitize ]]; then
+if [[ $mode == --sanitize ]]; then
     build_dir=build-sanitize
     cmake_args+=(-DWHATIF_SANITIZE=ON)
 fi

@@ -5,7 +5,7 @@
 #include <cstdlib>
 #include <set>
 #define TOML_EXCEPTIONS 1
-#include <toml++/toml.h>
+#include "whatif/policy/toml.hpp"
 
 #include "whatif/policy/embedded_profiles.hpp"
 #include "whatif/util/duration.hpp"
