@@ -4,8 +4,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# --sanitize: the same suites, built with AddressSanitizer and UBSan.
-if [[ ${1:-} == --sanitize ]]; then
+# Usage: scripts/test.sh [--sanitize] [--long]
+#   --sanitize  the same suites, built with AddressSanitizer and UBSan
+#   --long      also the long tests (a million files, ...): WHATIF_TEST_LONG=1
+sanitize=0
+export WHATIF_TEST_LONG=${WHATIF_TEST_LONG:-0}
+for arg in "$@"; do
+    case $arg in
+        --sanitize) sanitize=1 ;;
+        --long) WHATIF_TEST_LONG=1 ;;
+        *) echo "usage: scripts/test.sh [--sanitize] [--long]" >&2; exit 2 ;;
+    esac
+done
+if ((sanitize)); then
     scripts/setup.sh --sanitize
     build=build-sanitize
     export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
@@ -61,7 +72,7 @@ if [[ $(id -u) -eq 0 ]]; then
     setcap cap_sys_admin,cap_dac_override,cap_sys_module+ep "$stage/fixtures/filecap_report"
     chmod -R a+rX "$stage"
     as_user=(runuser -u "$user" -- env -i PATH=/usr/local/bin:/usr/bin:/bin HOME="$(getent passwd "$user" | cut -d: -f6)"
-             UBSAN_OPTIONS="${UBSAN_OPTIONS:-}"
+             UBSAN_OPTIONS="${UBSAN_OPTIONS:-}" WHATIF_TEST_LONG="$WHATIF_TEST_LONG"
              WHATIF_BIN="$stage/whatif" WHATIF_PROBES_DIR="$stage/probes" WHATIF_PRIV_FIXTURES="$stage/fixtures")
     run_suite "unit tests as $user" "${as_user[@]}" "$stage/whatif_unit_tests"
     run_suite "integration tests as $user" "${as_user[@]}" "$stage/whatif_integration_tests"

@@ -61,8 +61,10 @@ int64_t mtime_ns(const struct stat& st) {
 struct JournalState {
     bool exists = false, complete = false, aborted = false;
     std::vector<size_t> selection;
+    bool select_all = false;  // journaled as "all": every effect of the run
     bool keep_privileges = false;
-    std::set<size_t> done;  // op indexes
+    std::vector<bool> done;  // by op index
+    bool is_done(size_t op) const { return op < done.size() && done[op]; }
     std::string finished_at;
 };
 
@@ -82,10 +84,16 @@ JournalState read_journal(const store::LoadedRun& run) {
         const json line = json::parse(text->substr(start, end - start), nullptr, false);
         start = end + 1;
         if (line.is_discarded()) continue;
-        if (line.contains("done")) state.done.insert(line["done"].get<size_t>());
+        if (auto d = line.find("done"); d != line.end() && d->is_number_unsigned()) {
+            const size_t op = d->get<size_t>();
+            if (op >= state.done.size()) state.done.resize(op + 1, false);
+            state.done[op] = true;
+        }
         const std::string event = line.value("event", "");
         if (event == "begin") {
-            state.selection = line.value("selection", std::vector<size_t>{});
+            const auto sel = line.value("selection", json());
+            state.select_all = sel.is_string() && sel == "all";
+            if (sel.is_array()) state.selection = sel.get<std::vector<size_t>>();
             state.keep_privileges = line.value("keep_privileges", false);
         } else if (event == "complete") {
             state.complete = true;
@@ -447,7 +455,7 @@ Result<ApplyOutcome> commit(const store::LoadedRun& run, const ApplyOptions& opt
     bool keep_privileges = options.keep_privileges;
     if (journal.exists) {
         // An apply was interrupted: finish exactly the same job.
-        selected = journal.selection;
+        selected = journal.select_all ? select_effects(run.set, {}, {}) : journal.selection;
         keep_privileges = journal.keep_privileges;
         outcome.resumed = true;
     } else {
@@ -477,10 +485,11 @@ Result<ApplyOutcome> commit(const store::LoadedRun& run, const ApplyOptions& opt
     }
     auto writer = JournalWriter::open(run);
     if (!writer) return std::unexpected(writer.error());
+    const bool all = selected.size() == run.set.files.size();
     if (!journal.exists)
         if (auto r = writer->append({{"event", "begin"},
                                      {"time", now_rfc3339()},
-                                     {"selection", selected},
+                                     {"selection", all ? json("all") : json(selected)},
                                      {"keep_privileges", keep_privileges}},
                                     true);
             !r)
@@ -488,7 +497,7 @@ Result<ApplyOutcome> commit(const store::LoadedRun& run, const ApplyOptions& opt
 
     Context ctx{run, *host, keep_privileges, {}, 0};
     for (size_t k = 0; k < plan.ops.size(); ++k) {
-        if (journal.done.contains(k)) continue;
+        if (journal.is_done(k)) continue;
         // Temporary files of a resumed apply may be gone (renamed): write them again.
         const ApplyOp& op = plan.ops[k];
         if (auto r = execute(ctx, op); !r) {
@@ -522,10 +531,11 @@ Result<std::vector<std::string>> abort_apply(const store::LoadedRun& run) {
         return bad_input("run " + run.meta.id + " was applied completely (" + journal.finished_at +
                          ")");
     if (journal.aborted) return bad_input("run " + run.meta.id + " was already aborted");
-    const ApplyPlan plan = plan_apply(run.set, journal.selection);
+    const ApplyPlan plan = plan_apply(
+        run.set, journal.select_all ? select_effects(run.set, {}, {}) : journal.selection);
     std::vector<std::string> applied;
-    for (size_t k : journal.done) {
-        if (k >= plan.ops.size()) continue;
+    for (size_t k = 0; k < plan.ops.size(); ++k) {
+        if (!journal.is_done(k)) continue;
         const ApplyOp& op = plan.ops[k];
         if (op.kind == OpKind::write_temp || op.kind == OpKind::sync)
             continue;  // invisible on the host

@@ -3,7 +3,7 @@
 #include <fnmatch.h>
 
 #include <algorithm>
-#include <set>
+#include <map>
 
 #include "whatif/util/fs.hpp"
 
@@ -33,10 +33,19 @@ std::string_view to_string(OpKind k) {
 }
 
 ApplyPlan plan_apply(const effects::EffectSet& set, const std::vector<size_t>& selected) {
+    // The effects' own order has every directory before what lies beneath it (scan
+    // order, or path order in runs stored by older versions): creations follow it,
+    // removals and modes go in reverse. No sort, so a million effects cost a few
+    // passes over the list.
+    std::vector<size_t> sorted = selected;
+    std::sort(sorted.begin(), sorted.end());
+    sorted.erase(std::unique(sorted.begin(), sorted.end()), sorted.end());
     ApplyPlan plan;
-    std::vector<size_t> removals, dirs, files, specials, metadata;
-    for (size_t i : selected) {
-        const auto& e = set.files[i];
+    std::vector<size_t> removals, dirs, files, metadata;
+    std::vector<ApplyOp> placements;  // files and specials, in list order
+    for (size_t i : sorted) {
+        if (i >= set.files.size()) continue;
+        const effects::FileEffect e = set.files[i];
         const bool after_is_dir = e.after && e.after->type == FileType::dir;
         const bool before_is_dir = e.before && e.before->type == FileType::dir;
         if (e.after && e.after->type == FileType::device) {
@@ -64,41 +73,32 @@ ApplyPlan plan_apply(const effects::EffectSet& set, const std::vector<size_t>& s
             metadata.push_back(i);
         } else if (e.after && e.after->type == FileType::file) {
             files.push_back(i);
+            placements.push_back({OpKind::place, i});
         } else {
-            specials.push_back(i);
+            placements.push_back({OpKind::place_special, i});
             metadata.push_back(i);
         }
     }
-    auto by_path = [&](bool deepest_first) {
-        return [&set, deepest_first](size_t a, size_t b) {
-            return deepest_first ? set.files[a].path > set.files[b].path
-                                 : set.files[a].path < set.files[b].path;
-        };
-    };
-    std::sort(removals.begin(), removals.end(), by_path(true));
-    std::sort(dirs.begin(), dirs.end(), by_path(false));
-    std::sort(files.begin(), files.end(), by_path(false));
-    std::sort(specials.begin(), specials.end(), by_path(false));
-    std::sort(metadata.begin(), metadata.end(), by_path(true));
-    for (size_t i : removals) plan.ops.push_back({OpKind::remove, i});
+    for (auto it = removals.rbegin(); it != removals.rend(); ++it)
+        plan.ops.push_back({OpKind::remove, *it});
     for (size_t i : dirs) plan.ops.push_back({OpKind::make_dir, i});
     for (size_t i : files) plan.ops.push_back({OpKind::write_temp, i});
     if (!files.empty()) plan.ops.push_back({OpKind::sync, 0});
-    // Renames parents first: files and specials merged by path.
-    std::vector<ApplyOp> placements;
-    for (size_t i : files) placements.push_back({OpKind::place, i});
-    for (size_t i : specials) placements.push_back({OpKind::place_special, i});
-    std::sort(placements.begin(), placements.end(), [&](const ApplyOp& a, const ApplyOp& b) {
-        return set.files[a.effect].path < set.files[b.effect].path;
-    });
     plan.ops.insert(plan.ops.end(), placements.begin(), placements.end());
-    for (size_t i : metadata) plan.ops.push_back({OpKind::set_metadata, i});
+    for (auto it = metadata.rbegin(); it != metadata.rend(); ++it)
+        plan.ops.push_back({OpKind::set_metadata, *it});
     return plan;
 }
 
 std::vector<size_t> select_effects(const effects::EffectSet& set,
                                    const std::vector<std::string>& only,
                                    const std::vector<std::string>& exclude) {
+    std::vector<size_t> selected;
+    if (only.empty() && exclude.empty()) {
+        selected.resize(set.files.size());
+        for (size_t i = 0; i < selected.size(); ++i) selected[i] = i;
+        return selected;
+    }
     auto absolute = [&](const std::string& glob) {
         return glob.starts_with("/") ? glob : util::join_path(set.run.cwd, glob);
     };
@@ -111,30 +111,31 @@ std::vector<size_t> select_effects(const effects::EffectSet& set,
         }
         return false;
     };
-    std::vector<size_t> selected;
-    std::set<std::string> selected_paths;
-    for (size_t i = 0; i < set.files.size(); ++i) {
-        const std::string& path = set.files[i].path;
-        if (!only.empty() && !matches(path, only)) continue;
-        if (matches(path, exclude)) continue;
-        selected.push_back(i);
-        selected_paths.insert(path);
-    }
-    // A new file needs its new parent directories.
-    std::vector<size_t> needed;
-    for (size_t i = 0; i < set.files.size(); ++i) {
-        const auto& e = set.files[i];
+    // Directories the run creates that the filter left out, in case a selected
+    // effect lies beneath one of them.
+    std::map<std::string, size_t> unselected_new_dirs;
+    std::vector<bool> is_selected(set.files.size(), false);
+    for (auto it = set.files.begin(); it != set.files.end(); ++it) {
+        const auto& e = *it;
+        if ((only.empty() || matches(e.path, only)) && !matches(e.path, exclude)) {
+            is_selected[it.index()] = true;
+            continue;
+        }
         const bool creates_dir = e.after && e.after->type == FileType::dir &&
                                  (e.change == Change::created || e.change == Change::replaced);
-        if (!creates_dir || selected_paths.contains(e.path)) continue;
-        for (const auto& p : selected_paths)
-            if (util::path_is_within(p, e.path)) {
-                needed.push_back(i);
-                break;
-            }
+        if (creates_dir) unselected_new_dirs.emplace(e.path, it.index());
     }
-    selected.insert(selected.end(), needed.begin(), needed.end());
-    std::sort(selected.begin(), selected.end());
+    // A new file needs its new parent directories.
+    if (!unselected_new_dirs.empty())
+        for (auto it = set.files.begin(); it != set.files.end(); ++it) {
+            if (!is_selected[it.index()]) continue;
+            for (std::string p = util::parent_path(it->path); p != "/" && !p.empty();
+                 p = util::parent_path(p))
+                if (auto dir = unselected_new_dirs.find(p); dir != unselected_new_dirs.end())
+                    is_selected[dir->second] = true;
+        }
+    for (size_t i = 0; i < is_selected.size(); ++i)
+        if (is_selected[i]) selected.push_back(i);
     return selected;
 }
 

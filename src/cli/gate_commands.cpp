@@ -130,13 +130,17 @@ int do_apply(const store::LoadedRun& run, const apply::ApplyOptions& options) {
 int apply_command(const ApplyCommandOptions& options) {
     auto store = store::RunStore::open_default();
     if (!store) return report_error(store.error());
-    auto run = store::load_complete_run(*store, options.run);
-    if (!run) return report_error(run.error());
-    // One whatif at a time works on a run.
-    UniqueFd lock(open(util::join_path(run->dir, "lock").c_str(), O_RDWR | O_CLOEXEC));
-    if (!lock || flock(lock.get(), LOCK_EX | LOCK_NB) != 0)
+    auto id = store->resolve(options.run);
+    if (!id) return report_error(id.error());
+    // One whatif at a time works on a run: the lock comes before reading it, so
+    // that a concurrent discard or gc cannot remove it half-way.
+    UniqueFd lock(open(util::join_path(store->run_dir(*id), "lock").c_str(), O_RDWR | O_CLOEXEC));
+    if (!lock) return report_error(Error::bad_input("no run " + *id + " in " + store->root()));
+    if (flock(lock.get(), LOCK_EX | LOCK_NB) != 0)
         return report_error(
-            Error::bad_input("run " + run->meta.id + " is in use by another whatif process"));
+            Error::bad_input("run " + *id + " is in use by another whatif process"));
+    auto run = store::load_complete_run(*store, *id);
+    if (!run) return report_error(run.error());
     if (options.abort) {
         auto applied = apply::abort_apply(*run);
         if (!applied) return report_error(applied.error());

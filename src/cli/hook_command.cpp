@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <iostream>
 #include <iterator>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "whatif/cli/commands.hpp"
@@ -32,7 +33,8 @@ int hook_command(const std::string& agent_name, const std::string& profile) {
     if (!proposed) return deny(proposed.error().message + " (failing closed)");
     if (!*proposed) return 0;  // not a shell command: nothing to say
     // The dry run is this same binary, so the hook behaves exactly like `whatif run`.
-    std::string effects_json;
+    // Its effect set is read as it streams in: files[] may be huge, the answer is not.
+    Result<effects::EffectSet> set = fail("no report");
     int status = 0;
     try {
         bp::ipstream out;
@@ -40,17 +42,16 @@ int hook_command(const std::string& agent_name, const std::string& profile) {
                         bp::args({"run", "--format", "json", "-n", "-p", profile, "-C",
                                   (*proposed)->cwd, "--", "bash", "-c", (*proposed)->command}),
                         bp::std_in<bp::null, bp::std_out> out, bp::std_err > bp::null);
-        effects_json.assign(std::istreambuf_iterator<char>(out), std::istreambuf_iterator<char>());
+        set = effects::read_effect_set(out);
+        out.ignore(std::numeric_limits<std::streamsize>::max());  // never block the child
         child.wait();
         status = child.exit_code();
     } catch (const bp::process_error& e) {
         return deny(std::string("the dry run could not start: ") + e.what());
     }
-    const auto parsed = nlohmann::json::parse(effects_json, nullptr, false);
-    if (parsed.is_discarded())
-        return deny("the dry run failed (exit " + std::to_string(status) + ")");
-    auto set = effects::effect_set_from_json(parsed);
-    if (!set) return deny("the dry run's report is unreadable: " + set.error().message);
+    if (!set)
+        return deny("the dry run failed (exit " + std::to_string(status) +
+                    "): " + set.error().message);
     const std::string out =
         hooks::format_answer(*agent, set->decision.verdict, hooks::reason_for(*set));
     std::fwrite(out.data(), 1, out.size(), stdout);

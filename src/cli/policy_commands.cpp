@@ -31,15 +31,21 @@ int check_command(const CheckCommandOptions& options) {
     if (!store) return report_error(store.error());
     auto run = store::load_complete_run(*store, options.run);
     if (!run) return report_error(run.error());
-    effects::EffectSet set = run->set;
+    effects::EffectSet& set = run->set;
     const char* home = std::getenv("HOME");
     set.run.profile = profile->name;
     set.decision = policy::decide(set, *profile, home != nullptr ? home : "");
-    const std::string out = options.format == ReportFormat::json ? report::render_json(set)
-                            : options.format == ReportFormat::markdown
-                                ? report::render_markdown(set)
-                                : report::render_text(set, {.color = report::stdout_wants_color()});
-    std::fwrite(out.data(), 1, out.size(), stdout);
+    if (options.format == ReportFormat::json) {
+        effects::write_json(set, [](std::string_view piece) {
+            std::fwrite(piece.data(), 1, piece.size(), stdout);
+        });
+    } else {
+        const std::string out =
+            options.format == ReportFormat::markdown
+                ? report::render_markdown(set)
+                : report::render_text(set, {.color = report::stdout_wants_color()});
+        std::fwrite(out.data(), 1, out.size(), stdout);
+    }
     return static_cast<int>(policy::exit_code_for(set.decision.verdict));
 }
 

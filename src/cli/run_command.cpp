@@ -15,7 +15,9 @@
 #include "whatif/report/text.hpp"
 #include "whatif/sandbox/sandbox.hpp"
 #include "whatif/store/run_store.hpp"
+#include "whatif/util/fault.hpp"
 #include "whatif/util/fs.hpp"
+#include "whatif/util/log.hpp"
 #include "whatif/util/strings.hpp"
 
 #include <sys/inotify.h>
@@ -322,12 +324,18 @@ int run_command(const RunOptions& options) {
     }
     for (const auto& name : scrubbed.replaced)
         if (name == "PGPASSWORD" || name == "DATABASE_URL") request.request_pg_password = true;
+    if (auto st = store::reserve_room(active->dir); !st) return fail_run(st.error());
     const auto sandbox_started = std::chrono::steady_clock::now();
     auto outcome = sandbox::run(request);
+    // Checked before the reserved room goes back: a full store means the
+    // command's own writes hit ENOSPC in the upper layer.
+    const bool store_filled = store::filesystem_full(active->dir);
+    store::release_room(active->dir);
     spdlog::debug("sandbox::run took {} us", std::chrono::duration_cast<std::chrono::microseconds>(
                                                  std::chrono::steady_clock::now() - sandbox_started)
                                                  .count());
     if (!outcome) return fail_run(outcome.error());
+    spdlog::debug("peak memory after the sandbox: {} kB", util::peak_rss_kb());
 
     for (const auto& layer : outcome->layers)
         meta.layers.push_back({layer.host_mount, layer.upper_dir.substr(active->dir.size() + 1)});
@@ -336,13 +344,15 @@ int run_command(const RunOptions& options) {
     std::vector<effects::ScanLayer> scan_layers;
     for (const auto& layer : outcome->layers)
         scan_layers.push_back({layer.host_mount, layer.upper_dir});
+    util::stop_point("scan");
     const auto scan_started = std::chrono::steady_clock::now();
-    auto scan = effects::scan_upper_layers(scan_layers);
+    auto scan = effects::scan_upper_layers(scan_layers, active->dir);
     if (!scan) return fail_run(scan.error());
     spdlog::info("scan: {} entries, {} effects in {} us", scan->entries_scanned, scan->files.size(),
                  std::chrono::duration_cast<std::chrono::microseconds>(
                      std::chrono::steady_clock::now() - scan_started)
                      .count());
+    spdlog::debug("peak memory after the scan: {} kB", util::peak_rss_kb());
 
     effects::EffectSet set;
     set.run.id = active->id;
@@ -357,16 +367,26 @@ int run_command(const RunOptions& options) {
     set.run.timed_out = outcome->timed_out;
     set.files = std::move(scan->files);
     set.warnings = std::move(scan->warnings);
+    if (store_filled) {
+        const std::string warning =
+            "the run store's filesystem filled up (" + store->root() +
+            "): the command's writes failed with 'No space left on device', so what it "
+            "would do is only partly shown; free space there, or set WHATIF_HOME to a larger "
+            "filesystem";
+        std::fprintf(stderr, "whatif: %s\n", warning.c_str());
+        set.warnings.insert(set.warnings.begin(), warning);
+    }
     // The process log: every program the command ran, from the exec notifications.
     // Exit statuses are known for the command itself; its descendants are reaped
     // by their own parents, out of whatif's sight.
-    for (const auto& e : outcome->execs) {
-        effects::ProcessRecord p{e.pid, e.ppid, e.argv, e.exe, e.cwd, std::nullopt, std::nullopt};
+    for (auto& e : outcome->execs) {
+        effects::ProcessRecord p{e.pid, e.ppid,       std::move(e.argv), e.exe,
+                                 e.cwd, std::nullopt, std::nullopt,      e.argv_truncated};
         set.processes.push_back(std::move(p));
     }
     if (set.processes.empty())  // the command never started (not found)
         set.processes.push_back(
-            {2, 1, options.argv, outcome->exe, *cwd, std::nullopt, std::nullopt});
+            {2, 1, options.argv, outcome->exe, *cwd, std::nullopt, std::nullopt, 0});
     for (auto& p : set.processes)
         if (p.pid == 2) {  // the command; a later exec by the same pid replaced it
             p.exit_status = outcome->exit_status;
@@ -376,14 +396,16 @@ int run_command(const RunOptions& options) {
     record_secrets(*outcome, scrubbed, decoys, decoy_watch.get(), watch_to_decoy, canaries, set);
     // Unix-socket attempts. A socket the command made itself (in the upper layer)
     // is its own; any other is the host's, which the overlay makes unreachable.
+    std::set<std::string> own_sockets;
+    if (!outcome->connects.empty())
+        for (const auto& f : set.files)
+            if (f.type == effects::FileType::socket && f.change != effects::Change::deleted)
+                own_sockets.insert(f.path);
     std::set<std::pair<int, std::string>>
         seen_sockets;  // glibc retries nscd: once per process and path
     for (const auto& c : outcome->connects) {
         if (!seen_sockets.insert({c.pid, c.path}).second) continue;
-        const bool own =
-            std::any_of(set.files.begin(), set.files.end(), [&](const effects::FileEffect& f) {
-                return f.path == c.path && f.type == effects::FileType::socket;
-            });
+        const bool own = own_sockets.contains(c.path);
         // The C library's own name-service lookups (nscd, systemd's userdb and
         // resolver): recorded, but marked, since they are not the command's intent.
         const bool name_service = c.path.ends_with("/nscd/socket") ||
@@ -403,12 +425,24 @@ int run_command(const RunOptions& options) {
              {"pid", c.pid},
              {"outcome", own ? "allowed" : "blocked"}});
     }
+    spdlog::debug("peak memory after the secrets check: {} kB", util::peak_rss_kb());
     set.decision = policy::decide(set, *profile, home);
+    if (store_filled) {
+        // What was captured is not what the command would do: never a silent allow.
+        set.decision.reasons.insert(
+            set.decision.reasons.begin(),
+            {"incomplete-capture",
+             effects::Verdict::ask,
+             "the dry run is incomplete: the run store filled up, so the command's writes failed",
+             {}});
+        if (set.decision.verdict == effects::Verdict::allow)
+            set.decision.verdict = effects::Verdict::ask;
+    }
+    spdlog::debug("peak memory after the decision: {} kB", util::peak_rss_kb());
 
-    const std::string json = report::render_json(set);
-    if (auto st = util::write_file_atomically(util::join_path(active->dir, "effects.json"), json);
-        !st)
+    if (auto st = report::write_json_file(set, util::join_path(active->dir, "effects.json")); !st)
         return fail_run(st.error());
+    util::stop_point("report");
     meta.state = store::RunState::complete;
     meta.verdict = std::string(to_string(set.decision.verdict));
     if (auto st = store::save_meta(active->dir, meta); !st) return report_error(st.error());
@@ -423,10 +457,12 @@ int run_command(const RunOptions& options) {
         }
     }
     if (!options.report_file.empty())
-        if (auto st = util::write_file_atomically(options.report_file, json, 0644); !st)
+        if (auto st = report::write_json_file(set, options.report_file, 0644); !st)
             return report_error(st.error());
     if (options.format == ReportFormat::json) {
-        std::fwrite(json.data(), 1, json.size(), stdout);
+        effects::write_json(set, [](std::string_view piece) {
+            std::fwrite(piece.data(), 1, piece.size(), stdout);
+        });
     } else if (options.format == ReportFormat::markdown) {
         const std::string md = report::render_markdown(set);
         std::fwrite(md.data(), 1, md.size(), stdout);
@@ -438,6 +474,7 @@ int run_command(const RunOptions& options) {
                          set.run.id.c_str(), set.run.id.c_str());
     }
     std::fflush(stdout);
+    spdlog::debug("peak memory after the report: {} kB", util::peak_rss_kb());
     const int exit_code = exit_code_of(options, set);
     if (options.no_apply) return exit_code;
     // The prompt needs the run's lock, which this process holds until it returns.

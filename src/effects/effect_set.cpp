@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <istream>
 
 #include "whatif/util/strings.hpp"
 
@@ -181,76 +182,58 @@ Totals compute_totals(const EffectSet& set) {
     return t;
 }
 
-json to_json(const EffectSet& set) {
-    json j;
-    j["schema"] = kSchema;
-    const RunInfo& r = set.run;
-    j["run"] = {{"id", r.id},
-                {"argv", argv_to_json(r.argv)},
-                {"cwd", util::to_valid_utf8(r.cwd)},
-                {"profile", r.profile},
-                {"net", r.net},
-                {"started_at", r.started_at},
-                {"duration_ms", r.duration_ms},
-                {"exit_status", optional_int(r.exit_status)},
-                {"signal", optional_int(r.signal)},
-                {"timed_out", r.timed_out}};
-    json reasons = json::array();
-    for (const auto& reason : set.decision.reasons) reasons.push_back(reason_to_json(reason));
-    j["decision"] = {{"verdict", to_string(set.decision.verdict)}, {"reasons", reasons}};
-    const Totals t = compute_totals(set);
-    j["totals"] = {{"created", t.created},
-                   {"modified", t.modified},
-                   {"deleted", t.deleted},
-                   {"metadata", t.metadata},
-                   {"replaced", t.replaced},
-                   {"bytes_added", t.bytes_added},
-                   {"bytes_removed", t.bytes_removed},
-                   {"processes", t.processes},
-                   {"network", t.network},
-                   {"secrets", t.secrets}};
-    json files = json::array();
-    for (const auto& e : set.files) {
-        json f;
-        put_bytes(f, "path", e.path);
-        f["change"] = to_string(e.change);
-        f["type"] = to_string(e.type);
-        f["before"] = state_to_json(e.before);
-        f["after"] = state_to_json(e.after);
-        if (e.ignored) f["ignored"] = true;
-        files.push_back(std::move(f));
-    }
-    j["files"] = std::move(files);
-    json processes = json::array();
-    for (const auto& p : set.processes) {
-        json record = {{"pid", p.pid},
-                       {"ppid", p.ppid},
-                       {"argv", argv_to_json(p.argv)},
-                       {"exe", util::to_valid_utf8(p.exe)},
-                       {"cwd", util::to_valid_utf8(p.cwd)},
-                       {"exit_status", optional_int(p.exit_status)},
-                       {"signal", optional_int(p.signal)}};
-        // Arguments that are not UTF-8 keep their exact bytes here.
-        if (!std::all_of(p.argv.begin(), p.argv.end(),
-                         [](const std::string& a) { return util::is_valid_utf8(a); })) {
-            json hex = json::array();
-            for (const auto& a : p.argv) hex.push_back(util::to_hex(a));
-            record["argv_hex"] = std::move(hex);
-        }
-        processes.push_back(std::move(record));
-    }
-    j["processes"] = std::move(processes);
-    j["network"] = set.network;
-    j["secrets"] = set.secrets;
-    j["warnings"] = set.warnings;
-    return j;
+json file_effect_to_json(const FileEffect& e) {
+    json f;
+    put_bytes(f, "path", e.path);
+    f["change"] = to_string(e.change);
+    f["type"] = to_string(e.type);
+    f["before"] = state_to_json(e.before);
+    f["after"] = state_to_json(e.after);
+    if (e.ignored) f["ignored"] = true;
+    return f;
 }
 
-Result<EffectSet> effect_set_from_json(const json& j) {
+FileEffect file_effect_from_json(const json& f) {
+    FileEffect e;
+    e.path = get_bytes(f, "path");
+    e.change = change_from_string(f.at("change").get<std::string>()).value_or(Change::modified);
+    e.type = file_type_from_string(f.at("type").get<std::string>()).value_or(FileType::file);
+    e.before = state_from_json(f.at("before"));
+    e.after = state_from_json(f.at("after"));
+    e.ignored = f.value("ignored", false);
+    return e;
+}
+
+namespace {
+
+json process_to_json(const ProcessRecord& p) {
+    json record = {{"pid", p.pid},
+                   {"ppid", p.ppid},
+                   {"argv", argv_to_json(p.argv)},
+                   {"exe", util::to_valid_utf8(p.exe)},
+                   {"cwd", util::to_valid_utf8(p.cwd)},
+                   {"exit_status", optional_int(p.exit_status)},
+                   {"signal", optional_int(p.signal)}};
+    if (p.argv_truncated > 0) record["argv_truncated"] = p.argv_truncated;
+    // Arguments that are not UTF-8 keep their exact bytes here.
+    if (!std::all_of(p.argv.begin(), p.argv.end(),
+                     [](const std::string& a) { return util::is_valid_utf8(a); })) {
+        json hex = json::array();
+        for (const auto& a : p.argv) hex.push_back(util::to_hex(a));
+        record["argv_hex"] = std::move(hex);
+    }
+    return record;
+}
+
+std::string dump(const json& j) {
+    return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+// Everything but files[], as it is read back.
+Status fill_from_json(const json& j, EffectSet& set) {
     try {
-        if (j.value("schema", std::string()) != kSchema)
+        if (!j.is_object() || j.value("schema", std::string()) != kSchema)
             return fail("not a whatif/effects/v1 document");
-        EffectSet set;
         const json& r = j.at("run");
         set.run.id = r.at("id").get<std::string>();
         set.run.argv = r.at("argv").get<std::vector<std::string>>();
@@ -274,18 +257,6 @@ Result<EffectSet> effect_set_from_json(const json& j) {
             out.paths = reason.value("paths", std::vector<std::string>{});
             set.decision.reasons.push_back(std::move(out));
         }
-        for (const auto& f : j.at("files")) {
-            FileEffect e;
-            e.path = get_bytes(f, "path");
-            e.change =
-                change_from_string(f.at("change").get<std::string>()).value_or(Change::modified);
-            e.type =
-                file_type_from_string(f.at("type").get<std::string>()).value_or(FileType::file);
-            e.before = state_from_json(f.at("before"));
-            e.after = state_from_json(f.at("after"));
-            e.ignored = f.value("ignored", false);
-            set.files.push_back(std::move(e));
-        }
         for (const auto& p : j.at("processes")) {
             ProcessRecord rec;
             rec.pid = p.at("pid").get<int>();
@@ -299,15 +270,138 @@ Result<EffectSet> effect_set_from_json(const json& j) {
             rec.cwd = p.value("cwd", std::string());
             rec.exit_status = get_optional_int(p, "exit_status");
             rec.signal = get_optional_int(p, "signal");
+            rec.argv_truncated = p.value("argv_truncated", uint64_t{0});
             set.processes.push_back(std::move(rec));
         }
         set.network = j.value("network", json::array());
         set.secrets = j.value("secrets", json::array());
         set.warnings = j.value("warnings", std::vector<std::string>{});
-        return set;
-    } catch (const json::exception& e) {
+        if (!set.network.is_array() || !set.secrets.is_array())
+            return fail("malformed effect set: network and secrets must be arrays");
+        return {};
+    } catch (const std::exception& e) {  // json errors, and std::stoul on a bad mode
         return fail(std::string("malformed effect set: ") + e.what());
     }
+}
+
+}  // namespace
+
+void write_json(const EffectSet& set, const std::function<void(std::string_view)>& out) {
+    const RunInfo& r = set.run;
+    const json run = {{"id", r.id},
+                      {"argv", argv_to_json(r.argv)},
+                      {"cwd", util::to_valid_utf8(r.cwd)},
+                      {"profile", r.profile},
+                      {"net", r.net},
+                      {"started_at", r.started_at},
+                      {"duration_ms", r.duration_ms},
+                      {"exit_status", optional_int(r.exit_status)},
+                      {"signal", optional_int(r.signal)},
+                      {"timed_out", r.timed_out}};
+    json reasons = json::array();
+    for (const auto& reason : set.decision.reasons) reasons.push_back(reason_to_json(reason));
+    const json decision = {{"verdict", to_string(set.decision.verdict)}, {"reasons", reasons}};
+    const Totals t = compute_totals(set);
+    const json totals = {{"created", t.created},
+                         {"modified", t.modified},
+                         {"deleted", t.deleted},
+                         {"metadata", t.metadata},
+                         {"replaced", t.replaced},
+                         {"bytes_added", t.bytes_added},
+                         {"bytes_removed", t.bytes_removed},
+                         {"processes", t.processes},
+                         {"network", t.network},
+                         {"secrets", t.secrets}};
+    // One top-level key per line, and one array element per line: a million file
+    // effects are written one at a time, and stay greppable.
+    auto array_lines = [&](const char* key, auto&& each) {
+        out(",\n\"");
+        out(key);
+        out("\": [");
+        bool first = true;
+        each([&](const json& element) {
+            out(first ? "\n  " : ",\n  ");
+            out(dump(element));
+            first = false;
+        });
+        out(first ? "]" : "\n]");
+    };
+    out("{\n\"schema\": ");
+    out(dump(json(kSchema)));
+    out(",\n\"run\": ");
+    out(dump(run));
+    out(",\n\"decision\": ");
+    out(dump(decision));
+    out(",\n\"totals\": ");
+    out(dump(totals));
+    array_lines("files", [&](auto&& emit) {
+        for (const auto& e : set.files) emit(file_effect_to_json(e));
+    });
+    array_lines("processes", [&](auto&& emit) {
+        for (const auto& p : set.processes) emit(process_to_json(p));
+    });
+    array_lines("network", [&](auto&& emit) {
+        for (const auto& n : set.network) emit(n);
+    });
+    array_lines("secrets", [&](auto&& emit) {
+        for (const auto& s : set.secrets) emit(s);
+    });
+    out(",\n\"warnings\": ");
+    out(dump(set.warnings));
+    out("\n}\n");
+}
+
+json to_json(const EffectSet& set) {
+    std::string text;
+    write_json(set, [&](std::string_view s) { text += s; });
+    return json::parse(text);
+}
+
+Result<EffectSet> effect_set_from_json(const json& j) {
+    EffectSet set;
+    if (auto st = fill_from_json(j, set); !st) return std::unexpected(st.error());
+    try {
+        const json& files = j.at("files");
+        if (!files.is_array()) return fail("malformed effect set: files must be an array");
+        for (const auto& f : files) set.files.push_back(file_effect_from_json(f));
+    } catch (const std::exception& e) {
+        return fail(std::string("malformed effect set: ") + e.what());
+    }
+    return set;
+}
+
+Result<EffectSet> read_effect_set(std::istream& in, const std::string& spill_dir) {
+    EffectSet set;
+    if (!spill_dir.empty()) set.files.set_spill_dir(spill_dir);
+    // Each element of files[] goes into the list as soon as it is parsed, and is
+    // dropped from the document: memory stays bounded however many there are.
+    std::string top_key;
+    std::optional<std::string> element_error;
+    const auto callback = [&](int depth, json::parse_event_t event, json& parsed) {
+        if (event == json::parse_event_t::key && depth == 1) top_key = parsed.get<std::string>();
+        if (event == json::parse_event_t::value && depth == 2 && top_key == "files") {
+            if (!element_error) element_error = "an element is not an object";
+            return false;
+        }
+        if (event == json::parse_event_t::object_end && depth == 2 && top_key == "files") {
+            try {
+                set.files.push_back(file_effect_from_json(parsed));
+            } catch (const std::exception& e) {
+                if (!element_error) element_error = e.what();
+            }
+            return false;
+        }
+        return true;
+    };
+    const json rest = json::parse(in, callback, false);
+    if (rest.is_discarded()) return fail("malformed effect set: not valid JSON");
+    if (element_error) return fail("malformed effect set: in files[]: " + *element_error);
+    if (!rest.is_object() || !rest.contains("files") || !rest["files"].is_array() ||
+        !rest["files"].empty())
+        return fail("malformed effect set: files must be an array of objects");
+    if (auto st = fill_from_json(rest, set); !st) return std::unexpected(st.error());
+    if (set.files.error()) return std::unexpected(*set.files.error());
+    return set;
 }
 
 }  // namespace whatif::effects

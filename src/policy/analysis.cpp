@@ -2,9 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
-#include <map>
 #include <regex>
-#include <set>
 
 #include "whatif/util/fs.hpp"
 #include "whatif/util/strings.hpp"
@@ -61,139 +59,111 @@ std::string lower(std::string s) {
 
 }  // namespace
 
-std::vector<Finding> analyze(const effects::EffectSet& set, const std::string& home,
-                             const std::vector<bool>& ignored) {
+void findings_of_effect(const effects::FileEffect& f, const std::string& home,
+                        const std::function<void(const Finding&)>& out) {
+    const auto [added, removed] = effects::bytes_added_removed(f);
+    Finding file = finding("file");
+    file.paths = {f.path};
+    file.change = std::string(to_string(f.change));
+    file.bytes = added + removed;
+    out(file);
+
+    if (is_persistence(f.path, home) && f.change != Change::deleted) {
+        Finding p = finding("persistence");
+        p.paths = {f.path};
+        p.change = std::string(to_string(f.change));
+        out(p);
+    }
+    if (f.after && f.after->type != FileType::symlink) {
+        const uint32_t before = f.before ? f.before->mode : 0;
+        const uint32_t after = f.after->mode;
+        const bool world_writable =
+            (after & 0002) != 0 && (before & 0002) == 0 && (after & 01000) == 0;
+        const bool gained_set_id = (after & 06000) != 0 && (before & 06000) != (after & 06000);
+        if (world_writable || gained_set_id) {
+            Finding w = finding("permission-widening");
+            w.paths = {f.path};
+            char buf[32];
+            std::snprintf(buf, sizeof buf, "%04o -> %04o", before, after);
+            w.detail =
+                std::string(buf) + (gained_set_id ? " (setuid/setgid)" : " (world-writable)");
+            out(w);
+        }
+    }
+    // git refs: .git/refs/... and packed-refs.
+    const size_t git = f.path.find("/.git/");
+    if (git != std::string::npos) {
+        const std::string rel = f.path.substr(git + 6);
+        if ((rel.starts_with("refs/") && f.type != FileType::dir) || rel == "packed-refs") {
+            Finding v = finding("vcs");
+            v.paths = {f.path};
+            v.change = std::string(to_string(f.change));
+            const std::string ref = rel == "packed-refs" ? "packed refs" : rel.substr(5);
+            v.detail = f.change == Change::deleted   ? "deletes ref " + ref
+                       : f.change == Change::created ? "creates ref " + ref
+                                                     : "moves ref " + ref;
+            out(v);
+        }
+    }
+    const std::string name = lower(util::base_name(f.path));
+    const bool db_file = name.ends_with(".db") || name.ends_with(".sqlite") ||
+                         name.ends_with(".sqlite3") ||
+                         f.path.find("/postgresql/") != std::string::npos ||
+                         f.path.find("/var/lib/mysql") != std::string::npos;
+    if (db_file && f.change != Change::created) {
+        Finding d = finding("database");
+        d.paths = {f.path};
+        d.change = std::string(to_string(f.change));
+        d.detail = std::string(to_string(f.change)) + " database file " + util::base_name(f.path);
+        out(d);
+    }
+}
+
+std::optional<std::string> Grouping::mass_delete_key(const effects::FileEffect& f) {
+    if (f.change != Change::deleted) return std::nullopt;
+    const std::string parent = util::parent_path(f.path);
+    std::string root = f.path;
+    if (auto it = deleted_dir_roots_.find(parent); it != deleted_dir_roots_.end())
+        root = it->second;
+    if (f.type == FileType::dir) deleted_dir_roots_.emplace(f.path, root);
+    // Single files group by their directory, trees by their root.
+    return root == f.path && f.type != FileType::dir ? parent : root;
+}
+
+bool Grouping::outside_cwd(const effects::FileEffect& f) const {
+    const bool in_home = !home_.empty() && util::path_is_within(f.path, home_);
+    const bool scratch =
+        util::path_is_within(f.path, "/tmp") || util::path_is_within(f.path, "/var/tmp");
+    return !util::path_is_within(f.path, cwd_) && (!scratch || in_home);
+}
+
+bool Grouping::system_path(const effects::FileEffect& f) {
+    return under_any(
+        f.path, {"/etc", "/usr", "/boot", "/var/lib", "/bin", "/sbin", "/lib", "/lib64", "/opt"});
+}
+
+std::vector<Finding> other_findings(const effects::EffectSet& set) {
     std::vector<Finding> out;
-    const std::string& cwd = set.run.cwd;
-    std::set<std::string> deleted_paths;
-    for (size_t i = 0; i < set.files.size(); ++i)
-        if (!ignored[i] && set.files[i].change == Change::deleted)
-            deleted_paths.insert(set.files[i].path);
-
-    std::map<std::string, Finding> mass;  // by deleted tree root
-    Finding outside = finding("outside-cwd"), system = finding("system-path");
-    for (size_t i = 0; i < set.files.size(); ++i) {
-        if (ignored[i]) continue;
-        const auto& f = set.files[i];
-        const auto [added, removed] = effects::bytes_added_removed(f);
-        Finding file = finding("file");
-        file.paths = {f.path};
-        file.change = std::string(to_string(f.change));
-        file.bytes = added + removed;
-        file.files = {i};
-        out.push_back(file);
-
-        if (f.change == Change::deleted) {
-            std::string root = f.path;
-            for (std::string p = util::parent_path(root); p != root && deleted_paths.contains(p);
-                 p = util::parent_path(p))
-                root = p;
-            // Single files group by their directory, trees by their root.
-            const std::string key =
-                root == f.path && f.type != FileType::dir ? util::parent_path(f.path) : root;
-            Finding& m = mass[key];
-            m.analysis = "mass-delete";
-            m.change = "deleted";
-            m.paths = {key};
-            m.count = m.files.empty() ? 1 : m.count + 1;
-            m.bytes += removed;
-            m.files.push_back(i);
-        }
-        const bool in_home = !home.empty() && util::path_is_within(f.path, home);
-        const bool scratch =
-            util::path_is_within(f.path, "/tmp") || util::path_is_within(f.path, "/var/tmp");
-        if (!util::path_is_within(f.path, cwd) && (!scratch || in_home)) {
-            outside.paths.push_back(f.path);
-            outside.files.push_back(i);
-            outside.bytes += added + removed;
-        }
-        if (under_any(f.path, {"/etc", "/usr", "/boot", "/var/lib", "/bin", "/sbin", "/lib",
-                               "/lib64", "/opt"})) {
-            system.paths.push_back(f.path);
-            system.files.push_back(i);
-        }
-        if (is_persistence(f.path, home) && f.change != Change::deleted) {
-            Finding p = finding("persistence");
-            p.paths = {f.path};
-            p.change = std::string(to_string(f.change));
-            p.files = {i};
-            out.push_back(p);
-        }
-        if (f.after && f.after->type != FileType::symlink) {
-            const uint32_t before = f.before ? f.before->mode : 0;
-            const uint32_t after = f.after->mode;
-            const bool world_writable =
-                (after & 0002) != 0 && (before & 0002) == 0 && (after & 01000) == 0;
-            const bool gained_set_id = (after & 06000) != 0 && (before & 06000) != (after & 06000);
-            if (world_writable || gained_set_id) {
-                Finding w = finding("permission-widening");
-                w.paths = {f.path};
-                char buf[32];
-                std::snprintf(buf, sizeof buf, "%04o -> %04o", before, after);
-                w.detail =
-                    std::string(buf) + (gained_set_id ? " (setuid/setgid)" : " (world-writable)");
-                w.files = {i};
-                out.push_back(w);
-            }
-        }
-        // git refs: .git/refs/... and packed-refs.
-        const size_t git = f.path.find("/.git/");
-        if (git != std::string::npos) {
-            const std::string rel = f.path.substr(git + 6);
-            if ((rel.starts_with("refs/") && f.type != FileType::dir) || rel == "packed-refs") {
-                Finding v = finding("vcs");
-                v.paths = {f.path};
-                v.change = std::string(to_string(f.change));
-                const std::string ref = rel == "packed-refs" ? "packed refs" : rel.substr(5);
-                v.detail = f.change == Change::deleted   ? "deletes ref " + ref
-                           : f.change == Change::created ? "creates ref " + ref
-                                                         : "moves ref " + ref;
-                v.files = {i};
-                out.push_back(v);
-            }
-        }
-        const std::string name = lower(util::base_name(f.path));
-        const bool db_file = name.ends_with(".db") || name.ends_with(".sqlite") ||
-                             name.ends_with(".sqlite3") ||
-                             f.path.find("/postgresql/") != std::string::npos ||
-                             f.path.find("/var/lib/mysql") != std::string::npos;
-        if (db_file && f.change != Change::created) {
-            Finding d = finding("database");
-            d.paths = {f.path};
-            d.change = std::string(to_string(f.change));
-            d.detail =
-                std::string(to_string(f.change)) + " database file " + util::base_name(f.path);
-            d.files = {i};
-            out.push_back(d);
-        }
-    }
-    for (auto& [root, m] : mass) out.push_back(std::move(m));
-    if (!outside.paths.empty()) {
-        outside.count = outside.paths.size();
-        out.push_back(std::move(outside));
-    }
-    if (!system.paths.empty()) {
-        system.count = system.paths.size();
-        out.push_back(std::move(system));
-    }
-
     static const std::regex destructive(
         R"(\b(drop|truncate|delete\s+from|alter\s+table|flushall|flushdb)\b)", std::regex::icase);
     for (size_t i = 0; i < set.network.size(); ++i) {
         const auto& n = set.network[i];
         if (n.value("kind", "") == "dns" || n.value("outcome", "") == "allowed" ||
-            n["protocol"] == "nss")
+            n.value("protocol", nlohmann::json()) == "nss")
             continue;
         Finding f = finding("network");
-        f.host = n["host"].is_string()      ? n["host"].get<std::string>()
-                 : n["address"].is_string() ? n["address"].get<std::string>()
-                 : n["path"].is_string()    ? n["path"].get<std::string>()
-                                            : "";
-        f.port = n["port"].is_number() ? n["port"].get<int>() : 0;
-        f.protocol =
-            n["protocol"].is_string() ? n["protocol"].get<std::string>() : n.value("proto", "");
-        if (n["http"].is_object()) f.method = n["http"].value("method", "");
-        f.detail = n["detail"].is_string() ? n["detail"].get<std::string>() : "";
+        f.host = n.value("host", nlohmann::json()).is_string() ? n["host"].get<std::string>()
+                 : n.value("address", nlohmann::json()).is_string()
+                     ? n["address"].get<std::string>()
+                 : n.value("path", nlohmann::json()).is_string() ? n["path"].get<std::string>()
+                                                                 : "";
+        f.port = n.value("port", nlohmann::json()).is_number() ? n["port"].get<int>() : 0;
+        f.protocol = n.value("protocol", nlohmann::json()).is_string()
+                         ? n["protocol"].get<std::string>()
+                         : n.value("proto", "");
+        if (n.value("http", nlohmann::json()).is_object()) f.method = n["http"].value("method", "");
+        f.detail =
+            n.value("detail", nlohmann::json()).is_string() ? n["detail"].get<std::string>() : "";
         f.network = {i};
         if (n.value("proto", "") == "unix") f.protocol = "unix";
         out.push_back(f);
@@ -221,9 +191,11 @@ std::vector<Finding> analyze(const effects::EffectSet& set, const std::string& h
         Finding f = finding("secret");
         f.secret_kind = s.value("kind", "");
         f.detail = s.value("access", "");
-        if (s["path"].is_string()) f.paths = {s["path"].get<std::string>()};
-        f.host = s["destination"].is_string() ? s["destination"].get<std::string>() : "";
-        f.argv = s["name"].is_string() ? s["name"].get<std::string>() : "";
+        if (s.value("path", nlohmann::json()).is_string()) f.paths = {s["path"].get<std::string>()};
+        f.host = s.value("destination", nlohmann::json()).is_string()
+                     ? s["destination"].get<std::string>()
+                     : "";
+        f.argv = s.value("name", nlohmann::json()).is_string() ? s["name"].get<std::string>() : "";
         out.push_back(std::move(f));
     }
     return out;

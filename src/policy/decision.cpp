@@ -3,6 +3,9 @@
 #include <fnmatch.h>
 
 #include <algorithm>
+#include <map>
+#include <optional>
+#include <set>
 
 #include "whatif/policy/analysis.hpp"
 #include "whatif/util/fs.hpp"
@@ -23,12 +26,24 @@ bool contains(const std::vector<T>& list, const T& value) {
     return std::find(list.begin(), list.end(), value) != list.end();
 }
 
-bool matches(const Rule& r, const Finding& f, const std::string& cwd, const std::string& home) {
+bool path_matches(const Rule& r, const std::string& path, const std::string& cwd,
+                  const std::string& home) {
+    return std::any_of(r.paths.begin(), r.paths.end(), [&](const std::string& g) {
+        return glob_match(expand_glob(g, cwd, home), path);
+    });
+}
+
+// paths_hit: for a grouped finding, whether some member's path matched the rule's
+// globs (decided member by member, since a group may have millions).
+bool matches(const Rule& r, const Finding& f, const std::string& cwd, const std::string& home,
+             const bool* paths_hit = nullptr) {
     if (r.analysis != f.analysis) return false;
     if (!r.paths.empty()) {
-        bool any = false;
-        for (const auto& g : r.paths)
-            for (const auto& p : f.paths) any = any || glob_match(expand_glob(g, cwd, home), p);
+        const bool any = paths_hit != nullptr
+                             ? *paths_hit
+                             : std::any_of(f.paths.begin(), f.paths.end(), [&](const auto& p) {
+                                   return path_matches(r, p, cwd, home);
+                               });
         if (!any) return false;
     }
     if (!r.changes.empty() && !contains(r.changes, f.change)) return false;
@@ -48,13 +63,7 @@ bool matches(const Rule& r, const Finding& f, const std::string& cwd, const std:
     return f.count >= r.min_count && f.bytes >= r.min_bytes;
 }
 
-std::string fill(std::string text, const std::vector<const Finding*>& found) {
-    const Finding& f = *found.front();
-    uint64_t count = 0, bytes = 0;
-    for (const auto* x : found) {
-        count += x->count;
-        bytes += x->bytes;
-    }
+std::string fill(std::string text, const Finding& f, uint64_t count, uint64_t bytes) {
     const std::string host = f.port > 0 ? f.host + ":" + std::to_string(f.port) : f.host;
     const std::pair<const char*, std::string> values[] = {
         {"{count}", util::with_thousands(count)},
@@ -73,70 +82,206 @@ std::string fill(std::string text, const std::vector<const Finding*>& found) {
     return text;
 }
 
+// An allow rule about places in general (/tmp/**) never covers the project or
+// the home directory, even when they happen to live in such a place.
+bool allow_covers(const Rule& rule, const std::string& path, const std::string& cwd,
+                  const std::string& home) {
+    const bool personal = std::any_of(
+        rule.paths.begin(), rule.paths.end(),
+        [](const std::string& g) { return g.starts_with("$CWD") || g.starts_with("~"); });
+    if (rule.paths.empty() || personal) return true;
+    const bool in_cwd = util::path_is_within(path, cwd);
+    const bool in_home = !home.empty() && util::path_is_within(path, home);
+    return !in_cwd && !in_home;
+}
+
+// What an ask or deny rule has found so far.
+struct RuleHits {
+    std::optional<Finding> first;
+    uint64_t count = 0, bytes = 0;
+    std::vector<std::string> paths;  // the first few, for the reason
+};
+
+// One finding of a grouping analysis, built member by member. A mass deletion is
+// matched by its root (paths = {root}); outside-cwd and system-path by any member.
+struct Group {
+    Finding finding;
+    bool match_member_paths = false;
+    std::vector<bool> paths_hit;  // per rule, when match_member_paths
+    std::vector<const Rule*> allowed_by;
+
+    Group() = default;
+    Group(std::string analysis, bool by_members) : match_member_paths(by_members) {
+        finding.analysis = std::move(analysis);
+        finding.count = 0;
+    }
+};
+
+class Evaluator {
+  public:
+    Evaluator(const Profile& profile, std::string cwd, std::string home)
+        : profile_(profile),
+          cwd_(std::move(cwd)),
+          home_(std::move(home)),
+          hits_(profile.rules.size()) {}
+
+    // A finding that stands alone (per effect, network, process, secret). Returns
+    // whether an allow rule covers `covered_path` (empty: the finding's own).
+    bool add(const Finding& f, const std::string& covered_path = {}) {
+        bool covered = false;
+        for (size_t r = 0; r < profile_.rules.size(); ++r) {
+            const Rule& rule = profile_.rules[r];
+            if (!matches(rule, f, cwd_, home_)) continue;
+            if (rule.verdict == Verdict::allow) {
+                const std::string& path =
+                    !covered_path.empty() ? covered_path : (f.paths.empty() ? "" : f.paths[0]);
+                if (path.empty() || allow_covers(rule, path, cwd_, home_)) covered = true;
+                for (size_t i : f.network) net_covered_.insert(i);
+                continue;
+            }
+            hit(r, f, f.count, f.bytes);
+        }
+        return covered;
+    }
+
+    // A member of a grouped finding: counts, bytes, and which rules' globs it meets.
+    void add_member(Group& g, const std::string& path, uint64_t bytes) {
+        ++g.finding.count;
+        g.finding.bytes += bytes;
+        if (!g.match_member_paths) return;
+        if (g.paths_hit.empty()) g.paths_hit.assign(profile_.rules.size(), false);
+        if (g.finding.paths.size() < 10) g.finding.paths.push_back(path);
+        for (size_t r = 0; r < profile_.rules.size(); ++r) {
+            const Rule& rule = profile_.rules[r];
+            if (rule.analysis == g.finding.analysis && !g.paths_hit[r] && !rule.paths.empty() &&
+                path_matches(rule, path, cwd_, home_))
+                g.paths_hit[r] = true;
+        }
+    }
+
+    void finish_group(Group& g) {
+        if (g.paths_hit.empty()) g.paths_hit.assign(profile_.rules.size(), false);
+        for (size_t r = 0; r < profile_.rules.size(); ++r) {
+            const Rule& rule = profile_.rules[r];
+            const bool hit_paths = g.paths_hit[r];
+            if (!matches(rule, g.finding, cwd_, home_, g.match_member_paths ? &hit_paths : nullptr))
+                continue;
+            if (rule.verdict == Verdict::allow)
+                g.allowed_by.push_back(&rule);
+            else
+                hit(r, g.finding, g.finding.count, g.finding.bytes);
+        }
+    }
+
+    bool net_covered(size_t i) const { return net_covered_.contains(i); }
+    bool covered_by(const Group& g, const std::string& path) const {
+        return std::any_of(g.allowed_by.begin(), g.allowed_by.end(),
+                           [&](const Rule* r) { return allow_covers(*r, path, cwd_, home_); });
+    }
+
+    // The reasons, in rule order.
+    std::vector<effects::Reason> reasons() const {
+        std::vector<effects::Reason> out;
+        for (size_t r = 0; r < profile_.rules.size(); ++r) {
+            const RuleHits& h = hits_[r];
+            if (!h.first) continue;
+            const Rule& rule = profile_.rules[r];
+            effects::Reason reason;
+            reason.rule = rule.name;
+            reason.verdict = rule.verdict;
+            reason.message = fill(rule.message, *h.first, h.count, h.bytes);
+            reason.paths = h.paths;
+            out.push_back(std::move(reason));
+        }
+        return out;
+    }
+
+  private:
+    void hit(size_t r, const Finding& f, uint64_t count, uint64_t bytes) {
+        RuleHits& h = hits_[r];
+        if (!h.first) h.first = f;
+        h.count += count;
+        h.bytes += bytes;
+        for (const auto& p : f.paths)
+            if (h.paths.size() < 10 && !contains(h.paths, p)) h.paths.push_back(p);
+    }
+
+    const Profile& profile_;
+    std::string cwd_, home_;
+    std::vector<RuleHits> hits_;
+    std::set<size_t> net_covered_;
+};
+
 }  // namespace
 
 effects::Decision decide(effects::EffectSet& set, const Profile& profile, const std::string& home) {
     const std::string& cwd = set.run.cwd;
-    std::vector<bool> ignored(set.files.size(), false);
-    for (size_t i = 0; i < set.files.size(); ++i) {
-        for (const auto& g : profile.ignore)
-            if (glob_match(expand_glob(g, cwd, home), set.files[i].path)) ignored[i] = true;
-        set.files[i].ignored = ignored[i];
-    }
-    const std::vector<Finding> findings = analyze(set, home, ignored);
+    Evaluator eval(profile, cwd, home);
 
-    effects::Decision d;
-    d.verdict = Verdict::allow;
-    std::vector<bool> file_covered(set.files.size(), false), net_covered(set.network.size(), false);
-    for (const Rule& rule : profile.rules) {
-        std::vector<const Finding*> found;
-        for (const auto& f : findings)
-            if (matches(rule, f, cwd, home)) found.push_back(&f);
-        if (found.empty()) continue;
-        if (rule.verdict == Verdict::allow) {
-            // A rule about places in general (/tmp/**) never covers the project or
-            // the home directory, even when they happen to live in such a place.
-            const bool personal = std::any_of(
-                rule.paths.begin(), rule.paths.end(),
-                [](const std::string& g) { return g.starts_with("$CWD") || g.starts_with("~"); });
-            for (const auto* f : found) {
-                for (size_t i : f->files) {
-                    const std::string& path = set.files[i].path;
-                    const bool in_cwd = util::path_is_within(path, cwd);
-                    const bool in_home = !home.empty() && util::path_is_within(path, home);
-                    if (!rule.paths.empty() && !personal && (in_cwd || in_home)) continue;
-                    file_covered[i] = true;
-                }
-                for (size_t i : f->network) net_covered[i] = true;
+    // Pass 1: per-effect findings as they come; grouped findings member by member.
+    std::vector<bool> covered(set.files.size(), false);
+    Grouping grouping(cwd, home);
+    std::map<std::string, Group> mass;  // by deleted tree root
+    Group outside("outside-cwd", true), system("system-path", true);
+    for (auto it = set.files.begin(); it != set.files.end(); ++it) {
+        const effects::FileEffect& f = *it;
+        const size_t i = it.index();
+        bool ignored = false;
+        for (const auto& g : profile.ignore)
+            if (glob_match(expand_glob(g, cwd, home), f.path)) ignored = true;
+        set.files.set_ignored(i, ignored);
+        if (ignored) continue;
+        findings_of_effect(f, home, [&](const Finding& finding) {
+            if (eval.add(finding)) covered[i] = true;
+        });
+        const auto [added, removed] = effects::bytes_added_removed(f);
+        if (auto key = grouping.mass_delete_key(f)) {
+            auto [g, fresh] = mass.try_emplace(*key, "mass-delete", false);
+            if (fresh) {
+                g->second.finding.change = "deleted";
+                g->second.finding.paths = {*key};
             }
-            continue;
+            eval.add_member(g->second, f.path, removed);
         }
-        effects::Reason reason;
-        reason.rule = rule.name;
-        reason.verdict = rule.verdict;
-        reason.message = fill(rule.message, found);
-        for (const auto* f : found)
-            for (const auto& p : f->paths)
-                if (reason.paths.size() < 10 && !contains(reason.paths, p))
-                    reason.paths.push_back(p);
-        if (severity(rule.verdict) > severity(d.verdict)) d.verdict = rule.verdict;
-        d.reasons.push_back(std::move(reason));
+        if (grouping.outside_cwd(f)) eval.add_member(outside, f.path, added + removed);
+        if (Grouping::system_path(f)) eval.add_member(system, f.path, 0);
     }
-    // What no allow rule covers gets the profile's verdict for the unmatched.
+    for (auto& [key, g] : mass) eval.finish_group(g);
+    if (outside.finding.count > 0) eval.finish_group(outside);
+    if (system.finding.count > 0) eval.finish_group(system);
+    const std::vector<Finding> others = other_findings(set);
+    for (const auto& f : others) eval.add(f);
+
+    // Pass 2: what no allow rule covers gets the profile's verdict for the unmatched.
     size_t uncovered = 0;
     std::vector<std::string> examples;
-    for (size_t i = 0; i < set.files.size(); ++i)
-        if (!ignored[i] && !file_covered[i]) {
-            ++uncovered;
-            if (examples.size() < 10) examples.push_back(set.files[i].path);
-        }
+    Grouping regrouping(cwd, home);
+    for (auto it = set.files.begin(); it != set.files.end(); ++it) {
+        const effects::FileEffect& f = *it;
+        const size_t i = it.index();
+        if (set.files.ignored(i)) continue;
+        bool is_covered = covered[i];
+        if (auto key = regrouping.mass_delete_key(f); key && !is_covered)
+            is_covered = eval.covered_by(mass.at(*key), f.path);
+        if (!is_covered && regrouping.outside_cwd(f)) is_covered = eval.covered_by(outside, f.path);
+        if (!is_covered && Grouping::system_path(f)) is_covered = eval.covered_by(system, f.path);
+        if (is_covered) continue;
+        ++uncovered;
+        if (examples.size() < 10) examples.push_back(f.path);
+    }
     for (size_t i = 0; i < set.network.size(); ++i) {
         const auto& n = set.network[i];
         if (n.value("kind", "") == "dns" || n.value("outcome", "") == "allowed" ||
-            n["protocol"] == "nss" || net_covered[i])
+            n.value("protocol", nlohmann::json()) == "nss" || eval.net_covered(i))
             continue;
         ++uncovered;
     }
+
+    effects::Decision d;
+    d.verdict = Verdict::allow;
+    d.reasons = eval.reasons();
+    for (const auto& r : d.reasons)
+        if (severity(r.verdict) > severity(d.verdict)) d.verdict = r.verdict;
     if (uncovered > 0 && profile.unmatched != Verdict::allow) {
         effects::Reason reason;
         reason.rule = "unmatched";

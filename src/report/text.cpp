@@ -4,9 +4,11 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <iterator>
 #include <map>
+#include <memory>
+#include <optional>
 #include <set>
-#include <unordered_set>
 
 #include "whatif/util/fs.hpp"
 #include "whatif/util/strings.hpp"
@@ -111,86 +113,171 @@ struct Line {
     std::string text;
     uint64_t weight = 0;  // entries it stands for
     uint64_t added = 0, removed = 0;
+    uint64_t order = 0;  // when it was completed: ties keep that order
 };
 
-// Groups the effects of one kind: a subtree (rm -rf dir) becomes one line "N files
-// under DIR"; single entries are grouped by their parent directory.
-std::vector<Line> group_lines(const std::vector<const FileEffect*>& entries) {
-    std::unordered_set<std::string_view> paths;
-    for (const auto* e : entries) paths.insert(e->path);
+bool heavier(const Line& a, const Line& b) {
+    if (a.weight != b.weight) return a.weight > b.weight;
+    if (a.removed + a.added != b.removed + b.added)
+        return a.removed + a.added > b.removed + b.added;
+    return a.order < b.order;
+}
+
+// The lines of one kind of change, built as the effects stream by (a directory
+// before what is beneath it). A subtree whose every entry has this change (rm -rf
+// dir) becomes one line "N files under DIR"; single entries are grouped by their
+// directory. Memory: the directories along the current path, and the lines kept.
+class LineBuilder {
+  public:
+    explicit LineBuilder(size_t keep) : keep_(keep) {}
+
+    void add(const FileEffect& e) {
+        const std::string parent = util::parent_path(e.path);
+        close_subtrees_not_containing(e.path);
+        close_singles_not_containing(e.path);
+        // Inside a subtree of the same change when the parent is its open directory.
+        if (!subtrees_.empty() && subtrees_.back().dir == parent) {
+            Subtree& s = *subtrees_.back().tree;
+            count_into(s, e);
+            if (e.type == FileType::dir) subtrees_.push_back({e.path, subtrees_.back().tree});
+            return;
+        }
+        auto tree = std::make_shared<Subtree>();
+        tree->root = e;
+        count_into(*tree, e);
+        if (e.type == FileType::dir) {
+            subtrees_.push_back({e.path, tree});
+            return;
+        }
+        finish_subtree(*tree);  // a non-directory: nothing can follow beneath it
+    }
+
+    // All lines, heaviest first: the kept ones, and how much the others weigh.
+    std::vector<Line> finish(uint64_t& rest_weight, uint64_t& rest_lines) {
+        close_subtrees_not_containing("");
+        close_singles_not_containing("");
+        std::sort(lines_.begin(), lines_.end(), heavier);
+        rest_weight = total_weight_;
+        for (const auto& l : lines_) rest_weight -= l.weight;
+        rest_lines = total_lines_ - lines_.size();
+        return lines_;
+    }
+
+  private:
     struct Subtree {
-        const FileEffect* root = nullptr;
+        FileEffect root;
         uint64_t files = 0, dirs = 0, others = 0, added = 0, removed = 0, count = 0;
     };
-    std::map<std::string, Subtree> subtrees;  // by root path
-    for (const auto* e : entries) {
-        std::string root = e->path;
-        for (std::string parent = util::parent_path(root); parent != root && paths.contains(parent);
-             parent = util::parent_path(parent))
-            root = parent;
-        Subtree& s = subtrees[root];
-        if (root == e->path) s.root = e;
+    struct OpenDir {
+        std::string dir;
+        std::shared_ptr<Subtree> tree;  // shared by every open directory of the subtree
+    };
+    struct Singles {
+        std::string dir;
+        std::optional<FileEffect> first;  // shown in full when it stays alone
+        uint64_t files = 0, dirs = 0, others = 0, added = 0, removed = 0, count = 0;
+        std::string names;
+        size_t named = 0;
+    };
+
+    static void count_into(Subtree& s, const FileEffect& e) {
         ++s.count;
-        (e->type == FileType::file ? s.files : e->type == FileType::dir ? s.dirs : s.others)++;
-        const auto [a, r] = effects::bytes_added_removed(*e);
+        (e.type == FileType::file ? s.files : e.type == FileType::dir ? s.dirs : s.others)++;
+        const auto [a, r] = effects::bytes_added_removed(e);
         s.added += a;
         s.removed += r;
     }
-    std::vector<Line> lines;
-    std::map<std::string, std::vector<const Subtree*>> singles_by_dir;
-    for (const auto& [root, s] : subtrees) {
+
+    void close_subtrees_not_containing(const std::string& path) {
+        while (!subtrees_.empty() &&
+               (path.empty() || !util::path_is_within(path, subtrees_.back().dir) ||
+                path == subtrees_.back().dir)) {
+            const OpenDir top = subtrees_.back();
+            subtrees_.pop_back();
+            const bool root_closed = subtrees_.empty() || subtrees_.back().tree != top.tree;
+            if (root_closed) finish_subtree(*top.tree);
+        }
+    }
+
+    void close_singles_not_containing(const std::string& path) {
+        while (!singles_.empty() &&
+               (path.empty() || !util::path_is_within(path, singles_.back().dir))) {
+            finish_singles(singles_.back());
+            singles_.pop_back();
+        }
+    }
+
+    void finish_subtree(const Subtree& s) {
         if (s.count > 1) {
             Line l;
             l.text = counts_text(s.files, s.dirs, s.others) + " under " +
-                     util::shell_quote_for_display(root);
+                     util::shell_quote_for_display(s.root.path);
             l.weight = s.count;
             l.added = s.added;
             l.removed = s.removed;
-            lines.push_back(std::move(l));
-        } else {
-            singles_by_dir[util::parent_path(root)].push_back(&s);
+            keep(std::move(l));
+            return;
+        }
+        // A single entry: grouped with the other singles of its directory.
+        const std::string dir = util::parent_path(s.root.path);
+        close_singles_not_containing(s.root.path);
+        if (singles_.empty() || singles_.back().dir != dir) {
+            singles_.emplace_back();
+            singles_.back().dir = dir;
+        }
+        Singles& g = singles_.back();
+        if (!g.first) g.first = s.root;
+        ++g.count;
+        (s.root.type == FileType::file  ? g.files
+         : s.root.type == FileType::dir ? g.dirs
+                                        : g.others)++;
+        g.added += s.added;
+        g.removed += s.removed;
+        if (g.named < 3) {
+            g.names += (g.named == 0 ? "" : ", ") +
+                       util::shell_quote_for_display(util::base_name(s.root.path));
+            ++g.named;
         }
     }
-    for (const auto& [dir, singles] : singles_by_dir) {
+
+    void finish_singles(const Singles& g) {
         Line l;
-        for (const auto* s : singles) {
-            l.added += s->added;
-            l.removed += s->removed;
-        }
-        l.weight = singles.size();
-        if (singles.size() == 1) {
-            const FileEffect& e = *singles.front()->root;
+        l.weight = g.count;
+        l.added = g.added;
+        l.removed = g.removed;
+        if (g.count == 1) {
+            const FileEffect& e = *g.first;
             l.text = util::shell_quote_for_display(e.path);
             if (e.type == FileType::dir) l.text += "/";
             if (const std::string detail = single_detail(e); !detail.empty())
                 l.text += "  " + detail;
         } else {
-            uint64_t files = 0, dirs = 0, others = 0;
-            std::string names;
-            size_t shown = 0;
-            for (const auto* s : singles) {
-                (s->root->type == FileType::file  ? files
-                 : s->root->type == FileType::dir ? dirs
-                                                  : others)++;
-                if (shown < 3) {
-                    names += (shown == 0 ? "" : ", ") +
-                             util::shell_quote_for_display(util::base_name(s->root->path));
-                    ++shown;
-                }
-            }
-            if (singles.size() > shown)
-                names += " and " + util::with_thousands(singles.size() - shown) + " more";
-            l.text = counts_text(files, dirs, others) + " in " +
-                     util::shell_quote_for_display(dir) + ": " + names;
+            std::string names = g.names;
+            if (g.count > g.named)
+                names += " and " + util::with_thousands(g.count - g.named) + " more";
+            l.text = counts_text(g.files, g.dirs, g.others) + " in " +
+                     util::shell_quote_for_display(g.dir) + ": " + names;
         }
-        lines.push_back(std::move(l));
+        keep(std::move(l));
     }
-    std::stable_sort(lines.begin(), lines.end(), [](const Line& a, const Line& b) {
-        if (a.weight != b.weight) return a.weight > b.weight;
-        return a.removed + a.added > b.removed + b.added;
-    });
-    return lines;
-}
+
+    // Keeps the `keep_` heaviest lines; the others only count.
+    void keep(Line l) {
+        l.order = total_lines_++;
+        total_weight_ += l.weight;
+        lines_.push_back(std::move(l));
+        if (lines_.size() > 2 * keep_ + 16) {
+            std::sort(lines_.begin(), lines_.end(), heavier);
+            lines_.resize(keep_);
+        }
+    }
+
+    size_t keep_;
+    std::vector<OpenDir> subtrees_;
+    std::vector<Singles> singles_;
+    std::vector<Line> lines_;
+    uint64_t total_lines_ = 0, total_weight_ = 0;
+};
 
 std::string status_text(const effects::RunInfo& r) {
     if (r.timed_out) return "timed out, killed";
@@ -376,34 +463,41 @@ std::string render_text(const effects::EffectSet& set, const TextOptions& option
 
     constexpr Change order[] = {Change::deleted, Change::replaced, Change::modified,
                                 Change::metadata, Change::created};
+    std::vector<LineBuilder> builders(std::size(order), LineBuilder(options.max_lines_per_change));
+    size_t ignored = 0;
+    for (const auto& f : set.files) {
+        if (f.ignored) {
+            ++ignored;
+            continue;
+        }
+        for (size_t k = 0; k < std::size(order); ++k)
+            if (f.change == order[k]) builders[k].add(f);
+    }
     bool any = false;
-    for (Change change : order) {
-        std::vector<const FileEffect*> entries;
-        for (const auto& f : set.files)
-            if (f.change == change && !f.ignored) entries.push_back(&f);
-        if (entries.empty()) continue;
+    for (size_t k = 0; k < std::size(order); ++k) {
+        uint64_t rest_weight = 0, rest_lines = 0;
+        const auto lines = builders[k].finish(rest_weight, rest_lines);
+        if (lines.empty()) continue;
         any = true;
-        const auto lines = group_lines(entries);
-        const std::string label = pad(to_string(change));
+        const std::string label = pad(to_string(order[k]));
         size_t shown = 0;
         for (const auto& line : lines) {
-            if (shown == options.max_lines_per_change) break;
+            if (shown == options.max_lines_per_change) {
+                rest_weight += line.weight;
+                ++rest_lines;
+                continue;
+            }
             std::string text =
-                "  " + p.paint(color_of(change), shown == 0 ? label : pad("")) + line.text;
+                "  " + p.paint(color_of(order[k]), shown == 0 ? label : pad("")) + line.text;
             if (const std::string bytes = bytes_text(line.added, line.removed); !bytes.empty())
                 text += "   " + bytes;
             out += text + "\n";
             ++shown;
         }
-        if (lines.size() > shown) {
-            uint64_t rest = 0;
-            for (size_t i = shown; i < lines.size(); ++i) rest += lines[i].weight;
-            out += "  " + pad("") + "and " + util::with_thousands(rest) + " more in " +
-                   util::plural(lines.size() - shown, "other place", "other places") + "\n";
-        }
+        if (rest_lines > 0)
+            out += "  " + pad("") + "and " + util::with_thousands(rest_weight) + " more in " +
+                   util::plural(rest_lines, "other place", "other places") + "\n";
     }
-    size_t ignored = 0;
-    for (const auto& f : set.files) ignored += f.ignored ? 1 : 0;
     if (!any)
         out += "  " + pad("files") + (ignored > 0 ? "no changes but ignored ones" : "no changes") +
                "\n";

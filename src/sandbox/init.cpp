@@ -2,8 +2,6 @@
 
 #include <errno.h>
 
-#include <algorithm>
-#include <iterator>
 #include <linux/close_range.h>
 #include <poll.h>
 #include <signal.h>
@@ -17,12 +15,15 @@
 #include <sys/sysinfo.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <algorithm>
+#include <iterator>
 
 #include "whatif/sandbox/caps.hpp"
 #include "whatif/sandbox/mnt.hpp"
 #include "whatif/sandbox/net.hpp"
 #include "whatif/sandbox/proclog.hpp"
 #include "whatif/sandbox/seccomp.hpp"
+#include "whatif/util/fault.hpp"
 
 namespace whatif::sandbox::init {
 
@@ -176,12 +177,14 @@ int receive_fd(int socket_fd) {
 // Everything the supervisor had open (the run's lock above all: a lock held by
 // an exiting init would keep the run "in use") is closed, but what init needs.
 void close_inherited_fds(const ChildPlan& plan) {
-    int keep[] = {plan.sync_fd, plan.status_fd, plan.stdout_fd, plan.stderr_fd, plan.net_channel_fd};
+    int keep[] = {plan.sync_fd, plan.status_fd, plan.stdout_fd, plan.stderr_fd,
+                  plan.net_channel_fd};
     std::sort(std::begin(keep), std::end(keep));
     unsigned next = 3;
     for (int fd : keep) {
         if (fd < static_cast<int>(next)) continue;
-        if (static_cast<unsigned>(fd) > next) syscall(SYS_close_range, next, static_cast<unsigned>(fd) - 1, 0U);
+        if (static_cast<unsigned>(fd) > next)
+            syscall(SYS_close_range, next, static_cast<unsigned>(fd) - 1, 0U);
         next = static_cast<unsigned>(fd) + 1;
     }
     syscall(SYS_close_range, next, ~0U, 0U);
@@ -201,6 +204,7 @@ void close_inherited_fds(const ChildPlan& plan) {
     close(plan.sync_fd);
 
     if (!mnt::build_root(plan, err)) die_with_setup_error(plan, err);
+    util::stop_point("setup");
     if (plan.net_mode != ChildPlan::NetMode::host) {
         if (!net::bring_loopback_up(err)) die_with_setup_error(plan, err);
         if (!net::route_everything_locally(err)) die_with_setup_error(plan, err);

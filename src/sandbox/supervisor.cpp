@@ -268,7 +268,21 @@ struct StatusFrames {
         return out;
     }
 
+    // The process log keeps every argument of every program up to this many in
+    // all; past it, a program keeps its first kArgsPastBudget (a million-file
+    // `xargs touch` must not cost a std::string per file name).
+    static constexpr size_t kArgsBudget = 262'144;
+    static constexpr size_t kArgsPastBudget = 16;
+    size_t args_kept = 0;
+
     void parse() {
+        parse_frames();
+        // Consumed frames go; only a partial one stays buffered.
+        bytes.erase(0, parsed);
+        parsed = 0;
+    }
+
+    void parse_frames() {
         while (bytes.size() - parsed >= 5) {
             uint32_t len = 0;
             std::memcpy(&len, bytes.data() + parsed + 1, sizeof len);
@@ -290,7 +304,13 @@ struct StatusFrames {
                 r.ppid = std::atoi(f[1].c_str());
                 r.exe = f[2];
                 r.cwd = f[3];
-                r.argv.assign(f.begin() + 4, f.end());
+                const size_t argc = f.size() - 4;
+                const size_t keep =
+                    args_kept + argc <= kArgsBudget ? argc : std::min(argc, kArgsPastBudget);
+                r.argv.assign(std::make_move_iterator(f.begin() + 4),
+                              std::make_move_iterator(f.begin() + 4 + static_cast<long>(keep)));
+                r.argv_truncated = argc - keep;
+                args_kept += keep;
                 execs.push_back(std::move(r));
             } else if (type == proclog::kFrameConnect) {
                 auto f = fields(payload);

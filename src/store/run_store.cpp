@@ -3,8 +3,10 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <pwd.h>
+#include <stdio.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,6 +14,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <ctime>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
 
@@ -88,22 +91,34 @@ std::string RunStore::run_dir(const std::string& id) const {
 }
 
 Result<ActiveRun> RunStore::create_run() {
+    // Made under a temporary name and locked there, then renamed into place: no
+    // one (list, gc, discard) ever sees a run directory that is not yet locked.
+    std::string tmpl = util::join_path(root_, "runs/.new-XXXXXX");
+    if (mkdtemp(tmpl.data()) == nullptr) return fail_errno("mkdtemp(" + tmpl + ")");
+    const std::string staging = tmpl;
+    UniqueFd lock(
+        open(util::join_path(staging, "lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+    if (!lock || flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
+        const int err = errno;
+        util::remove_tree(staging);
+        return fail_errno("lock(" + staging + ")", err);
+    }
     std::random_device rd;
     for (int attempt = 0; attempt < 64; ++attempt) {
         char suffix[8];
         std::snprintf(suffix, sizeof suffix, "%04x", rd() & 0xffff);
         const std::string id = format_utc(std::time(nullptr), "%Y%m%dT%H%M%S") + "-" + suffix;
         const std::string dir = run_dir(id);
-        if (mkdir(dir.c_str(), 0700) != 0) {
-            if (errno == EEXIST) continue;  // same second, same suffix: draw again
-            return fail_errno("mkdir(" + dir + ")");
+        // RENAME_NOREPLACE: same second, same suffix, draw again.
+        if (renameat2(AT_FDCWD, staging.c_str(), AT_FDCWD, dir.c_str(), RENAME_NOREPLACE) != 0) {
+            if (errno == EEXIST) continue;
+            const int err = errno;
+            util::remove_tree(staging);
+            return fail_errno("rename(" + staging + ", " + dir + ")", err);
         }
-        UniqueFd lock(
-            open(util::join_path(dir, "lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
-        if (!lock || flock(lock.get(), LOCK_EX | LOCK_NB) != 0)
-            return fail_errno("lock(" + dir + ")");
         return ActiveRun{id, dir, std::move(lock)};
     }
+    util::remove_tree(staging);
     return fail("could not allocate a run id in " + root_);
 }
 
@@ -195,15 +210,49 @@ Result<std::vector<std::string>> RunStore::gc(std::chrono::milliseconds older_th
         if (started > cutoff) continue;
         if (auto st = discard(run.meta.id); st) removed.push_back(run.meta.id);
     }
-    // Leftovers of a discard that was itself interrupted.
+    // Leftovers of a discard that was itself interrupted, and of runs whose whatif
+    // died before giving them a name (unlocked: their process is gone).
     if (DIR* dir = opendir(util::join_path(root_, "runs").c_str())) {
         std::vector<std::string> stale;
-        while (dirent* e = readdir(dir))
-            if (std::string_view(e->d_name).starts_with(".discard-")) stale.emplace_back(e->d_name);
+        while (dirent* e = readdir(dir)) {
+            const std::string_view name = e->d_name;
+            const std::string path = util::join_path(root_, "runs/" + std::string(name));
+            // A fresh .new- is unlocked for an instant, between mkdtemp and flock.
+            struct stat st {};
+            const bool old_enough =
+                stat(path.c_str(), &st) == 0 && st.st_mtime + 60 < std::time(nullptr);
+            if (name.starts_with(".discard-") ||
+                (name.starts_with(".new-") && old_enough && !run_is_locked(path)))
+                stale.emplace_back(name);
+        }
         closedir(dir);
         for (const auto& name : stale) util::remove_tree(util::join_path(root_, "runs/" + name));
     }
     return removed;
+}
+
+Status reserve_room(const std::string& run_dir, size_t bytes) {
+    const std::string path = util::join_path(run_dir, "reserve");
+    UniqueFd fd(open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    if (!fd) return fail_errno("open(" + path + ")");
+    const int err = posix_fallocate(fd.get(), 0, static_cast<off_t>(bytes));
+    if (err != 0) {
+        unlink(path.c_str());
+        return fail_errno("reserve " + std::to_string(bytes) + " bytes in " + run_dir, err);
+    }
+    return {};
+}
+
+void release_room(const std::string& run_dir) {
+    unlink(util::join_path(run_dir, "reserve").c_str());
+}
+
+bool filesystem_full(const std::string& dir) {
+    struct statvfs fs {};
+    if (statvfs(dir.c_str(), &fs) != 0) return false;
+    const bool no_bytes = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize < (64u << 10);
+    const bool no_inodes = fs.f_files > 0 && fs.f_favail == 0;
+    return no_bytes || no_inodes;
 }
 
 Status save_meta(const std::string& run_dir, const RunMeta& meta) {
@@ -261,12 +310,12 @@ Result<LoadedRun> load_complete_run(const RunStore& store, const std::string& re
         return bad_input("run " + *id + " is " + std::string(to_string(meta->state)) + why +
                          " (it has no effect set; 'whatif discard " + *id + "' removes it)");
     }
-    auto text = util::read_file(util::join_path(store.run_dir(*id), "effects.json"));
-    if (!text) return std::unexpected(text.error());
-    json j = json::parse(*text, nullptr, false);
-    if (j.is_discarded()) return fail("run " + *id + ": effects.json is not valid JSON");
-    auto set = effects::effect_set_from_json(j);
-    if (!set) return std::unexpected(set.error());
+    const std::string path = util::join_path(store.run_dir(*id), "effects.json");
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return fail_errno("open(" + path + ")");
+    // Large sets spill next to the run they came from.
+    auto set = effects::read_effect_set(in, store.run_dir(*id));
+    if (!set) return fail("run " + *id + ": " + set.error().message);
     return LoadedRun{std::move(*meta), store.run_dir(*id), std::move(*set)};
 }
 

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <random>
+#include <utility>
 
 #include "whatif/util/unique_fd.hpp"
 
@@ -79,6 +80,70 @@ Status remove_tree(const std::string& path) {
     if (!fd) return fail_errno("open(" + path + ")");
     if (auto r = remove_children(fd.get(), path); !r) return r;
     if (rmdir(path.c_str()) != 0) return fail_errno("rmdir(" + path + ")");
+    return {};
+}
+
+Result<AtomicFileWriter> AtomicFileWriter::open(const std::string& path, unsigned mode) {
+    std::random_device rd;
+    std::string tmp = path + ".tmp." + std::to_string(getpid()) + "." + std::to_string(rd());
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    if (fd < 0) return fail_errno("open(" + tmp + ")");
+    return AtomicFileWriter(path, std::move(tmp), fd);
+}
+
+AtomicFileWriter::AtomicFileWriter(std::string path, std::string tmp, int fd)
+    : path_(std::move(path)), tmp_(std::move(tmp)), fd_(fd) {}
+
+AtomicFileWriter::AtomicFileWriter(AtomicFileWriter&& other) noexcept
+    : path_(std::move(other.path_)),
+      tmp_(std::move(other.tmp_)),
+      buffer_(std::move(other.buffer_)),
+      fd_(std::exchange(other.fd_, -1)),
+      error_(other.error_) {}
+
+AtomicFileWriter::~AtomicFileWriter() {
+    if (fd_ >= 0) {
+        ::close(fd_);
+        unlink(tmp_.c_str());
+    }
+}
+
+Status AtomicFileWriter::flush() {
+    size_t done = 0;
+    while (error_ == 0 && done < buffer_.size()) {
+        const ssize_t n = ::write(fd_, buffer_.data() + done, buffer_.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0)
+            error_ = n < 0 ? errno : EIO;
+        else
+            done += static_cast<size_t>(n);
+    }
+    buffer_.clear();
+    if (error_ != 0) return fail_errno("write(" + tmp_ + ")", error_);
+    return {};
+}
+
+void AtomicFileWriter::write(std::string_view piece) {
+    if (error_ != 0) return;
+    buffer_ += piece;
+    if (buffer_.size() >= (1 << 20)) (void)flush();
+}
+
+Status AtomicFileWriter::commit(Durability durability) {
+    if (fd_ < 0) return fail("commit of " + path_ + " twice");
+    if (auto st = flush(); !st) return st;
+    if (durability == Durability::fsync && fsync(fd_) != 0)
+        return fail_errno("fsync(" + tmp_ + ")");
+    if (::close(std::exchange(fd_, -1)) != 0) {
+        const int err = errno;
+        unlink(tmp_.c_str());
+        return fail_errno("close(" + tmp_ + ")", err);
+    }
+    if (rename(tmp_.c_str(), path_.c_str()) != 0) {
+        const int err = errno;
+        unlink(tmp_.c_str());
+        return fail_errno("rename(" + tmp_ + ", " + path_ + ")", err);
+    }
     return {};
 }
 

@@ -1,5 +1,7 @@
 #include "whatif/util/log.hpp"
 
+#include <cstdio>
+
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -18,6 +20,17 @@ void init_logging(int verbosity) {
     if (verbosity == 2) level = spdlog::level::debug;
     if (verbosity >= 3) level = spdlog::level::trace;
     spdlog::set_level(level);
+}
+
+long peak_rss_kb() {
+    std::FILE* f = std::fopen("/proc/self/status", "re");
+    if (f == nullptr) return 0;
+    char line[256];
+    long kb = 0;
+    while (std::fgets(line, sizeof line, f) != nullptr)
+        if (std::sscanf(line, "VmHWM: %ld kB", &kb) == 1) break;
+    std::fclose(f);
+    return kb;
 }
 
 }  // namespace whatif::util

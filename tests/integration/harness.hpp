@@ -2,15 +2,20 @@
 // $HOME, all under one temporary directory, and helpers to drive whatif in it.
 #pragma once
 
+#include <dirent.h>
 #include <doctest/doctest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <boost/process.hpp>
+#include <chrono>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include "support/process.hpp"
 #include "support/snapshot.hpp"
@@ -88,6 +93,44 @@ inline std::string read_text(const std::string& path) {
     std::stringstream ss;
     ss << in.rdbuf();
     return ss.str();
+}
+
+// Processes on the host whose command line contains `marker`.
+inline int processes_with(const std::string& marker) {
+    int count = 0;
+    DIR* proc = opendir("/proc");
+    while (dirent* e = readdir(proc)) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+        std::string cmdline = read_text(std::string("/proc/") + e->d_name + "/cmdline");
+        if (cmdline.find(marker) != std::string::npos) ++count;
+    }
+    closedir(proc);
+    return count;
+}
+
+// The host's mount table (this test runs on the host) mentions `path`.
+inline bool mounts_mention(const std::string& path) {
+    return read_text("/proc/self/mountinfo").find(path) != std::string::npos;
+}
+
+// Starts whatif in the background in World `w`; the caller waits or kills.
+inline boost::process::child start_whatif(const World& w, const std::vector<std::string>& args,
+                                          std::map<std::string, std::string> env = {}) {
+    namespace bp = boost::process;
+    env.emplace("WHATIF_HOME", w.store);
+    env.emplace("HOME", w.home);
+    return bp::child("/usr/bin/env", bp::args(env_launch(whatif_binary(), args, env)),
+                     bp::start_dir(w.host), bp::std_out > bp::null, bp::std_err > bp::null,
+                     bp::std_in < bp::null);
+}
+
+// Polls `done` every 50 ms for up to `seconds`.
+inline bool wait_until(const std::function<bool()>& done, int seconds = 5) {
+    for (int i = 0; i < seconds * 20; ++i) {
+        if (done()) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return done();
 }
 
 }  // namespace whatif::test

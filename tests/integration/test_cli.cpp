@@ -15,39 +15,7 @@
 using namespace whatif::test;
 namespace bp = boost::process;
 
-namespace {
-
-// Processes on the host whose command line contains `marker`.
-int processes_with(const std::string& marker) {
-    int count = 0;
-    DIR* proc = opendir("/proc");
-    while (dirent* e = readdir(proc)) {
-        if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-        std::string cmdline = read_text(std::string("/proc/") + e->d_name + "/cmdline");
-        if (cmdline.find(marker) != std::string::npos) ++count;
-    }
-    closedir(proc);
-    return count;
-}
-
-bool mounts_mention(const std::string& path) {
-    return read_text("/proc/self/mountinfo").find(path) != std::string::npos;
-}
-
-// Starts whatif in the background in World `w`; the caller waits or kills.
-bp::child start_whatif(const World& w, const std::vector<std::string>& args) {
-    return bp::child("/usr/bin/env",
-                     bp::args(env_launch(whatif_binary(), args, {{"WHATIF_HOME", w.store}, {"HOME", w.home}})),
-                     bp::start_dir(w.host),
-                     bp::std_out > bp::null, bp::std_err > bp::null, bp::std_in < bp::null);
-}
-
-void wait_until(const std::function<bool()>& done) {
-    for (int i = 0; i < 100 && !done(); ++i)
-        std::this_thread::sleep_for(std::chrono::milliseconds(50));
-}
-
-}  // namespace
+namespace {}  // namespace
 
 TEST_CASE("bad usage and bad input: one clear message, exit 2") {
     World w;
@@ -243,4 +211,12 @@ TEST_CASE("the upper layer running out of space: the command sees ENOSPC, the ho
     CHECK(r.err.find("No space left on device") != std::string::npos);
     CHECK(r.err.find("dd-status=1") != std::string::npos);
     CHECK(describe_differences(before, snapshot_tree(w.host)) == "");
+    // whatif says so itself, completes the run, and does not let it pass unseen.
+    CHECK(r.err.find("whatif: the run store's filesystem filled up") != std::string::npos);
+    CHECK(r.exit_code == 3);
+    const auto set = nlohmann::json::parse(r.out, nullptr, false);
+    REQUIRE_FALSE(set.is_discarded());
+    REQUIRE(set["warnings"].size() >= 1);
+    CHECK(set["warnings"][0].get<std::string>().find("filled up") != std::string::npos);
+    CHECK(set["decision"]["reasons"][0]["rule"] == "incomplete-capture");
 }

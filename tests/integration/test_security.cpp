@@ -46,19 +46,6 @@ void check_all_blocked(const ProcessResult& r, size_t at_least) {
     CHECK(blocked >= at_least);
 }
 
-int processes_with(const std::string& marker) {
-    int count = 0;
-    DIR* proc = opendir("/proc");
-    while (dirent* e = readdir(proc)) {
-        if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-        if (read_text(std::string("/proc/") + e->d_name + "/cmdline").find(marker) !=
-            std::string::npos)
-            ++count;
-    }
-    closedir(proc);
-    return count;
-}
-
 std::map<std::string, std::string> status_fields(const std::string& text) {
     std::map<std::string, std::string> out;
     std::istringstream in(text);

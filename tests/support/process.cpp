@@ -1,5 +1,10 @@
 #include "support/process.hpp"
 
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <boost/process.hpp>
 #include <cstdlib>
 #include <fstream>
@@ -60,6 +65,45 @@ ProcessResult run_process(const std::string& exe, const std::vector<std::string>
     std::remove(out_path.c_str());
     std::remove(err_path.c_str());
     return result;
+}
+
+MeasuredResult run_process_measured(const std::string& exe, const std::vector<std::string>& args,
+                                    const ProcessOptions& options, const std::string& out_path) {
+    std::random_device rd;
+    const std::string err_path =
+        "/tmp/whatif-test-io-" + std::to_string(rd()) + std::to_string(rd()) + ".err";
+    std::vector<std::string> argv = {"/usr/bin/env"};
+    for (auto& a : env_launch(exe, args, options.env)) argv.push_back(a);
+    std::vector<char*> ptrs;
+    for (auto& a : argv) ptrs.push_back(a.data());
+    ptrs.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                     0600);
+    posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                     0600);
+    if (!options.cwd.empty()) posix_spawn_file_actions_addchdir_np(&actions, options.cwd.c_str());
+    MeasuredResult result;
+    pid_t pid = -1;
+    if (posix_spawn(&pid, argv[0].c_str(), &actions, nullptr, ptrs.data(), environ) == 0) {
+        int status = 0;
+        rusage usage{};
+        while (wait4(pid, &status, 0, &usage) < 0 && errno == EINTR) {
+        }
+        result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        result.max_rss_kb = usage.ru_maxrss;
+    }
+    posix_spawn_file_actions_destroy(&actions);
+    result.err = slurp(err_path);
+    std::remove(err_path.c_str());
+    return result;
+}
+
+bool long_tests_enabled() {
+    const char* v = std::getenv("WHATIF_TEST_LONG");
+    return v != nullptr && std::string(v) == "1";
 }
 
 }  // namespace whatif::test

@@ -29,6 +29,10 @@ effects::FileEffect effect(const std::string& path, Change c, std::optional<File
     return e;
 }
 
+void put(effects::EffectSet& set, std::initializer_list<effects::FileEffect> effects) {
+    for (const auto& e : effects) set.files.push_back(e);
+}
+
 std::vector<size_t> all(const effects::EffectSet& set) {
     std::vector<size_t> v;
     for (size_t i = 0; i < set.files.size(); ++i) v.push_back(i);
@@ -51,18 +55,19 @@ size_t position(const effects::EffectSet& set, const apply::ApplyPlan& plan, OpK
 TEST_CASE(
     "apply order: removals deepest first, creations parents first, modes last deepest first") {
     effects::EffectSet set;
-    set.files = {
-        effect("/p/d", Change::replaced, FileType::dir, FileType::file),  // dir -> file
-        effect("/p/d/x", Change::deleted, FileType::file, std::nullopt),
-        effect("/p/d/y", Change::deleted, FileType::dir, std::nullopt),
-        effect("/p/d/y/z", Change::deleted, FileType::file, std::nullopt),
-        effect("/p/f", Change::replaced, FileType::file, FileType::dir),  // file -> dir
-        effect("/p/f/inner", Change::created, std::nullopt, FileType::file),
-        effect("/p/l", Change::replaced, FileType::file, FileType::symlink),  // swapped atomically
-        effect("/p/n", Change::created, std::nullopt, FileType::dir),
-        effect("/p/n/m", Change::created, std::nullopt, FileType::dir),
-        effect("/p/q", Change::created, std::nullopt, FileType::fifo),
-    };
+    put(set, {
+                 effect("/p/d", Change::replaced, FileType::dir, FileType::file),  // dir -> file
+                 effect("/p/d/x", Change::deleted, FileType::file, std::nullopt),
+                 effect("/p/d/y", Change::deleted, FileType::dir, std::nullopt),
+                 effect("/p/d/y/z", Change::deleted, FileType::file, std::nullopt),
+                 effect("/p/f", Change::replaced, FileType::file, FileType::dir),  // file -> dir
+                 effect("/p/f/inner", Change::created, std::nullopt, FileType::file),
+                 effect("/p/l", Change::replaced, FileType::file,
+                        FileType::symlink),  // swapped atomically
+                 effect("/p/n", Change::created, std::nullopt, FileType::dir),
+                 effect("/p/n/m", Change::created, std::nullopt, FileType::dir),
+                 effect("/p/q", Change::created, std::nullopt, FileType::fifo),
+             });
     const auto plan = apply::plan_apply(set, all(set));
     CHECK(plan.refused.empty());
     CHECK(position(set, plan, OpKind::remove, "/p/d/y/z") <
@@ -96,8 +101,8 @@ TEST_CASE(
 
 TEST_CASE("device nodes are refused") {
     effects::EffectSet set;
-    set.files = {effect("/dev-like", Change::created, std::nullopt, FileType::device),
-                 effect("/ok", Change::created, std::nullopt, FileType::file)};
+    put(set, {effect("/dev-like", Change::created, std::nullopt, FileType::device),
+              effect("/ok", Change::created, std::nullopt, FileType::file)});
     const auto plan = apply::plan_apply(set, all(set));
     REQUIRE(plan.refused.size() == 1);
     CHECK(plan.refused.front() == 0);
@@ -106,13 +111,13 @@ TEST_CASE("device nodes are refused") {
 TEST_CASE("--only and --exclude select by glob, relative to the run's cwd, adding needed parents") {
     effects::EffectSet set;
     set.run.cwd = "/proj";
-    set.files = {
-        effect("/proj/build", Change::created, std::nullopt, FileType::dir),
-        effect("/proj/build/out.o", Change::created, std::nullopt, FileType::file),
-        effect("/proj/src/a.c", Change::modified, FileType::file, FileType::file),
-        effect("/proj/src/b.c", Change::deleted, FileType::file, std::nullopt),
-        effect("/home/u/.bashrc", Change::modified, FileType::file, FileType::file),
-    };
+    put(set, {
+                 effect("/proj/build", Change::created, std::nullopt, FileType::dir),
+                 effect("/proj/build/out.o", Change::created, std::nullopt, FileType::file),
+                 effect("/proj/src/a.c", Change::modified, FileType::file, FileType::file),
+                 effect("/proj/src/b.c", Change::deleted, FileType::file, std::nullopt),
+                 effect("/home/u/.bashrc", Change::modified, FileType::file, FileType::file),
+             });
     CHECK(apply::select_effects(set, {}, {}).size() == 5);
     CHECK(apply::select_effects(set, {"src/*.c"}, {}) == std::vector<size_t>{2, 3});
     CHECK(apply::select_effects(set, {"src"}, {"src/b.c"}) == std::vector<size_t>{2});

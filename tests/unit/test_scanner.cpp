@@ -243,7 +243,7 @@ TEST_CASE("names with newlines, spaces and invalid UTF-8 are kept exactly") {
     set.files.push_back(effects.begin()->second);
     auto back = effects::effect_set_from_json(effects::to_json(set));
     REQUIRE(back.has_value());
-    CHECK(back->files.front().path == f.host + "/" + odd);
+    CHECK(back->files[0].path == f.host + "/" + odd);
 }
 
 TEST_CASE("a directory the command made unreadable is reported, not silently skipped") {

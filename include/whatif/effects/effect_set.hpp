@@ -2,50 +2,25 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <iosfwd>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "whatif/effects/file_effect.hpp"
+#include "whatif/effects/file_effects.hpp"
 #include "whatif/util/error.hpp"
 
 namespace whatif::effects {
 
 inline constexpr std::string_view kSchema = "whatif/effects/v1";
 
-enum class FileType { file, dir, symlink, fifo, socket, device };
-// About the host: created (did not exist), deleted (existed, gone), modified (same
-// type, content differs), metadata (only mode/owner/times differ), replaced (type changed).
-enum class Change { created, modified, deleted, metadata, replaced };
 enum class Verdict { allow, ask, deny };
-
-std::string_view to_string(FileType t);
-std::string_view to_string(Change c);
 std::string_view to_string(Verdict v);
-std::optional<FileType> file_type_from_string(std::string_view s);
-std::optional<Change> change_from_string(std::string_view s);
 std::optional<Verdict> verdict_from_string(std::string_view s);
-
-struct FileState {
-    FileType type = FileType::file;
-    uint64_t size = 0;
-    uint32_t mode = 0;  // permission bits and setuid/setgid/sticky (07777)
-    uint32_t uid = 0, gid = 0;
-    int64_t mtime_ns = 0;
-    uint64_t ino = 0;
-    uint64_t rdev = 0;                  // devices only
-    std::optional<std::string> target;  // symlinks only, raw bytes
-    std::optional<uint64_t> hash;       // regular files on the host: XXH3-64 of the content
-};
-
-struct FileEffect {
-    std::string path;  // absolute host path, raw bytes (may hold newlines, invalid UTF-8)
-    Change change = Change::created;
-    FileType type = FileType::file;  // after the change; before it for deletions
-    std::optional<FileState> before, after;
-    bool ignored = false;  // matched the profile's ignore globs: in JSON, not in the text report
-};
 
 struct ProcessRecord {
     int pid = 0, ppid = 0;
@@ -53,6 +28,7 @@ struct ProcessRecord {
     std::string exe, cwd;
     std::optional<int> exit_status;
     std::optional<int> signal;
+    uint64_t argv_truncated = 0;  // arguments past the process log's budget, not kept
 };
 
 struct RunInfo {
@@ -89,7 +65,7 @@ struct Totals {
 struct EffectSet {
     RunInfo run;
     Decision decision;
-    std::vector<FileEffect> files;  // sorted by path
+    FileEffects files;  // in scan order: a directory before what is beneath it
     std::vector<ProcessRecord> processes;
     nlohmann::json network = nlohmann::json::array();
     nlohmann::json secrets = nlohmann::json::array();
@@ -97,10 +73,20 @@ struct EffectSet {
 };
 
 Totals compute_totals(const EffectSet& set);
-// Bytes one effect adds to and removes from the host.
-std::pair<uint64_t, uint64_t> bytes_added_removed(const FileEffect& e);
 
+// The effect set as JSON, written piece by piece to `out`: one top-level key per
+// line, one element of each array per line (files[] may hold millions).
+void write_json(const EffectSet& set, const std::function<void(std::string_view)>& out);
+// Reads an effect set; files[] goes straight into set.files (spilled under
+// spill_dir when large), so memory stays bounded. Errors: malformed input.
+Result<EffectSet> read_effect_set(std::istream& in, const std::string& spill_dir = {});
+
+// For small documents (tests, fuzzing): the whole set as a DOM, and back.
 nlohmann::json to_json(const EffectSet& set);
 Result<EffectSet> effect_set_from_json(const nlohmann::json& j);
+
+nlohmann::json file_effect_to_json(const FileEffect& e);
+// Throws nlohmann::json exceptions on malformed input.
+FileEffect file_effect_from_json(const nlohmann::json& f);
 
 }  // namespace whatif::effects

@@ -17,12 +17,15 @@ struct ScanLayer {
 };
 
 struct ScanResult {
-    std::vector<FileEffect> files;  // sorted by path
+    FileEffects files;  // DFS pre-order: a directory before what is beneath it; names sorted
     std::vector<std::string> warnings;
     uint64_t entries_scanned = 0;
 };
 
-Result<ScanResult> scan_upper_layers(const std::vector<ScanLayer>& layers);
+// spill_dir: where the findings may spill to disk when they are many (the run
+// directory); empty: $TMPDIR.
+Result<ScanResult> scan_upper_layers(const std::vector<ScanLayer>& layers,
+                                     const std::string& spill_dir = {});
 
 // XXH3-64 of a file's content, opened relative to dir_fd without following
 // symlinks; nullopt when it cannot be read.

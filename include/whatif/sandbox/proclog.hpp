@@ -37,6 +37,7 @@ struct ExecRecord {
     int pid = 0, ppid = 0;
     std::string exe, cwd;
     std::vector<std::string> argv;
+    size_t argv_truncated = 0;  // arguments not kept (the process log's budget)
 };
 struct ConnectRecord {
     int pid = 0;

@@ -17,6 +17,27 @@ enum class Durability { rename_only, fsync };
 Status write_file_atomically(const std::string& path, std::string_view content,
                              unsigned mode = 0600, Durability durability = Durability::rename_only);
 Result<std::string> read_file(const std::string& path);
+
+// The same promise for content produced piece by piece (a large effect set): the
+// pieces go to a temporary file beside `path`, which commit() renames over it. A
+// writer destroyed without commit() removes its temporary file.
+class AtomicFileWriter {
+  public:
+    static Result<AtomicFileWriter> open(const std::string& path, unsigned mode = 0600);
+    AtomicFileWriter(AtomicFileWriter&& other) noexcept;
+    AtomicFileWriter& operator=(AtomicFileWriter&&) = delete;
+    ~AtomicFileWriter();
+    // Buffered; the first failure is kept and reported by commit().
+    void write(std::string_view piece);
+    Status commit(Durability durability = Durability::rename_only);
+
+  private:
+    AtomicFileWriter(std::string path, std::string tmp, int fd);
+    Status flush();
+    std::string path_, tmp_, buffer_;
+    int fd_ = -1;
+    int error_ = 0;
+};
 Status make_dirs(const std::string& path, unsigned mode = 0700);
 
 // "/a/b" + "c" with exactly one slash; rel may be empty.

@@ -5,4 +5,8 @@ namespace whatif::util {
 // spdlog to stderr only (stdout may carry JSON). Level: -v flags, else $WHATIF_LOG.
 void init_logging(int verbosity);
 
+// This process's peak resident memory so far (VmHWM), in kB; 0 when unknown. For
+// debug logs at phase boundaries: memory must not grow with the effects' number.
+long peak_rss_kb();
+
 }  // namespace whatif::util
