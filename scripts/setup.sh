@@ -15,7 +15,7 @@ packages=(
     build-essential cmake pkg-config dpkg-dev man-db
     libseccomp-dev libcap-dev libboost-dev libboost-filesystem-dev
     libspdlog-dev libfmt-dev doctest-dev libcli11-dev libtomlplusplus-dev
-    nlohmann-json3-dev libxxhash-dev libdtl-dev
+    nlohmann-json3-dev libxxhash-dev libdtl-dev libsqlite3-dev
     libcap2-bin python3 perl git make
     curl wget postgresql-client redis-tools openssh-client dnsutils default-mysql-client sqlite3
 )

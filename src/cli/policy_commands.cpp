@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "whatif/cli/commands.hpp"
+#include "whatif/effects/content_diff.hpp"
 #include "whatif/policy/decision.hpp"
 #include "whatif/policy/profile.hpp"
 #include "whatif/report/json.hpp"
@@ -42,7 +43,11 @@ int check_command(const CheckCommandOptions& options) {
     } else {
         const std::string out =
             options.format == ReportFormat::markdown
-                ? report::render_markdown(set)
+                ? report::render_markdown(
+                      set, effects::diff_snippets(set.files,
+                                                  [&](const std::string& p) {
+                                                      return store::upper_path_for(*run, p);
+                                                  }))
                 : report::render_text(set, {.color = report::stdout_wants_color()});
         std::fwrite(out.data(), 1, out.size(), stdout);
     }

@@ -7,7 +7,10 @@
 #include <iostream>
 
 #include "whatif/cli/commands.hpp"
+#include "whatif/effects/content_diff.hpp"
+#include "whatif/effects/databases.hpp"
 #include "whatif/effects/scanner.hpp"
+#include "whatif/effects/vcs.hpp"
 #include "whatif/policy/decision.hpp"
 #include "whatif/policy/profile.hpp"
 #include "whatif/report/json.hpp"
@@ -367,6 +370,11 @@ int run_command(const RunOptions& options) {
     set.run.timed_out = outcome->timed_out;
     set.files = std::move(scan->files);
     set.warnings = std::move(scan->warnings);
+    // What the changes mean to git repositories and databases (the host's copies
+    // against the upper layer's).
+    set.vcs = effects::summarize_git(set.files, scan_layers);
+    set.databases = effects::summarize_databases(set.files, scan_layers,
+                                                 util::join_path(active->dir, "analysis"));
     if (store_filled) {
         const std::string warning =
             "the run store's filesystem filled up (" + store->root() +
@@ -447,11 +455,19 @@ int run_command(const RunOptions& options) {
     meta.verdict = std::string(to_string(set.decision.verdict));
     if (auto st = store::save_meta(active->dir, meta); !st) return report_error(st.error());
 
+    // Markdown carries short diffs of changed text files, read from the upper layer.
+    std::vector<effects::DiffSnippet> snippets;
+    const char* step_summary = std::getenv("GITHUB_STEP_SUMMARY");
+    if (options.format == ReportFormat::markdown ||
+        (step_summary != nullptr && *step_summary != '\0'))
+        snippets = effects::diff_snippets(set.files, [&](const std::string& p) {
+            return effects::upper_path_of(scan_layers, p);
+        });
     // A CI job summary: GitHub Actions shows what is appended to this file.
     if (const char* summary = std::getenv("GITHUB_STEP_SUMMARY");
         summary != nullptr && *summary != '\0') {
         if (FILE* f = std::fopen(summary, "a")) {
-            const std::string md = report::render_markdown(set);
+            const std::string md = report::render_markdown(set, snippets);
             std::fwrite(md.data(), 1, md.size(), f);
             std::fclose(f);
         }
@@ -464,7 +480,7 @@ int run_command(const RunOptions& options) {
             std::fwrite(piece.data(), 1, piece.size(), stdout);
         });
     } else if (options.format == ReportFormat::markdown) {
-        const std::string md = report::render_markdown(set);
+        const std::string md = report::render_markdown(set, snippets);
         std::fwrite(md.data(), 1, md.size(), stdout);
     } else {
         const std::string text = report::render_text(set, {.color = report::stdout_wants_color()});

@@ -48,7 +48,11 @@ int show_command(const ShowOptions& options) {
     const std::string out =
         options.format == ReportFormat::json ? report::render_json(run->set)
         : options.format == ReportFormat::markdown
-            ? report::render_markdown(run->set)
+            ? report::render_markdown(
+                  run->set, effects::diff_snippets(run->set.files,
+                                                   [&](const std::string& p) {
+                                                       return store::upper_path_for(*run, p);
+                                                   }))
             : report::render_text(run->set, {.color = report::stdout_wants_color()});
     page(out, false);
     return static_cast<int>(ExitCode::allow);

@@ -276,8 +276,12 @@ Status fill_from_json(const json& j, EffectSet& set) {
         set.network = j.value("network", json::array());
         set.secrets = j.value("secrets", json::array());
         set.warnings = j.value("warnings", std::vector<std::string>{});
-        if (!set.network.is_array() || !set.secrets.is_array())
-            return fail("malformed effect set: network and secrets must be arrays");
+        set.vcs = j.value("vcs", json::array());  // absent in runs of older versions
+        set.databases = j.value("databases", json::array());
+        for (const json* a : {&set.network, &set.secrets, &set.vcs, &set.databases})
+            if (!a->is_array())
+                return fail(
+                    "malformed effect set: network, secrets, vcs and databases must be arrays");
         return {};
     } catch (const std::exception& e) {  // json errors, and std::stoul on a bad mode
         return fail(std::string("malformed effect set: ") + e.what());
@@ -345,6 +349,12 @@ void write_json(const EffectSet& set, const std::function<void(std::string_view)
     });
     array_lines("secrets", [&](auto&& emit) {
         for (const auto& s : set.secrets) emit(s);
+    });
+    array_lines("vcs", [&](auto&& emit) {
+        for (const auto& v : set.vcs) emit(v);
+    });
+    array_lines("databases", [&](auto&& emit) {
+        for (const auto& d : set.databases) emit(d);
     });
     out(",\n\"warnings\": ");
     out(dump(set.warnings));

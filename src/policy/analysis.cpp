@@ -4,6 +4,8 @@
 #include <cctype>
 #include <regex>
 
+#include "whatif/effects/databases.hpp"
+#include "whatif/effects/vcs.hpp"
 #include "whatif/util/fs.hpp"
 #include "whatif/util/strings.hpp"
 
@@ -52,9 +54,41 @@ bool is_persistence(const std::string& path, const std::string& home) {
                             "/etc/ld.so.preload"});
 }
 
-std::string lower(std::string s) {
-    for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return s;
+// One finding per vcs[] entry; change: created, moved (fast-forward), rewritten
+// (moved otherwise), deleted, discarded (work lost from a work tree), switched (HEAD).
+std::optional<Finding> vcs_finding(const nlohmann::json& v) {
+    Finding f = finding("vcs");
+    const std::string kind = v.value("kind", ""), change = v.value("change", "");
+    f.paths = {v.value("repo", "")};
+    f.detail = effects::describe_vcs(v);
+    if (kind == "repository") {
+        f.change = change;
+    } else if (kind == "head") {
+        f.change = "switched";
+    } else if (kind == "ref") {
+        const auto lost = v.value("commits_lost", nlohmann::json());
+        if (lost.is_number()) f.count = lost.get<uint64_t>();
+        f.change = change == "moved"
+                       ? (v.value("fast_forward", nlohmann::json()) == true ? "moved" : "rewritten")
+                       : change;
+    } else if (kind == "work-tree") {
+        f.change = "discarded";
+        if (v.value("count", nlohmann::json()).is_number()) f.count = v["count"].get<uint64_t>();
+    } else {
+        return std::nullopt;
+    }
+    return f;
+}
+
+// One finding per databases[] entry.
+std::optional<Finding> database_finding(const nlohmann::json& d) {
+    Finding f = finding("database");
+    f.paths = {d.value("path", "")};
+    f.change = d.value("change", "modified");
+    f.detail = effects::describe_database(d);
+    f.count = d.value("tables", nlohmann::json::array()).size() +
+              d.value("objects", nlohmann::json::array()).size();
+    return f;
 }
 
 }  // namespace
@@ -90,33 +124,6 @@ void findings_of_effect(const effects::FileEffect& f, const std::string& home,
             out(w);
         }
     }
-    // git refs: .git/refs/... and packed-refs.
-    const size_t git = f.path.find("/.git/");
-    if (git != std::string::npos) {
-        const std::string rel = f.path.substr(git + 6);
-        if ((rel.starts_with("refs/") && f.type != FileType::dir) || rel == "packed-refs") {
-            Finding v = finding("vcs");
-            v.paths = {f.path};
-            v.change = std::string(to_string(f.change));
-            const std::string ref = rel == "packed-refs" ? "packed refs" : rel.substr(5);
-            v.detail = f.change == Change::deleted   ? "deletes ref " + ref
-                       : f.change == Change::created ? "creates ref " + ref
-                                                     : "moves ref " + ref;
-            out(v);
-        }
-    }
-    const std::string name = lower(util::base_name(f.path));
-    const bool db_file = name.ends_with(".db") || name.ends_with(".sqlite") ||
-                         name.ends_with(".sqlite3") ||
-                         f.path.find("/postgresql/") != std::string::npos ||
-                         f.path.find("/var/lib/mysql") != std::string::npos;
-    if (db_file && f.change != Change::created) {
-        Finding d = finding("database");
-        d.paths = {f.path};
-        d.change = std::string(to_string(f.change));
-        d.detail = std::string(to_string(f.change)) + " database file " + util::base_name(f.path);
-        out(d);
-    }
 }
 
 std::optional<std::string> Grouping::mass_delete_key(const effects::FileEffect& f) {
@@ -144,6 +151,12 @@ bool Grouping::system_path(const effects::FileEffect& f) {
 
 std::vector<Finding> other_findings(const effects::EffectSet& set) {
     std::vector<Finding> out;
+    for (const auto& v : set.vcs)
+        if (v.is_object())
+            if (auto f = vcs_finding(v)) out.push_back(std::move(*f));
+    for (const auto& d : set.databases)
+        if (d.is_object())
+            if (auto f = database_finding(d)) out.push_back(std::move(*f));
     static const std::regex destructive(
         R"(\b(drop|truncate|delete\s+from|alter\s+table|flushall|flushdb)\b)", std::regex::icase);
     for (size_t i = 0; i < set.network.size(); ++i) {

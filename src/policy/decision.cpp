@@ -99,7 +99,9 @@ bool allow_covers(const Rule& rule, const std::string& path, const std::string& 
 struct RuleHits {
     std::optional<Finding> first;
     uint64_t count = 0, bytes = 0;
-    std::vector<std::string> paths;  // the first few, for the reason
+    std::vector<std::string> paths;    // the first few, for the reason
+    std::vector<std::string> details;  // the first few distinct ones
+    uint64_t more_details = 0;         // distinct or not, beyond those
 };
 
 // One finding of a grouping analysis, built member by member. A mass deletion is
@@ -190,6 +192,13 @@ class Evaluator {
             reason.rule = rule.name;
             reason.verdict = rule.verdict;
             reason.message = fill(rule.message, *h.first, h.count, h.bytes);
+            // "git: moves branch main ...; deletes branch work": other findings'
+            // details, when the message is about details.
+            if (rule.message.find("{detail}") != std::string::npos) {
+                for (size_t i = 1; i < h.details.size(); ++i) reason.message += "; " + h.details[i];
+                if (h.more_details > 0)
+                    reason.message += "; and " + util::with_thousands(h.more_details) + " more";
+            }
             reason.paths = h.paths;
             out.push_back(std::move(reason));
         }
@@ -202,6 +211,12 @@ class Evaluator {
         if (!h.first) h.first = f;
         h.count += count;
         h.bytes += bytes;
+        if (!f.detail.empty() && !contains(h.details, f.detail)) {
+            if (h.details.size() < 3)
+                h.details.push_back(f.detail);
+            else
+                ++h.more_details;
+        }
         for (const auto& p : f.paths)
             if (h.paths.size() < 10 && !contains(h.paths, p)) h.paths.push_back(p);
     }

@@ -76,6 +76,76 @@ const std::set<std::string> kAnalyses = {
     "persistence", "permission-widening", "vcs",         "database",
     "network",     "destructive-intent",  "process",     "secret"};
 
+// The values a rule's `changes` can name, by analysis (vcs findings have their own).
+const std::set<std::string>* changes_for(const std::string& analysis) {
+    static const std::set<std::string> files = {"created", "modified", "deleted", "metadata",
+                                                "replaced"};
+    static const std::set<std::string> vcs = {"created", "moved",     "rewritten",
+                                              "deleted", "discarded", "switched"};
+    static const std::set<std::string> databases = {"created", "modified", "deleted", "replaced"};
+    if (analysis == "vcs") return &vcs;
+    if (analysis == "database") return &databases;
+    if (analysis == "file" || analysis == "mass-delete" || analysis == "persistence" ||
+        analysis == "permission-widening")
+        return &files;
+    return nullptr;
+}
+
+// fnmatch patterns: a '[' must close.
+std::optional<std::string> glob_problem(const std::string& glob) {
+    for (size_t i = 0; i < glob.size(); ++i) {
+        if (glob[i] == '\\') {
+            ++i;
+            continue;
+        }
+        if (glob[i] != '[') continue;
+        size_t j = i + 1;
+        if (j < glob.size() && (glob[j] == '!' || glob[j] == '^')) ++j;
+        if (j < glob.size() && glob[j] == ']') ++j;
+        while (j < glob.size() && glob[j] != ']') ++j;
+        if (j >= glob.size()) return "'[' at " + std::to_string(i + 1) + " is never closed";
+        i = j;
+    }
+    return std::nullopt;
+}
+
+// Values a rule names that could never match are errors, not silent no-ops.
+std::optional<Error> check_values(const std::string& source, const toml::table& t, const Rule& r) {
+    auto node_of = [&](const char* key) -> const toml::node& { return *t.get(key); };
+    if (!r.changes.empty()) {
+        const auto* allowed = changes_for(r.analysis);
+        if (allowed == nullptr)
+            return profile_error(
+                source, node_of("changes"),
+                "rule '" + r.name + "': 'changes' does not apply to analysis '" + r.analysis + "'");
+        for (const auto& c : r.changes)
+            if (!allowed->contains(c)) {
+                std::string list;
+                for (const auto& a : *allowed) list += (list.empty() ? "" : ", ") + a;
+                return profile_error(source, node_of("changes"),
+                                     "rule '" + r.name + "': 'changes' holds '" + c +
+                                         "'; for analysis '" + r.analysis + "' it can be " + list);
+            }
+    }
+    static const std::set<std::string> secret_kinds = {"leak", "file", "env"};
+    for (const auto& k : r.secret_kinds)
+        if (!secret_kinds.contains(k))
+            return profile_error(source, node_of("secret_kinds"),
+                                 "rule '" + r.name + "': 'secret_kinds' holds '" + k +
+                                     "'; it can be leak, file, env");
+    for (const char* key : {"paths", "hosts", "argv"}) {
+        const auto& globs = std::string(key) == "paths"   ? r.paths
+                            : std::string(key) == "hosts" ? r.hosts
+                                                          : r.argv;
+        for (const auto& g : globs)
+            if (auto problem = glob_problem(g))
+                return profile_error(
+                    source, node_of(key),
+                    "'" + std::string(key) + "' holds an invalid glob '" + g + "': " + *problem);
+    }
+    return std::nullopt;
+}
+
 Result<Rule> parse_rule(const std::string& source, const toml::table& t, const toml::node& node) {
     if (auto e = check_keys(
             source, t,
@@ -148,6 +218,7 @@ Result<Rule> parse_rule(const std::string& source, const toml::table& t, const t
             source, node, "rule '" + r.name + "': 'analysis' must be one of " + list));
     }
     if (r.message.empty()) r.message = r.name;
+    if (auto e = check_values(source, t, r)) return std::unexpected(*e);
     return r;
 }
 

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "whatif/effects/databases.hpp"
+#include "whatif/effects/vcs.hpp"
 #include "whatif/util/strings.hpp"
 
 namespace whatif::report {
@@ -24,7 +26,8 @@ std::string cell(const std::string& text) {
 
 }  // namespace
 
-std::string render_markdown(const effects::EffectSet& set) {
+std::string render_markdown(const effects::EffectSet& set,
+                            const std::vector<effects::DiffSnippet>& snippets) {
     const auto& d = set.decision;
     std::string verdict(to_string(d.verdict));
     std::transform(verdict.begin(), verdict.end(), verdict.begin(), ::toupper);
@@ -37,9 +40,28 @@ std::string render_markdown(const effects::EffectSet& set) {
         out += "- **" + std::string(to_string(r.verdict)) + "** " + cell(r.message) + " _(rule " +
                r.rule + ")_\n";
     if (!d.reasons.empty()) out += "\n";
-    const auto t = effects::compute_totals(set);
+    // What matters most, before the counts: secrets on their way out, history
+    // rewritten, tables dropped.
     size_t leaks = 0;
-    for (const auto& s : set.secrets) leaks += s.value("kind", "") == "leak" ? 1 : 0;
+    for (const auto& s : set.secrets) {
+        if (!s.is_object() || s.value("kind", "") != "leak") continue;
+        ++leaks;
+        const std::string what =
+            s.value("name", nlohmann::json()).is_string()   ? s["name"].get<std::string>()
+            : s.value("path", nlohmann::json()).is_string() ? s["path"].get<std::string>()
+                                                            : std::string("a secret");
+        const std::string where = s.value("destination", nlohmann::json()).is_string()
+                                      ? s["destination"].get<std::string>()
+                                      : std::string("?");
+        out += "- 🔑 **leak**: `" + cell(what) + "` " + s.value("access", "sent") + " to `" +
+               cell(where) + "`\n";
+    }
+    for (const auto& v : set.vcs)
+        if (v.is_object()) out += "- **git**: " + cell(effects::describe_vcs(v)) + "\n";
+    for (const auto& db : set.databases)
+        if (db.is_object()) out += "- **database**: " + cell(effects::describe_database(db)) + "\n";
+    if (leaks > 0 || !set.vcs.empty() || !set.databases.empty()) out += "\n";
+    const auto t = effects::compute_totals(set);
     out += "| effects | count |\n|---|---:|\n";
     const std::pair<const char*, uint64_t> rows[] = {
         {"deleted", t.deleted},   {"replaced", t.replaced},       {"modified", t.modified},
@@ -72,6 +94,20 @@ std::string render_markdown(const effects::EffectSet& set) {
             if (n["protocol"].is_string()) out += " " + n["protocol"].get<std::string>();
             if (n["detail"].is_string()) out += ": " + cell(n["detail"].get<std::string>());
             out += " (" + n.value("outcome", "") + ")\n";
+        }
+        out += "\n</details>\n";
+    }
+    if (!snippets.empty()) {
+        out += "\n<details><summary>diffs (" + util::with_thousands(snippets.size()) +
+               ")</summary>\n\n";
+        for (const auto& sn : snippets) {
+            // A fence longer than any run of backticks in the diff.
+            std::string fence = "```";
+            while (sn.diff.find(fence) != std::string::npos) fence += "`";
+            out += fence + "diff\n" + util::to_valid_utf8(sn.diff);
+            if (!sn.diff.ends_with("\n")) out += "\n";
+            if (sn.cut) out += "… (cut; `whatif diff " + set.run.id + "` shows it all)\n";
+            out += fence + "\n";
         }
         out += "\n</details>\n";
     }

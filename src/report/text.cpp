@@ -10,6 +10,8 @@
 #include <optional>
 #include <set>
 
+#include "whatif/effects/databases.hpp"
+#include "whatif/effects/vcs.hpp"
 #include "whatif/util/fs.hpp"
 #include "whatif/util/strings.hpp"
 
@@ -448,7 +450,20 @@ std::string render_text(const effects::EffectSet& set, const TextOptions& option
         util::human_duration_ms(static_cast<uint64_t>(std::max<int64_t>(set.run.duration_ms, 0))) +
         ", " + status_text(set.run) + ")\n";
     out += "  command   " + util::join_argv_for_display(set.run.argv) + "\n";
-    // Leaks first: a secret on its way out matters more than anything below.
+    // The decision and its reasons first: what a person needs in five seconds.
+    const auto& d = set.decision;
+    std::string verdict = std::string(to_string(d.verdict));
+    std::transform(verdict.begin(), verdict.end(), verdict.begin(), ::toupper);
+    const std::string_view verdict_color = d.verdict == effects::Verdict::allow ? "1;32"
+                                           : d.verdict == effects::Verdict::ask ? "1;33"
+                                                                                : "1;31";
+    out += "decision: " + p.paint(verdict_color, verdict);
+    if (!d.reasons.empty())
+        out += " — " + d.reasons.front().message + " (rule " + d.reasons.front().rule + ")";
+    out += "\n";
+    for (size_t i = 1; i < d.reasons.size(); ++i)
+        out += "          " + d.reasons[i].message + " (rule " + d.reasons[i].rule + ")\n";
+    // Then leaks: a secret on its way out matters more than anything below.
     for (const auto& s : set.secrets) {
         if (s.value("kind", "") != "leak") continue;
         const std::string what = s["name"].is_string()
@@ -504,24 +519,28 @@ std::string render_text(const effects::EffectSet& set, const TextOptions& option
     if (ignored > 0)
         out += "  " + pad("") + util::plural(ignored, "ignored change", "ignored changes") +
                " (caches, per profile " + set.run.profile + ") not shown\n";
+    // What the file changes mean for git repositories and databases.
+    auto summary_lines = [&](const char* label, const nlohmann::json& entries, auto describe) {
+        size_t shown = 0;
+        for (const auto& e : entries) {
+            if (!e.is_object()) continue;
+            if (shown == 4) {
+                out += "  " + pad("") + "and " + util::with_thousands(entries.size() - shown) +
+                       " more\n";
+                break;
+            }
+            out += "  " + pad(shown == 0 ? label : "") + describe(e) + "\n";
+            ++shown;
+        }
+    };
+    summary_lines("git", set.vcs, effects::describe_vcs);
+    summary_lines("database", set.databases, effects::describe_database);
     if (set.processes.size() > 1)
         out += "  " + pad("processes") + process_tree_text(set.processes) + "\n";
     out += network_text(set);
     out += secrets_text(set);
     for (const auto& w : set.warnings) out += "  " + p.paint("33", pad("warning")) + w + "\n";
 
-    const auto& d = set.decision;
-    std::string verdict = std::string(to_string(d.verdict));
-    std::transform(verdict.begin(), verdict.end(), verdict.begin(), ::toupper);
-    const std::string_view verdict_color = d.verdict == effects::Verdict::allow ? "1;32"
-                                           : d.verdict == effects::Verdict::ask ? "1;33"
-                                                                                : "1;31";
-    out += "decision: " + p.paint(verdict_color, verdict);
-    if (!d.reasons.empty())
-        out += " — " + d.reasons.front().message + " (rule " + d.reasons.front().rule + ")";
-    out += "\n";
-    for (size_t i = 1; i < d.reasons.size(); ++i)
-        out += "          " + d.reasons[i].message + " (rule " + d.reasons[i].rule + ")\n";
     return out;
 }
 

@@ -1,7 +1,11 @@
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include "whatif/effects/file_effects.hpp"
 
 #include "whatif/util/error.hpp"
 
@@ -12,5 +16,21 @@ namespace whatif::effects {
 // Either side may be absent (created or deleted file): pass nullptr.
 Result<std::string> unified_diff(const std::string* before, const std::string* after,
                                  std::string_view shown_path);
+
+// A regular file's content, opened without following a symlink or blocking on a
+// FIFO (the host may have changed since the run); an error past max_bytes.
+Result<std::string> read_regular_file(const std::string& path, uint64_t max_bytes);
+
+// Short diffs for reports (Markdown): the first `max_files` text files created or
+// modified (not ignored), each cut to `max_lines` lines. upper_of maps a host path
+// to the file in the run's upper layer.
+struct DiffSnippet {
+    std::string path;
+    std::string diff;
+    bool cut = false;  // longer than max_lines
+};
+std::vector<DiffSnippet> diff_snippets(
+    const FileEffects& files, const std::function<std::string(const std::string&)>& upper_of,
+    size_t max_files = 5, size_t max_lines = 20);
 
 }  // namespace whatif::effects

@@ -69,7 +69,9 @@ struct EffectSet {
     std::vector<ProcessRecord> processes;
     nlohmann::json network = nlohmann::json::array();
     nlohmann::json secrets = nlohmann::json::array();
-    std::vector<std::string> warnings;  // what the scan could not see
+    nlohmann::json vcs = nlohmann::json::array();        // git: refs, history, work trees (vcs.hpp)
+    nlohmann::json databases = nlohmann::json::array();  // SQLite and data dirs (databases.hpp)
+    std::vector<std::string> warnings;                   // what the scan could not see
 };
 
 Totals compute_totals(const EffectSet& set);
