@@ -394,7 +394,8 @@ Result<RunOutcome> run(const RunRequest& req) {
         const int clone_errno = errno;
         std::string msg = "clone(" + std::string(kNamespaceNames) +
                           "): " + std::string(std::strerror(clone_errno));
-        if (const std::string why = user::userns_diagnosis(); !why.empty()) msg += "; " + why;
+        if (const std::string why = user::userns_diagnosis(clone_errno); !why.empty())
+            msg += "; " + why;
         return fail(msg);
     }
     if (child == 0) {

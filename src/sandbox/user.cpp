@@ -1,5 +1,7 @@
 #include "whatif/sandbox/user.hpp"
 
+#include <cerrno>
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -67,18 +69,27 @@ Status write_id_maps(pid_t child) {
                            std::to_string(gid) + " " + std::to_string(gid) + " 1\n");
 }
 
-std::string userns_diagnosis() {
+std::string userns_diagnosis(int clone_errno) {
     if (read_trimmed("/proc/sys/kernel/unprivileged_userns_clone") == "0")
         return "unprivileged user namespaces are disabled: run 'sysctl -w "
                "kernel.unprivileged_userns_clone=1' as root";
-    if (read_trimmed("/proc/sys/user/max_user_namespaces") == "0")
+    const std::string max = read_trimmed("/proc/sys/user/max_user_namespaces");
+    if (max == "0")
         return "user namespaces are disabled: run 'sysctl -w user.max_user_namespaces=15000' as "
                "root";
+    if (clone_errno == ENOSPC)
+        return "the number of user namespaces reached its limit (user.max_user_namespaces = " +
+               max + "): end some, or raise the limit with 'sysctl -w user.max_user_namespaces=" +
+               "15000' as root";
     if (read_trimmed("/proc/sys/kernel/apparmor_restrict_unprivileged_userns") == "1")
         return "AppArmor restricts unprivileged user namespaces: run 'sysctl -w "
                "kernel.apparmor_restrict_unprivileged_userns=0' as root, or install an AppArmor "
                "profile for whatif "
                "that allows 'userns'";
+    if (clone_errno == EPERM)
+        return "creating a user namespace is not permitted here (a container's seccomp filter, "
+               "such as Docker's default?): run whatif on the host, or in a container started "
+               "with a seccomp profile that allows clone with namespace flags";
     return {};
 }
 

@@ -50,6 +50,60 @@ TEST_CASE("bad usage and bad input: one clear message, exit 2") {
     }
 }
 
+TEST_CASE("user namespaces unavailable: one message names the cause and the setting") {
+    // The limit is set inside a user namespace of the test's own: the host's stays.
+    World w;
+    const std::string host_limit = read_text("/proc/sys/user/max_user_namespaces");
+    auto in_own_userns = [&](const std::string& script) {
+        ProcessOptions o;
+        o.cwd = w.host;
+        o.env = {{"WHATIF_HOME", w.store}, {"HOME", w.home}, {"WB", whatif_binary()}};
+        return run_process("unshare", {"--user", "--map-root-user", "sh", "-c", script}, o);
+    };
+    auto disabled =
+        in_own_userns("echo 0 > /proc/sys/user/max_user_namespaces && \"$WB\" run -n -- true");
+    INFO(disabled.err);
+    CHECK(disabled.exit_code == 1);
+    CHECK(disabled.err.find("clone(CLONE_NEWUSER|") != std::string::npos);
+    CHECK(disabled.err.find("user namespaces are disabled: run 'sysctl -w "
+                            "user.max_user_namespaces=15000' as root") != std::string::npos);
+    // One namespace allowed and taken by a sleeping process: the limit is reached.
+    auto reached = in_own_userns(
+        "echo 1 > /proc/sys/user/max_user_namespaces && { unshare --user sleep 30 & pid=$!; }; "
+        "sleep 0.5; \"$WB\" run -n -- true; status=$?; kill $pid; exit $status");
+    INFO(reached.err);
+    CHECK(reached.exit_code == 1);
+    CHECK(reached.err.find("reached its limit (user.max_user_namespaces = 1)") !=
+          std::string::npos);
+    CHECK(read_text("/proc/sys/user/max_user_namespaces") == host_limit);
+    // Nothing was stored but failed runs, nothing is mounted.
+    CHECK_FALSE(mounts_mention(w.store));
+}
+
+TEST_CASE("a run store on overlayfs is refused with the way out") {
+    if (geteuid() != 0) {
+        MESSAGE("mounting an overlay needs root: this case runs in the root pass");
+        return;
+    }
+    World w;
+    for (const char* d : {"/lower", "/upper", "/work", "/merged"})
+        REQUIRE(mkdir((w.root + d).c_str(), 0755) == 0);
+    const std::string opts =
+        "lowerdir=" + w.root + "/lower,upperdir=" + w.root + "/upper,workdir=" + w.root + "/work";
+    REQUIRE(mount("overlay", (w.root + "/merged").c_str(), "overlay", 0, opts.c_str()) == 0);
+    ProcessOptions o;
+    o.cwd = w.host;
+    o.env = {{"WHATIF_HOME", w.root + "/merged/store"}, {"HOME", w.home}};
+    const auto r = run_process(whatif_binary(), {"run", "-n", "--", "true"}, o);
+    umount2((w.root + "/merged").c_str(), MNT_DETACH);
+    INFO(r.err);
+    CHECK(r.exit_code == 1);
+    CHECK(r.err.find("is on overlayfs, which cannot hold overlay upper layers") !=
+          std::string::npos);
+    CHECK(r.err.find("set WHATIF_HOME to a directory on ext4, xfs, btrfs or tmpfs") !=
+          std::string::npos);
+}
+
 TEST_CASE("a sandbox set-up failure names the failing step and leaves nothing behind") {
     World w;
     // A directory on the host's /dev/shm does not exist in the sandbox's fresh /dev.

@@ -14,6 +14,8 @@ Status write_id_maps(pid_t child);
 
 // Why user namespaces may be unavailable here, naming the setting that fixes it;
 // empty when nothing looks wrong.
-std::string userns_diagnosis();
+// clone_errno: what clone(CLONE_NEWUSER|...) failed with, when it did (ENOSPC: a
+// limit reached; EPERM with no setting to blame: a seccomp filter, as in Docker).
+std::string userns_diagnosis(int clone_errno = 0);
 
 }  // namespace whatif::sandbox::user
