@@ -1,5 +1,5 @@
 # fish completion for whatif
-set -l subcommands run show diff apply exec check list discard gc profiles hook
+set -l subcommands run show diff apply exec explore check list discard gc profiles hook
 complete -c whatif -f -n "not __fish_seen_subcommand_from $subcommands" -a "$subcommands"
 complete -c whatif -s p -l profile -x -a "(whatif profiles 2>/dev/null | string split -f1 ' ')" -d 'policy profile'
 complete -c whatif -l net -x -a 'stub none host' -d 'network mode'
@@ -11,4 +11,4 @@ complete -c whatif -l timeout -x -d 'kill the dry run after DURATION'
 complete -c whatif -l exit-status -x -a 'decision command'
 complete -c whatif -s C -l cwd -x -a '(__fish_complete_directories)'
 complete -c whatif -n "__fish_seen_subcommand_from hook" -x -a 'claude-code codex gemini cursor'
-complete -c whatif -n "__fish_seen_subcommand_from show diff apply exec check discard" -x -a "last (whatif list 2>/dev/null | string split -f1 ' ')"
+complete -c whatif -n "__fish_seen_subcommand_from show diff apply exec explore check discard" -x -a "last (whatif list 2>/dev/null | string split -f1 ' ')"

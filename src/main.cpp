@@ -2,6 +2,7 @@
 // errors to exit codes. Bad usage is exit 2, always with one clear message.
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <set>
 #include <string>
@@ -38,6 +39,14 @@ std::vector<std::string> split_off_command(std::vector<std::string>& args) {
     static const std::set<std::string> takes_value = {
         "-p",        "--profile",     "--net", "--format", "--report",
         "--timeout", "--exit-status", "-C",    "--cwd"};
+    if (!args.empty() && args.front() == "explore") {
+        // "explore [RUN] [OPTIONS] -- COMMAND": only "--" starts the command.
+        auto dashes = std::find(args.begin(), args.end(), "--");
+        if (dashes == args.end()) return {};
+        std::vector<std::string> command(dashes + 1, args.end());
+        args.erase(dashes, args.end());
+        return command;
+    }
     if (args.empty() || args.front() != "run") return {};
     for (size_t i = 1; i < args.size(); ++i) {
         const std::string& a = args[i];
@@ -189,15 +198,26 @@ int main(int argc, char** argv) {
     hook->add_option("-p,--profile", hook_profile, "profile (default: agent)");
     hook->footer("Example (Claude Code settings.json): \"command\": \"whatif hook claude-code\"");
 
-    std::vector<CLI::App*> not_yet;
-    for (const char* name : {"explore"}) {
-        auto* sub = app.add_subcommand(name, std::string("(not available in this version)"));
-        sub->allow_extras();
-        not_yet.push_back(sub);
-    }
+    whatif::cli::ExploreOptions explore_options;
+    std::string explore_timeout;
+    auto* explore = app.add_subcommand(
+        "explore",
+        "a shell (or a command) inside a run's sandbox: its changes over the real "
+        "files, nothing kept");
+    explore->add_option("run", explore_options.run, "run id, or 'last' (default)");
+    explore->add_option("--net", explore_options.net, "network: stub (default), none, host")
+        ->check(CLI::IsMember({"stub", "none", "host"}));
+    explore->add_option("--timeout", explore_timeout, "kill the session after DURATION")
+        ->check(duration_check());
+    explore->add_flag("-v,--verbose", verbosity);
+    explore->footer(
+        "Examples: whatif explore                 a shell where the last run's changes are\n"
+        "          whatif explore last -- git log --oneline -3\n"
+        "          whatif explore 20261123T205731-3f9c -- sqlite3 app.db .tables");
 
     std::vector<std::string> args = with_implicit_run(argc, argv);
     run_options.argv = split_off_command(args);
+    explore_options.argv = run_options.argv;
     std::reverse(args.begin(), args.end());  // CLI11 takes a reversed vector
     try {
         app.parse(args);
@@ -242,12 +262,11 @@ int main(int argc, char** argv) {
     if (*exec) return whatif::cli::exec_command(exec_options);
     if (*discard) return whatif::cli::discard_command(discard_runs);
     if (*gc) return whatif::cli::gc_command(*whatif::util::parse_duration(older_than));
-    for (auto* sub : not_yet)
-        if (*sub) {
-            std::fprintf(stderr, "whatif: '%s' is not available in this version yet\n",
-                         sub->get_name().c_str());
-            return static_cast<int>(ExitCode::failure);
-        }
+    if (*explore) {
+        if (!explore_timeout.empty())
+            explore_options.timeout = *whatif::util::parse_duration(explore_timeout);
+        return whatif::cli::explore_command(explore_options);
+    }
     std::fprintf(stderr,
                  "whatif: no command given\nUsage: whatif [run] [OPTIONS] [--] COMMAND [ARG...]\n"
                  "Run 'whatif --help' for more.\n");

@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "whatif/cli/commands.hpp"
+#include "whatif/cli/sandbox_request.hpp"
 #include "whatif/effects/content_diff.hpp"
 #include "whatif/effects/databases.hpp"
 #include "whatif/effects/scanner.hpp"
@@ -291,17 +292,13 @@ int run_command(const RunOptions& options) {
 
     // Stub credentials: secrets in the environment become canaries; credential
     // files are replaced by decoys inside the sandbox. Only canaries are stored.
-    creds::CanaryRegistry canaries;
-    const auto scrubbed = creds::scrub_environment(environ, canaries);
+    auto credentials = stub_credentials(util::join_path(active->dir, "decoys"), *cwd);
+    if (!credentials) return fail_run(credentials.error());
+    const auto& canaries = credentials->canaries;
+    const auto& scrubbed = credentials->environment;
+    const auto& decoys = credentials->decoys;
     const char* home_env = std::getenv("HOME");
     const std::string home = home_env != nullptr ? home_env : "";
-    std::vector<creds::Decoy> decoys;
-    if (!home.empty() || !cwd->empty()) {
-        auto made = creds::make_decoys(creds::find_credential_files(home, *cwd),
-                                       util::join_path(active->dir, "decoys"), canaries);
-        if (!made) return fail_run(made.error());
-        decoys = std::move(*made);
-    }
     // Reads of a decoy show up as inotify events on it (the pid is not known).
     UniqueFd decoy_watch(inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
     std::map<int, size_t> watch_to_decoy;
@@ -320,13 +317,7 @@ int run_command(const RunOptions& options) {
     request.command_stdout_to_stderr = options.format == ReportFormat::json;
     request.net = options.net;
     request.progress = isatty(STDERR_FILENO) == 1;
-    request.env = scrubbed.entries;
-    for (const auto& d : decoys) {
-        request.decoys.emplace_back(d.decoy_path, d.host_path);
-        if (util::base_name(d.host_path) == ".pgpass") request.request_pg_password = true;
-    }
-    for (const auto& name : scrubbed.replaced)
-        if (name == "PGPASSWORD" || name == "DATABASE_URL") request.request_pg_password = true;
+    use_credentials(*credentials, request);
     if (auto st = store::reserve_room(active->dir); !st) return fail_run(st.error());
     const auto sandbox_started = std::chrono::steady_clock::now();
     auto outcome = sandbox::run(request);

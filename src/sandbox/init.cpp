@@ -14,6 +14,7 @@
 #include <sys/syscall.h>
 #include <sys/sysinfo.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 #include <algorithm>
 #include <iterator>
@@ -130,12 +131,27 @@ int receive_fd(int socket_fd) {
 // filter is the last step before exec.
 [[noreturn]] void exec_command(const ChildPlan& plan, int fd_socket) {
     ChildError err;
-    if (dup2(plan.stdout_fd, STDOUT_FILENO) < 0 || dup2(plan.stderr_fd, STDERR_FILENO) < 0)
-        _exit(126);
-    // A session of its own: no controlling terminal to inject keystrokes into.
-    if (setsid() < 0) {
-        err.syscall_failed("setsid", "command");
-        die_with_setup_error(plan, err);
+    if (plan.interactive) {
+        // explore on a terminal: whatif's own stdio, whatif's session (a shell needs a
+        // controlling terminal for job control), a process group of its own in the
+        // foreground. TIOCSTI and TIOCLINUX stay denied by the filter below.
+        if (setpgid(0, 0) != 0) {
+            err.syscall_failed("setpgid", "0, 0");
+            die_with_setup_error(plan, err);
+        }
+        signal(SIGTTOU, SIG_IGN);  // a background group may then take the terminal
+        if (isatty(STDIN_FILENO) && tcsetpgrp(STDIN_FILENO, getpgrp()) != 0) {
+            err.syscall_failed("tcsetpgrp", "stdin");
+            die_with_setup_error(plan, err);
+        }
+    } else {
+        if (dup2(plan.stdout_fd, STDOUT_FILENO) < 0 || dup2(plan.stderr_fd, STDERR_FILENO) < 0)
+            _exit(126);
+        // A session of its own: no controlling terminal to inject keystrokes into.
+        if (setsid() < 0) {
+            err.syscall_failed("setsid", "command");
+            die_with_setup_error(plan, err);
+        }
     }
     if (!caps::drop_capabilities(plan.caller_is_root, err)) die_with_setup_error(plan, err);
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {

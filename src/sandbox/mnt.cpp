@@ -35,33 +35,50 @@ namespace mnt {
 
 namespace {
 
-bool mount_overlay(const ChildMount& m, ChildError& err) {
-    const char* dirs[3] = {m.source.c_str(), m.upper.c_str(), m.work.c_str()};
+// One overlay mount; the three dirs are named to the kernel through O_PATH fds.
+bool overlay_at(const char* target, const char* lower, const char* upper, const char* work,
+                bool read_only, ChildError& err) {
+    const char* dirs[3] = {lower, upper, work};
     int fds[3] = {-1, -1, -1};
+    auto close_all = [&] {
+        for (int fd : fds)
+            if (fd >= 0) close(fd);
+    };
     for (int i = 0; i < 3; ++i) {
         fds[i] = open(dirs[i], O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (fds[i] < 0) {
             err.syscall_failed("open(O_PATH", dirs[i]);
+            close_all();
             return false;
         }
     }
     char options[160];
     snprintf(options, sizeof options,
              "lowerdir=/proc/self/fd/%d,upperdir=/proc/self/fd/%d,workdir=/proc/self/fd/"
-             "%d,userxattr,volatile",
-             fds[0], fds[1], fds[2]);
-    const int rc =
-        mount("overlay", m.target.c_str(), "overlay", m.read_only ? MS_RDONLY : 0, options);
+             "%d,userxattr%s",
+             fds[0], fds[1], fds[2], read_only ? "" : ",volatile");
+    const int rc = mount("overlay", target, "overlay", read_only ? MS_RDONLY : 0, options);
     const int mount_errno = errno;
-    for (int fd : fds) close(fd);
+    close_all();
     if (rc != 0) {
         errno = mount_errno;
         char what[sizeof err.text / 2];
-        snprintf(what, sizeof what, "lowerdir=%s,upperdir=%s", m.source.c_str(), m.upper.c_str());
-        err.syscall_failed("mount(overlay", m.target.c_str(), what);
+        snprintf(what, sizeof what, "lowerdir=%s,upperdir=%s", lower, upper);
+        err.syscall_failed("mount(overlay", target, what);
         return false;
     }
     return true;
+}
+
+bool mount_overlay(const ChildMount& m, ChildError& err) {
+    if (m.prior_upper.empty())
+        return overlay_at(m.target.c_str(), m.source.c_str(), m.upper.c_str(), m.work.c_str(),
+                          m.read_only, err);
+    // explore: the run's view, read-only, as the lower of this session's overlay.
+    return overlay_at(m.prior_target.c_str(), m.source.c_str(), m.prior_upper.c_str(),
+                      m.prior_work.c_str(), true, err) &&
+           overlay_at(m.target.c_str(), m.prior_target.c_str(), m.upper.c_str(), m.work.c_str(),
+                      m.read_only, err);
 }
 
 bool bind_read_only(const ChildMount& m, ChildError& err) {

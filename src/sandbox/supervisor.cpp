@@ -145,6 +145,18 @@ Result<PreparedChild> prepare_child(const RunRequest& req) {
             mirror_root_permissions(step.host_path, upper);
             cm.upper = upper;
             cm.work = work;
+            for (const Layer& prior : req.prior_layers) {
+                if (prior.host_mount != step.host_path) continue;
+                // A fresh work dir: the run's own carries the 'volatile' mark, and
+                // overlayfs refuses to mount over it again.
+                cm.prior_upper = prior.upper_dir;
+                cm.prior_work =
+                    util::join_path(req.run_dir, "prior-work/" + std::to_string(step.layer));
+                cm.prior_target =
+                    util::join_path(req.run_dir, "prior/" + std::to_string(step.layer));
+                for (const auto* dir : {&cm.prior_work, &cm.prior_target})
+                    if (auto st = util::make_dirs(*dir); !st) return std::unexpected(st.error());
+            }
             prepared.layers.push_back({step.host_path, upper});
         }
         spdlog::debug("mount plan: {} {} -> {}",
@@ -367,6 +379,7 @@ Result<RunOutcome> run(const RunRequest& req) {
     plan.stderr_fd = err->write_end.get();
     plan.original_mask = signals.original();
     plan.caller_is_root = geteuid() == 0;
+    plan.interactive = req.interactive;
     plan.net_mode = req.net == "host"   ? ChildPlan::NetMode::host
                     : req.net == "none" ? ChildPlan::NetMode::none
                                         : ChildPlan::NetMode::stub;

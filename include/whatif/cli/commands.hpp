@@ -37,7 +37,15 @@ struct DiffOptions {
     std::vector<std::string> paths;
 };
 
+struct ExploreOptions {
+    std::string run = "last";
+    std::string net = "stub";
+    std::optional<std::chrono::milliseconds> timeout;
+    std::vector<std::string> argv;  // empty: an interactive shell
+};
+
 int run_command(const RunOptions& options);
+int explore_command(const ExploreOptions& options);
 int show_command(const ShowOptions& options);
 int diff_command(const DiffOptions& options);
 int list_command();

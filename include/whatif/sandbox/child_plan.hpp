@@ -22,6 +22,12 @@ struct ChildMount {
     // /proc/self/fd/N: no escaping of ',' or ':' in paths, and the fds belong to the
     // child's own mount namespace (overlayfs refuses layers from another one).
     std::string upper, work;
+    // explore: a finished run's upper (and work) dir for this mount. The run's view
+    // is mounted read-only at prior_target (overlay of source and prior_upper, as
+    // during the run) and becomes this overlay's lower: what the run left is seen
+    // and never changed. (Stacking prior_upper as a second lower dir is refused by
+    // the kernel when it lies inside source's tree, as a store in $HOME does.)
+    std::string prior_upper, prior_work, prior_target;
     unsigned long locked_flags = 0;
 };
 
@@ -56,6 +62,9 @@ struct ChildPlan {
     int stdout_fd = -1, stderr_fd = -1;
     sigset_t original_mask{};
     bool caller_is_root = false;
+    // explore on a terminal: the command keeps whatif's stdio and session (for job
+    // control), in a process group of its own put in the foreground.
+    bool interactive = false;
     enum class NetMode { stub, none, host } net_mode = NetMode::stub;
     int net_channel_fd = -1;  // stub mode: sockets for the supervisor's stub server
 };

@@ -16,6 +16,12 @@
 
 namespace whatif::sandbox {
 
+// One overlay: writes under host_mount landed in upper_dir.
+struct Layer {
+    std::string host_mount;
+    std::string upper_dir;
+};
+
 struct RunRequest {
     std::vector<std::string> argv;  // executed as given, never through a shell
     std::string cwd;                // absolute
@@ -36,12 +42,11 @@ struct RunRequest {
     bool request_pg_password = false;
     // A live line on stderr (a terminal) for runs longer than a second.
     bool progress = false;
-};
-
-// One overlay: writes under host_mount landed in upper_dir.
-struct Layer {
-    std::string host_mount;
-    std::string upper_dir;
+    // explore: the layers of a finished run, stacked read-only over the host, so the
+    // command sees what the run left; its own writes go to fresh upper dirs (run_dir).
+    std::vector<Layer> prior_layers;
+    // explore on a terminal: the command uses whatif's terminal directly.
+    bool interactive = false;
 };
 
 struct RunOutcome {
