@@ -12,6 +12,12 @@ for tool in hyperfine bwrap; do
     fi
 done
 whatif=$PWD/build/whatif
+# The same whatif without capabilities dropping, no_new_privs and the seccomp
+# filter (with its exec/connect notifications): what the hardening costs.
+cmake -S . -B build-bench-unhardened -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DWHATIF_BENCH_WITHOUT_HARDENING=ON -DWHATIF_TESTS=OFF >/dev/null
+cmake --build build-bench-unhardened -j "$(nproc)" --target whatif >/dev/null
+unhardened=$PWD/build-bench-unhardened/whatif
 work=$(mktemp -d /tmp/whatif-bench-XXXXXX)
 trap 'rm -rf "$work"' EXIT
 export WHATIF_HOME=$work/store
@@ -21,14 +27,19 @@ hyperfine -N --warmup 5 --runs "${RUNS:-60}" --export-json "$work/setup.json" \
     "true" \
     "unshare -Urmnpf --mount-proc true" \
     "bwrap --bind / / --unshare-all true" \
-    "$whatif run -n -- true" >/dev/null
-python3 - "$work/setup.json" <<'PY'
+    "$whatif run -n -- true" \
+    "$unhardened run -n -- true" >/dev/null
+python3 - "$work/setup.json" "$unhardened" <<'PY'
 import json, sys
 res = {r["command"]: r for r in json.load(open(sys.argv[1]))["results"]}
 med = {k: v["median"] * 1000 for k, v in res.items()}
 bwrap = next(v for k, v in med.items() if k.startswith("bwrap"))
 for k, v in med.items():
-    print(f"  {v:8.2f} ms  {v / bwrap:5.2f}x bwrap   {k}")
+    label = "(without hardening) " + k if k.startswith(sys.argv[2]) else k
+    print(f"  {v:8.2f} ms  {v / bwrap:5.2f}x bwrap   {label}")
+hardened = next(v for k, v in med.items() if "/build/whatif" in k)
+bare = next(v for k, v in med.items() if k.startswith(sys.argv[2]))
+print(f"  capabilities + no_new_privs + seccomp filter and notifications: {hardened - bare:+.2f} ms")
 PY
 "$whatif" discard $("$whatif" list | awk '{print $1}') >/dev/null 2>&1 || true
 

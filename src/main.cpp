@@ -232,40 +232,51 @@ int main(int argc, char** argv) {
         return static_cast<int>(ExitCode::bad_input);
     }
     whatif::util::init_logging(verbosity);
-
-    if (*run) {
-        run_options.format = format == "json"       ? whatif::cli::ReportFormat::json
-                             : format == "markdown" ? whatif::cli::ReportFormat::markdown
-                                                    : whatif::cli::ReportFormat::text;
-        run_options.exit_status = exit_status == "command" ? whatif::cli::ExitStatusMode::command
-                                                           : whatif::cli::ExitStatusMode::decision;
-        if (!timeout.empty()) run_options.timeout = *whatif::util::parse_duration(timeout);
-        return whatif::cli::run_command(run_options);
-    }
-    if (*show) {
-        show_options.format = show_format == "json"       ? whatif::cli::ReportFormat::json
-                              : show_format == "markdown" ? whatif::cli::ReportFormat::markdown
-                                                          : whatif::cli::ReportFormat::text;
-        return whatif::cli::show_command(show_options);
-    }
-    if (*diff) return whatif::cli::diff_command(diff_options);
-    if (*list) return whatif::cli::list_command();
-    if (*apply) return whatif::cli::apply_command(apply_options);
-    if (*check) {
-        check_options.format = check_format == "json"       ? whatif::cli::ReportFormat::json
-                               : check_format == "markdown" ? whatif::cli::ReportFormat::markdown
-                                                            : whatif::cli::ReportFormat::text;
-        return whatif::cli::check_command(check_options);
-    }
-    if (*profiles) return whatif::cli::profiles_command(profile_to_show);
-    if (*hook) return whatif::cli::hook_command(hook_agent, hook_profile);
-    if (*exec) return whatif::cli::exec_command(exec_options);
-    if (*discard) return whatif::cli::discard_command(discard_runs);
-    if (*gc) return whatif::cli::gc_command(*whatif::util::parse_duration(older_than));
-    if (*explore) {
-        if (!explore_timeout.empty())
-            explore_options.timeout = *whatif::util::parse_duration(explore_timeout);
-        return whatif::cli::explore_command(explore_options);
+    // Errors a user can cause are values; this is the net under everything else
+    // (a stored run edited by hand whose fields have the wrong types, say).
+    try {
+        if (*run) {
+            run_options.format = format == "json"       ? whatif::cli::ReportFormat::json
+                                 : format == "markdown" ? whatif::cli::ReportFormat::markdown
+                                                        : whatif::cli::ReportFormat::text;
+            run_options.exit_status = exit_status == "command"
+                                          ? whatif::cli::ExitStatusMode::command
+                                          : whatif::cli::ExitStatusMode::decision;
+            if (!timeout.empty()) run_options.timeout = *whatif::util::parse_duration(timeout);
+            return whatif::cli::run_command(run_options);
+        }
+        if (*show) {
+            show_options.format = show_format == "json"       ? whatif::cli::ReportFormat::json
+                                  : show_format == "markdown" ? whatif::cli::ReportFormat::markdown
+                                                              : whatif::cli::ReportFormat::text;
+            return whatif::cli::show_command(show_options);
+        }
+        if (*diff) return whatif::cli::diff_command(diff_options);
+        if (*list) return whatif::cli::list_command();
+        if (*apply) return whatif::cli::apply_command(apply_options);
+        if (*check) {
+            check_options.format = check_format == "json" ? whatif::cli::ReportFormat::json
+                                   : check_format == "markdown"
+                                       ? whatif::cli::ReportFormat::markdown
+                                       : whatif::cli::ReportFormat::text;
+            return whatif::cli::check_command(check_options);
+        }
+        if (*profiles) return whatif::cli::profiles_command(profile_to_show);
+        if (*hook) return whatif::cli::hook_command(hook_agent, hook_profile);
+        if (*exec) return whatif::cli::exec_command(exec_options);
+        if (*discard) return whatif::cli::discard_command(discard_runs);
+        if (*gc) return whatif::cli::gc_command(*whatif::util::parse_duration(older_than));
+        if (*explore) {
+            if (!explore_timeout.empty())
+                explore_options.timeout = *whatif::util::parse_duration(explore_timeout);
+            return whatif::cli::explore_command(explore_options);
+        }
+    } catch (const std::exception& e) {
+        std::fprintf(stderr,
+                     "whatif: unexpected error: %s (a stored run's effects.json may be damaged: "
+                     "'whatif discard RUN' removes it)\n",
+                     e.what());
+        return static_cast<int>(ExitCode::failure);
     }
     std::fprintf(stderr,
                  "whatif: no command given\nUsage: whatif [run] [OPTIONS] [--] COMMAND [ARG...]\n"

@@ -182,6 +182,13 @@ Totals compute_totals(const EffectSet& set) {
     return t;
 }
 
+const json& field(const json& entry, const char* key) {
+    static const json absent;
+    if (!entry.is_object()) return absent;
+    const auto it = entry.find(key);
+    return it == entry.end() ? absent : *it;
+}
+
 json file_effect_to_json(const FileEffect& e) {
     json f;
     put_bytes(f, "path", e.path);
@@ -278,10 +285,15 @@ Status fill_from_json(const json& j, EffectSet& set) {
         set.warnings = j.value("warnings", std::vector<std::string>{});
         set.vcs = j.value("vcs", json::array());  // absent in runs of older versions
         set.databases = j.value("databases", json::array());
-        for (const json* a : {&set.network, &set.secrets, &set.vcs, &set.databases})
+        for (const json* a : {&set.network, &set.secrets, &set.vcs, &set.databases}) {
             if (!a->is_array())
                 return fail(
                     "malformed effect set: network, secrets, vcs and databases must be arrays");
+            for (const auto& entry : *a)
+                if (!entry.is_object())
+                    return fail(
+                        "malformed effect set: network, secrets, vcs and databases hold objects");
+        }
         return {};
     } catch (const std::exception& e) {  // json errors, and std::stoul on a bad mode
         return fail(std::string("malformed effect set: ") + e.what());

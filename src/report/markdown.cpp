@@ -46,12 +46,13 @@ std::string render_markdown(const effects::EffectSet& set,
     for (const auto& s : set.secrets) {
         if (!s.is_object() || s.value("kind", "") != "leak") continue;
         ++leaks;
-        const std::string what =
-            s.value("name", nlohmann::json()).is_string()   ? s["name"].get<std::string>()
-            : s.value("path", nlohmann::json()).is_string() ? s["path"].get<std::string>()
-                                                            : std::string("a secret");
+        const std::string what = s.value("name", nlohmann::json()).is_string()
+                                     ? effects::field(s, "name").get<std::string>()
+                                 : s.value("path", nlohmann::json()).is_string()
+                                     ? effects::field(s, "path").get<std::string>()
+                                     : std::string("a secret");
         const std::string where = s.value("destination", nlohmann::json()).is_string()
-                                      ? s["destination"].get<std::string>()
+                                      ? effects::field(s, "destination").get<std::string>()
                                       : std::string("?");
         out += "- 🔑 **leak**: `" + cell(what) + "` " + s.value("access", "sent") + " to `" +
                cell(where) + "`\n";
@@ -86,13 +87,18 @@ std::string render_markdown(const effects::EffectSet& set,
         out += "\n<details><summary>network (" + util::with_thousands(set.network.size()) +
                ")</summary>\n\n";
         for (const auto& n : set.network) {
-            std::string where = n["host"].is_string()   ? n["host"].get<std::string>()
-                                : n["path"].is_string() ? n["path"].get<std::string>()
-                                                        : n.value("address", "");
-            if (n["port"].is_number()) where += ":" + std::to_string(n["port"].get<int>());
+            std::string where = effects::field(n, "host").is_string()
+                                    ? effects::field(n, "host").get<std::string>()
+                                : effects::field(n, "path").is_string()
+                                    ? effects::field(n, "path").get<std::string>()
+                                    : n.value("address", "");
+            if (effects::field(n, "port").is_number())
+                where += ":" + std::to_string(effects::field(n, "port").get<int>());
             out += "- " + n.value("kind", "") + " `" + cell(where) + "`";
-            if (n["protocol"].is_string()) out += " " + n["protocol"].get<std::string>();
-            if (n["detail"].is_string()) out += ": " + cell(n["detail"].get<std::string>());
+            if (effects::field(n, "protocol").is_string())
+                out += " " + effects::field(n, "protocol").get<std::string>();
+            if (effects::field(n, "detail").is_string())
+                out += ": " + cell(effects::field(n, "detail").get<std::string>());
             out += " (" + n.value("outcome", "") + ")\n";
         }
         out += "\n</details>\n";

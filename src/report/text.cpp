@@ -358,24 +358,28 @@ std::string network_text(const effects::EffectSet& set) {
             continue;
         }
         if (n.value("proto", "") == "unix") {
-            if (n["protocol"] == "nss") continue;  // the C library's name-service lookups
+            if (effects::field(n, "protocol") == "nss")
+                continue;  // the C library's name-service lookups
             const std::string path = n.value("path", "");
             if (seen.insert("unix:" + path).second)
                 sockets.push_back(util::shell_quote_for_display(path) + " (" +
                                   n.value("outcome", "") + ")");
             continue;
         }
-        std::string where =
-            n["host"].is_string() ? n["host"].get<std::string>() : n.value("address", "?");
+        std::string where = effects::field(n, "host").is_string()
+                                ? effects::field(n, "host").get<std::string>()
+                                : n.value("address", "?");
         if (where.find(':') != std::string::npos) where = "[" + where + "]";
         where += ":" + std::to_string(n.value("port", 0));
         std::string what;
-        if (n["protocol"].is_string() && n["protocol"] != "unknown")
-            what = upper_first(n["protocol"]);
-        if (n["http"].is_object())
-            what += " " + n["http"].value("method", "") + " " + n["http"].value("target", "");
-        if (n["detail"].is_string() && !n["detail"].get<std::string>().empty())
-            what += (what.empty() ? "" : " ") + n["detail"].get<std::string>();
+        if (effects::field(n, "protocol").is_string() && effects::field(n, "protocol") != "unknown")
+            what = upper_first(effects::field(n, "protocol"));
+        if (effects::field(n, "http").is_object())
+            what += " " + effects::field(n, "http").value("method", "") + " " +
+                    effects::field(n, "http").value("target", "");
+        if (effects::field(n, "detail").is_string() &&
+            !effects::field(n, "detail").get<std::string>().empty())
+            what += (what.empty() ? "" : " ") + effects::field(n, "detail").get<std::string>();
         if (n.value("proto", "") == "udp" && what.empty()) what = "UDP";
         if (what.size() > 120) what = what.substr(0, 117) + "...";
         const std::string line = where + (what.empty() ? "" : " (" + what + ")");
@@ -466,13 +470,14 @@ std::string render_text(const effects::EffectSet& set, const TextOptions& option
     // Then leaks: a secret on its way out matters more than anything below.
     for (const auto& s : set.secrets) {
         if (s.value("kind", "") != "leak") continue;
-        const std::string what = s["name"].is_string()
-                                     ? s["name"].get<std::string>()
+        const std::string what = effects::field(s, "name").is_string()
+                                     ? effects::field(s, "name").get<std::string>()
                                      : util::shell_quote_for_display(s.value("path", "a secret"));
         out += "  " + p.paint("1;31", pad("LEAK")) + what + " " + s.value("access", "sent") +
                " to " +
-               (s["destination"].is_string() ? s["destination"].get<std::string>()
-                                             : std::string("?")) +
+               (effects::field(s, "destination").is_string()
+                    ? effects::field(s, "destination").get<std::string>()
+                    : std::string("?")) +
                "\n";
     }
 
@@ -480,9 +485,16 @@ std::string render_text(const effects::EffectSet& set, const TextOptions& option
                                 Change::metadata, Change::created};
     std::vector<LineBuilder> builders(std::size(order), LineBuilder(options.max_lines_per_change));
     size_t ignored = 0;
+    // git's own records (objects, refs, logs, the index) say little one by one; the
+    // git line below says what they mean. One line per repository instead.
+    std::map<std::string, std::map<Change, uint64_t>> git_records;
     for (const auto& f : set.files) {
         if (f.ignored) {
             ++ignored;
+            continue;
+        }
+        if (const size_t git = f.path.find("/.git/"); git != std::string::npos) {
+            ++git_records[f.path.substr(0, git + 5)][f.change];
             continue;
         }
         for (size_t k = 0; k < std::size(order); ++k)
@@ -512,6 +524,26 @@ std::string render_text(const effects::EffectSet& set, const TextOptions& option
         if (rest_lines > 0)
             out += "  " + pad("") + "and " + util::with_thousands(rest_weight) + " more in " +
                    util::plural(rest_lines, "other place", "other places") + "\n";
+    }
+    size_t repos_shown = 0;
+    for (const auto& [git_dir, counts] : git_records) {
+        if (repos_shown++ == 3) {
+            out += "  " + pad("") + "and .git records in " +
+                   util::plural(git_records.size() - 3, "other repository", "other repositories") +
+                   "\n";
+            break;
+        }
+        uint64_t total = 0;
+        std::string kinds;
+        for (Change change : order)
+            if (auto it = counts.find(change); it != counts.end()) {
+                total += it->second;
+                kinds += (kinds.empty() ? "" : ", ") + util::with_thousands(it->second) + " " +
+                         std::string(to_string(change));
+            }
+        out += "  " + pad(".git") + util::plural(total, "record", "records") + " of git in " +
+               util::shell_quote_for_display(git_dir) + " (" + kinds + ")\n";
+        any = true;
     }
     if (!any)
         out += "  " + pad("files") + (ignored > 0 ? "no changes but ignored ones" : "no changes") +

@@ -93,7 +93,7 @@ bool apply_rlimits(ChildError& err) {
     return true;
 }
 
-bool send_fd(int socket_fd, int fd) {
+[[maybe_unused]] bool send_fd(int socket_fd, int fd) {
     char dummy = 'n';
     iovec iov{&dummy, 1};
     alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
@@ -153,11 +153,13 @@ int receive_fd(int socket_fd) {
             die_with_setup_error(plan, err);
         }
     }
+#ifndef WHATIF_BENCH_WITHOUT_HARDENING  // see CMakeLists.txt: scripts/bench.sh only
     if (!caps::drop_capabilities(plan.caller_is_root, err)) die_with_setup_error(plan, err);
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
         err.syscall_failed("prctl", "PR_SET_NO_NEW_PRIVS");
         die_with_setup_error(plan, err);
     }
+#endif
     char resolved[4096];
     const char* name = plan.argv_ptrs[0];
     if (strchr(name, '/') != nullptr) {
@@ -166,12 +168,16 @@ int receive_fd(int socket_fd) {
         dprintf(STDERR_FILENO, "whatif: %s: command not found\n", name);
         _exit(127);
     }
+#ifndef WHATIF_BENCH_WITHOUT_HARDENING
     const int notify_fd = seccomp::install_filter(err);
     if (notify_fd < 0) die_with_setup_error(plan, err);
     if (!send_fd(fd_socket, notify_fd)) {
         err.syscall_failed("sendmsg", "seccomp notify fd");
         die_with_setup_error(plan, err);
     }
+#else
+    (void)fd_socket;  // no filter: init waits for no notifications
+#endif
     // Only fds 0-2 reach the command (the notify fd above included: never the command's).
     syscall(SYS_close_range, 3U, ~0U, 0U);
     // Ignored signals survive execve: give the command default dispositions.

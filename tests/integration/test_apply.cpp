@@ -241,9 +241,10 @@ TEST_CASE("SIGKILL in the middle of a 10,000-file apply: applying again finishes
             "mkdir -p d && i=0; while [ $i -lt 10000 ]; do echo $i > d/f$i; i=$((i+1)); done";
         auto dry = w.whatif({"-n", "--", "sh", "-c", script});
         REQUIRE(dry.exit_code == 3);
-        bp::child apply("/usr/bin/env", bp::args(env_launch(whatif_binary(), {"apply"}, {{"WHATIF_HOME", w.store}})),
-                        bp::start_dir(w.host),
-                        bp::std_out > bp::null, bp::std_err > bp::null);
+        bp::child apply(
+            "/usr/bin/env",
+            bp::args(env_launch(whatif_binary(), {"apply"}, {{"WHATIF_HOME", w.store}})),
+            bp::start_dir(w.host), bp::std_out > bp::null, bp::std_err > bp::null);
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
         std::string journal;
         while (std::chrono::steady_clock::now() < deadline) {

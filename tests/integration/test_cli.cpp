@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <boost/process.hpp>
 #include <chrono>
 #include <set>
@@ -116,6 +117,33 @@ TEST_CASE("a sandbox set-up failure names the failing step and leaves nothing be
     CHECK_FALSE(mounts_mention(w.store));
     const auto list = w.whatif({"list"});
     CHECK(list.out.find("failed") != std::string::npos);
+}
+
+TEST_CASE("a damaged effects.json: one clear message, never a crash") {
+    World w;
+    const auto set = w.dry_run_sh("echo x > f");
+    const std::string path =
+        w.store + "/runs/" + set["run"]["id"].get<std::string>() + "/effects.json";
+    const std::string good = read_text(path);
+    const std::vector<std::pair<std::string, std::string>> damages = {
+        {"\"network\": [", "\"network\": [5, "},              // not an object
+        {"\"network\": [", "\"network\": [{\"kind\": 5}, "},  // a field of the wrong type
+        {"\"files\": [", "\"files\": [7, "},
+        {"\"schema\"", "\"schemata\""},
+    };
+    for (const auto& [from, to] : damages) {
+        std::string damaged = good;
+        damaged.replace(damaged.find(from), from.size(), to);
+        std::ofstream(path, std::ios::trunc) << damaged;
+        for (const char* cmd : {"show", "check"}) {
+            const auto r =
+                cmd == std::string("show") ? w.whatif({"show"}) : w.whatif({"check", "-p", "ci"});
+            INFO(cmd << " with " << to << ": " << r.err);
+            CHECK((r.exit_code == 1 || r.exit_code == 2));
+            CHECK(r.err.rfind("whatif: ", 0) == 0);
+            CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);  // one message
+        }
+    }
 }
 
 TEST_CASE("show, diff, list, discard and gc over real runs") {

@@ -141,7 +141,9 @@ TEST_CASE(
                      "GIT_TERMINAL_PROMPT=0 git -c credential.helper=store push -q origin main");
     bool tls_to_github = false;
     for (const auto& n : set["network"])
-        if (n["tls"].is_object() && n["tls"]["sni"] == "github.com") tls_to_github = true;
+        if (const auto tls = n.value("tls", nlohmann::json());
+            tls.is_object() && tls["sni"] == "github.com")
+            tls_to_github = true;
     CHECK(tls_to_github);
     w.check_store_has_no_real_secret();
     // HTTP: challenged, git reads ~/.git-credentials and sends the (decoy) credential.

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "integration/harness.hpp"
+#include "support/pty.hpp"
 
 using namespace whatif::test;
 using Effects = std::map<std::string, std::string>;
@@ -198,6 +199,19 @@ TEST_CASE("exit status, signals and --exit-status command") {
     CHECK(set["run"]["signal"] == 15);
     CHECK(set["run"]["exit_status"].is_null());
     CHECK(raw.exit_code == 128 + 15);
+}
+
+TEST_CASE("Ctrl-C on the terminal reaches the command (it has a session of its own)") {
+    World w;
+    PtySession s(
+        whatif_binary(),
+        {"-n", "--", "sh", "-c", "trap 'echo got-int; exit 5' INT; echo ready; sleep 30 & wait"},
+        w.host, {{"WHATIF_HOME", w.store}, {"HOME", w.home}, {"NO_COLOR", "1"}});
+    REQUIRE(s.wait_for("ready"));
+    s.send("\x03");
+    CHECK(s.wait_for("got-int"));
+    CHECK(s.wait_for("exit 5)"));  // the report's status line
+    CHECK(s.wait_exit() == 0);     // nothing changed: allow
 }
 
 TEST_CASE("--timeout kills the whole tree") {

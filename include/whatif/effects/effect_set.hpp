@@ -76,6 +76,11 @@ struct EffectSet {
 
 Totals compute_totals(const EffectSet& set);
 
+// A key of a network[], secrets[], vcs[] or databases[] entry; null when absent.
+// (nlohmann's const operator[] on a missing key is undefined behaviour, and these
+// entries may come from an effects.json that was edited or damaged.)
+const nlohmann::json& field(const nlohmann::json& entry, const char* key);
+
 // The effect set as JSON, written piece by piece to `out`: one top-level key per
 // line, one element of each array per line (files[] may hold millions).
 void write_json(const EffectSet& set, const std::function<void(std::string_view)>& out);

@@ -1,0 +1,40 @@
+// What the sandbox observed, written into the effect set: the process log, the
+// network attempts with what the stub network's sinks learned, and the secrets
+// (variables replaced, decoys read or written, canaries that leaked).
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "whatif/cli/sandbox_request.hpp"
+#include "whatif/effects/effect_set.hpp"
+#include "whatif/sandbox/sandbox.hpp"
+#include "whatif/util/unique_fd.hpp"
+
+namespace whatif::cli {
+
+// processes[]: every program the command ran (the exec notifications), the command
+// itself with its exit status. argv and cwd: the command as asked, should it never
+// have started.
+void record_processes(sandbox::RunOutcome& outcome, const std::vector<std::string>& argv,
+                      const std::string& cwd, effects::EffectSet& set);
+
+// network[]: name lookups, IP connections and datagrams (matched with their sinks'
+// findings), and unix-socket connects (the command's own sockets allowed, the
+// host's blocked).
+void record_network(const sandbox::RunOutcome& outcome, effects::EffectSet& set);
+
+// Reads of the decoys, seen through inotify (the reading process is not known).
+struct DecoyWatch {
+    UniqueFd fd;
+    std::map<int, size_t> decoy_of_watch;
+    static DecoyWatch of(const std::vector<creds::Decoy>& decoys);
+};
+
+// secrets[]: leaks first (canaries in what the sinks captured, in DNS names, in
+// files the command wrote), then decoys read or written, then variables replaced.
+void record_secrets(const sandbox::RunOutcome& outcome, const StubCredentials& credentials,
+                    DecoyWatch& watch, effects::EffectSet& set);
+
+}  // namespace whatif::cli
