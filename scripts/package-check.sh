@@ -38,6 +38,8 @@ check "installed binary dry-runs" env WHATIF_HOME="$work/store" sh -c "cd '$work
 deb=$(ls "$work"/deb/*.deb)
 check "package control declares libseccomp" sh -c "dpkg-deb -f '$deb' Depends | grep -q libseccomp"
 check "package control declares libcap" sh -c "dpkg-deb -f '$deb' Depends | grep -q libcap"
+check "package control declares libsqlite3" sh -c "dpkg-deb -f '$deb' Depends | grep -q libsqlite3"
+check "package control recommends git" sh -c "dpkg-deb -f '$deb' Recommends | grep -q git"
 check "package holds the binary" sh -c "dpkg-deb -c '$deb' | grep -q './usr/bin/whatif'"
 check "package holds the profiles" sh -c "dpkg-deb -c '$deb' | grep -q './usr/share/whatif/profiles/default.toml'"
 check "package holds the man page" sh -c "dpkg-deb -c '$deb' | grep -q 'man1/whatif.1'"

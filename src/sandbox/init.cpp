@@ -221,6 +221,14 @@ void close_inherited_fds(const ChildPlan& plan) {
         err.syscall_failed("prctl", "PR_SET_PDEATHSIG");
         die_with_setup_error(plan, err);
     }
+    // Out of whatif's process group, the terminal's foreground: a Ctrl-C must reach
+    // the supervisor alone, which forwards it once. (In the same group init got the
+    // terminal's SIGINT too, which it ignores, and a forwarded one arriving while
+    // that was pending merged with it and was lost.)
+    if (setpgid(0, 0) != 0) {
+        err.syscall_failed("setpgid", "init");
+        die_with_setup_error(plan, err);
+    }
     char go = 0;
     if (read(plan.sync_fd, &go, 1) != 1) _exit(1);  // supervisor gone, or id maps failed
     close(plan.sync_fd);
