@@ -78,6 +78,7 @@ CLI::Validator duration_check() {
 }  // namespace
 
 int main(int argc, char** argv) {
+    whatif::util::mark_start();
     CLI::App app{
         "whatif: run a command in a disposable copy of the machine and see what it would do"};
     app.set_version_flag("-V,--version", std::string("whatif ") + WHATIF_VERSION);

@@ -1,6 +1,15 @@
 #include "whatif/cli/observations.hpp"
 
+#include <fcntl.h>
+#include <sched.h>
 #include <sys/inotify.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
 
 #include <nlohmann/json.hpp>
 #include <set>
@@ -154,13 +163,57 @@ void record_network(const sandbox::RunOutcome& outcome, effects::EffectSet& set)
 
 DecoyWatch DecoyWatch::of(const std::vector<creds::Decoy>& decoys) {
     DecoyWatch w;
-    w.fd.reset(inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
+    if (decoys.empty()) return w;
+    w.fd_.reset(inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
     for (size_t i = 0; i < decoys.size(); ++i) {
         const int wd =
-            inotify_add_watch(w.fd.get(), decoys[i].decoy_path.c_str(), IN_OPEN | IN_ACCESS);
-        if (wd >= 0) w.decoy_of_watch[wd] = i;
+            inotify_add_watch(w.fd_.get(), decoys[i].decoy_path.c_str(), IN_OPEN | IN_ACCESS);
+        if (wd >= 0) w.decoy_of_watch_[wd] = i;
     }
     return w;
+}
+
+namespace {
+
+// The holder of the inotify fd's last reference: it waits until whatif is gone
+// (the gate pipe's write end closes with it), then exits, and its exit pays for the
+// grace period. It shares whatif's memory (CLONE_VM: no page tables copied), so it
+// runs on a stack of its own and touches nothing but that and its two fds. Its
+// copy of whatif's fd table is emptied of everything else first: a copy of the
+// run's lock or of whatif's stdout must not outlive whatif.
+struct HolderFds {
+    int inotify_fd, gate_read_end;
+};
+HolderFds holder_fds;
+alignas(16) char holder_stack[16384];
+
+int hold_until_whatif_exits(void*) {
+    const unsigned a =
+        static_cast<unsigned>(std::min(holder_fds.inotify_fd, holder_fds.gate_read_end));
+    const unsigned b =
+        static_cast<unsigned>(std::max(holder_fds.inotify_fd, holder_fds.gate_read_end));
+    syscall(SYS_close_range, 0U, a - 1, 0U);
+    if (b > a + 1) syscall(SYS_close_range, a + 1, b - 1, 0U);
+    syscall(SYS_close_range, b + 1, ~0U, 0U);
+    char byte;
+    while (read(holder_fds.gate_read_end, &byte, 1) < 0 && errno == EINTR) {
+    }
+    _exit(0);
+}
+
+}  // namespace
+
+DecoyWatch::~DecoyWatch() {
+    if (!fd_) return;
+    int gate[2];
+    if (pipe2(gate, O_CLOEXEC) != 0) return;  // plain close in the destructor of fd_
+    holder_fds = {fd_.get(), gate[0]};
+    const pid_t holder = clone(hold_until_whatif_exits, holder_stack + sizeof holder_stack,
+                               CLONE_VM | SIGCHLD, nullptr);
+    close(gate[0]);
+    if (holder < 0) close(gate[1]);
+    // Otherwise gate[1] stays open until this process exits (O_CLOEXEC: no program
+    // whatif starts gets it).
 }
 
 // secrets[]: leaks first (a canary where it should not be), then decoys read or
@@ -170,8 +223,8 @@ void record_secrets(const sandbox::RunOutcome& outcome, const StubCredentials& c
     const auto& canaries = credentials.canaries;
     const auto& decoys = credentials.decoys;
     const auto& scrubbed = credentials.environment;
-    const int watch_fd = watch.fd.get();
-    const auto& watch_to_decoy = watch.decoy_of_watch;
+    const int watch_fd = watch.fd();
+    const auto& watch_to_decoy = watch.decoy_of_watch();
     using nlohmann::json;
     auto entry = [](const char* kind, const char* access, const std::string& name,
                     const std::string& path, const std::string& destination, int pid) {

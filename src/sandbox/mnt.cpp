@@ -7,9 +7,11 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "whatif/sandbox/dev.hpp"
+#include "whatif/sandbox/proclog.hpp"
 
 namespace whatif::sandbox {
 
@@ -174,6 +176,17 @@ bool build_skeleton(const ChildPlan& plan, ChildError& err) {
                     err.syscall_failed("mkdir", e.path.c_str());
                     return false;
                 }
+                // A stand-in for an empty host dir: the host's owner (where it is
+                // mapped) and the mode the plan worked out.
+                if (e.uid >= 0 && lchown(e.path.c_str(), static_cast<uid_t>(e.uid),
+                                         static_cast<gid_t>(e.gid)) != 0) {
+                    err.syscall_failed("lchown", e.path.c_str());
+                    return false;
+                }
+                if (e.mode != 0 && chmod(e.path.c_str(), e.mode) != 0) {
+                    err.syscall_failed("chmod", e.path.c_str());
+                    return false;
+                }
                 break;
             case DirEntryInfo::Kind::symlink:
                 if (symlink(e.link_target.c_str(), e.path.c_str()) != 0) {
@@ -223,13 +236,25 @@ bool pivot_into(const char* new_root, ChildError& err) {
 
 }  // namespace
 
+namespace {
+// Where build_root's time goes, for -vv (see kFrameTiming).
+long micros_now() {
+    timespec t{};
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1'000'000L + t.tv_nsec / 1000;
+}
+}  // namespace
+
 bool build_root(const ChildPlan& plan, ChildError& err) {
+    const long t0 = micros_now();
+    long marks[6] = {};
     // Nothing we mount may propagate back to the host's mount namespace.
     if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
         err.syscall_failed("mount(MS_REC|MS_PRIVATE", "/");
         return false;
     }
     if (!build_skeleton(plan, err)) return false;
+    marks[0] = micros_now() - t0;
     for (const ChildMount& m : plan.mounts) {
         const bool ok =
             m.kind == StepKind::overlay ? mount_overlay(m, err) : bind_read_only(m, err);
@@ -244,8 +269,11 @@ bool build_root(const ChildPlan& plan, ChildError& err) {
             return false;
         }
     }
+    marks[1] = micros_now() - t0;
     if (!mount_proc_and_sys(plan, err)) return false;
+    marks[2] = micros_now() - t0;
     if (!dev::build_dev(plan, err)) return false;
+    marks[3] = micros_now() - t0;
     // The run store (this run's upper layers included) must never be visible inside.
     if (!plan.hide_target.empty() &&
         mount("tmpfs", plan.hide_target.c_str(), "tmpfs",
@@ -253,7 +281,15 @@ bool build_root(const ChildPlan& plan, ChildError& err) {
         err.syscall_failed("mount(tmpfs", plan.hide_target.c_str());
         return false;
     }
-    return pivot_into(plan.staging_root.c_str(), err);
+    marks[4] = micros_now() - t0;
+    const bool pivoted = pivot_into(plan.staging_root.c_str(), err);
+    marks[5] = micros_now() - t0;
+    char timing[128];
+    const int n = snprintf(timing, sizeof timing,
+                           "skeleton %ld mounts %ld proc+sys %ld dev %ld hide %ld pivot %ld",
+                           marks[0], marks[1], marks[2], marks[3], marks[4], marks[5]);
+    proclog::write_frame(plan.status_fd, proclog::kFrameTiming, timing, static_cast<size_t>(n));
+    return pivoted;
 }
 
 }  // namespace mnt

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <optional>
 #include <sstream>
 
 #include "whatif/util/fs.hpp"
@@ -121,6 +122,20 @@ DirLister host_dir_lister() {
             info.name = e->d_name;
             if (S_ISDIR(st.st_mode)) {
                 info.kind = DirEntryInfo::Kind::dir;
+                info.uid = st.st_uid;
+                info.gid = st.st_gid;
+                info.mode = st.st_mode & 07777;
+                // Empty (st_nlink == 2 says "no subdirectories" only): look.
+                if (st.st_nlink <= 2)
+                    if (DIR* sub = fdopendir(openat(
+                            dir_fd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC))) {
+                        info.empty = true;
+                        while (dirent* s = readdir(sub))
+                            if (std::string_view(s->d_name) != "." &&
+                                std::string_view(s->d_name) != "..")
+                                info.empty = false;
+                        closedir(sub);
+                    }
             } else if (S_ISLNK(st.st_mode)) {
                 info.kind = DirEntryInfo::Kind::symlink;
                 std::string target(static_cast<size_t>(st.st_size) + 256, '\0');
@@ -177,6 +192,39 @@ class Planner {
         return false;
     }
 
+    // An empty host dir at a split level needs no overlay of its own: an empty
+    // skeleton dir stands in, and writes in it land in the level's overlay (which
+    // the scan reads against the host). Only where that is faithful: the stand-in
+    // is the caller's (a user namespace maps nobody else), so it must be the
+    // caller's on the host too, or (root) be given the host's owner, or the caller
+    // must not be able to write in it at all (its mode then says exactly that).
+    std::optional<SkeletonEntry> empty_dir_entry(const DirEntryInfo& e, const std::string& path,
+                                                 const std::string& skel_path) const {
+        if (!e.empty || mount_at(path) != nullptr || has_mount_below(path) ||
+            rebuilt_by_sandbox(path))
+            return std::nullopt;
+        SkeletonEntry entry{DirEntryInfo::Kind::dir, skel_path, {}, {}};
+        if (options_.caller_uid == 0) {
+            entry.mode = e.mode;
+            entry.uid = e.uid;
+            entry.gid = e.gid;
+            return entry;
+        }
+        if (e.uid == options_.caller_uid) {
+            entry.mode = e.mode;
+            return entry;
+        }
+        const bool in_group =
+            e.gid == options_.caller_gid ||
+            std::find(options_.caller_groups.begin(), options_.caller_groups.end(), e.gid) !=
+                options_.caller_groups.end();
+        const uint32_t bits = in_group ? (e.mode >> 3) & 7 : e.mode & 7;
+        if ((bits & 2) != 0) return std::nullopt;  // the caller may write: keep the overlay
+        // The caller's own bits become the owner bits of its stand-in.
+        entry.mode = (e.mode & 01077) | (bits << 6);
+        return entry;
+    }
+
     // `dir` lies on host mount `m` (it is m's root, or a directory beneath it).
     void add_dir(const std::string& dir, const HostMount& m) {
         if (!has_mount_below(dir)) {
@@ -211,6 +259,10 @@ class Planner {
             const std::string skel_path = skeleton + "/" + e.name;
             switch (e.kind) {
                 case DirEntryInfo::Kind::dir:
+                    if (auto leaf = empty_dir_entry(e, path, skel_path)) {
+                        plan.skeleton.push_back(std::move(*leaf));
+                        continue;
+                    }
                     plan.skeleton.push_back({DirEntryInfo::Kind::dir, skel_path, {}, {}});
                     break;
                 case DirEntryInfo::Kind::symlink:

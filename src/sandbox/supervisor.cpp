@@ -101,6 +101,13 @@ std::string resolve_executable(const std::string& name) {
     return {};
 }
 
+std::vector<gid_t> groups() {
+    std::vector<gid_t> out(static_cast<size_t>(std::max(getgroups(0, nullptr), 0)));
+    const int n = getgroups(static_cast<int>(out.size()), out.data());
+    out.resize(static_cast<size_t>(std::max(n, 0)));
+    return out;
+}
+
 struct PreparedChild {
     ChildPlan plan;
     std::vector<Layer> layers;
@@ -111,7 +118,8 @@ Result<PreparedChild> prepare_child(const RunRequest& req) {
     auto host_mounts = read_host_mounts();
     if (!host_mounts) return std::unexpected(host_mounts.error());
     const MountPlan mount_plan =
-        plan_mounts(*host_mounts, host_dir_lister(), {.caller_uid = geteuid()});
+        plan_mounts(*host_mounts, host_dir_lister(),
+                    {.caller_uid = geteuid(), .caller_gid = getegid(), .caller_groups = groups()});
     if (mount_plan.steps.empty() || mount_plan.steps.front().target != "/")
         return fail("no root filesystem found in /proc/self/mountinfo");
 
@@ -123,8 +131,9 @@ Result<PreparedChild> prepare_child(const RunRequest& req) {
     if (auto st = util::make_dirs(skeleton_root); !st) return std::unexpected(st.error());
     plan.skeleton_root = skeleton_root;
     for (const auto& e : mount_plan.skeleton)
-        plan.skeleton.push_back(
-            {e.kind, util::join_path(skeleton_root, e.path), e.host_path, e.link_target});
+        plan.skeleton.push_back({e.kind, util::join_path(skeleton_root, e.path), e.host_path,
+                                 e.link_target, e.mode, e.uid ? static_cast<int>(*e.uid) : -1,
+                                 e.gid ? static_cast<int>(*e.gid) : -1});
 
     for (const MountStep& step : mount_plan.steps) {
         ChildMount cm;
@@ -306,6 +315,8 @@ struct StatusFrames {
                 int status = 0;
                 std::memcpy(&status, payload.data(), sizeof status);
                 exit_wait_status = status;
+            } else if (type == proclog::kFrameTiming) {
+                spdlog::debug("sandbox set-up, us since init started: {}", payload);
             } else if (type == proclog::kFrameSetupError) {
                 setup_error = std::string(payload);
             } else if (type == proclog::kFrameExec) {

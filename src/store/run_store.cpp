@@ -231,20 +231,25 @@ Result<std::vector<std::string>> RunStore::gc(std::chrono::milliseconds older_th
     return removed;
 }
 
-Status reserve_room(const std::string& run_dir, size_t bytes) {
-    const std::string path = util::join_path(run_dir, "reserve");
-    UniqueFd fd(open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-    if (!fd) return fail_errno("open(" + path + ")");
+Status reserve_room(const std::string& store_root, size_t bytes) {
+    const std::string path = util::join_path(store_root, "reserve");
+    struct stat st {};
+    if (stat(path.c_str(), &st) == 0 && static_cast<size_t>(st.st_size) >= bytes) return {};
+    // Made under a temporary name: a half-allocated reserve never counts as one.
+    auto tmp = path + ".tmp." + std::to_string(getpid());
+    UniqueFd fd(open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    if (!fd) return fail_errno("open(" + tmp + ")");
     const int err = posix_fallocate(fd.get(), 0, static_cast<off_t>(bytes));
-    if (err != 0) {
-        unlink(path.c_str());
-        return fail_errno("reserve " + std::to_string(bytes) + " bytes in " + run_dir, err);
+    if (err != 0 || rename(tmp.c_str(), path.c_str()) != 0) {
+        const int why = err != 0 ? err : errno;
+        unlink(tmp.c_str());
+        return fail_errno("reserve " + std::to_string(bytes) + " bytes in " + store_root, why);
     }
     return {};
 }
 
-void release_room(const std::string& run_dir) {
-    unlink(util::join_path(run_dir, "reserve").c_str());
+void release_room(const std::string& store_root) {
+    unlink(util::join_path(store_root, "reserve").c_str());
 }
 
 bool filesystem_full(const std::string& dir) {

@@ -1,5 +1,6 @@
 #include "whatif/util/log.hpp"
 
+#include <chrono>
 #include <cstdio>
 
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -20,6 +21,20 @@ void init_logging(int verbosity) {
     if (verbosity == 2) level = spdlog::level::debug;
     if (verbosity >= 3) level = spdlog::level::trace;
     spdlog::set_level(level);
+}
+
+namespace {
+std::chrono::steady_clock::time_point started_at = std::chrono::steady_clock::now();
+}  // namespace
+
+void mark_start() {
+    started_at = std::chrono::steady_clock::now();
+}
+
+long long micros_since_start() {
+    return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
+                                                                 started_at)
+        .count();
 }
 
 long peak_rss_kb() {

@@ -277,3 +277,30 @@ TEST_CASE("a read-only host mount stays read-only inside; tmpfs mounts under mou
     CHECK(w.host_effects(set) ==
           Effects{{"tmpfs/inner/new", "created"}, {"tmpfs/inner/old", "deleted"}});
 }
+
+TEST_CASE("an empty dir at a split level: writes in it are captured, applied, and nothing else") {
+    if (geteuid() != 0) {
+        MESSAGE("making a split level needs a host mount: this case runs in the root pass");
+        return;
+    }
+    World w;
+    w.mkdirs("level/mnt");
+    w.mkdirs("level/empty");
+    chmod((w.host + "/level/empty").c_str(), 0750);
+    REQUIRE(mount("tmpfs", (w.host + "/level/mnt").c_str(), "tmpfs", 0, "size=1m") == 0);
+    const auto before = snapshot_tree(w.host);
+    ProcessResult raw;
+    const auto set = w.dry_run_sh(
+        "echo x > level/empty/x && mkdir level/empty/d && stat -c %a level/empty", &raw);
+    const auto after = snapshot_tree(w.host);
+    INFO(raw.err);
+    CHECK(describe_differences(before, after) == "");
+    CHECK(w.host_effects(set) ==
+          Effects{{"level/empty/x", "created"}, {"level/empty/d", "created"}});
+    CHECK(raw.err.find("750") != std::string::npos);  // the host's mode, inside
+    CHECK(w.whatif({"apply"}).exit_code == 0);
+    umount2((w.host + "/level/mnt").c_str(), MNT_DETACH);
+    CHECK(read_text(w.host + "/level/empty/x") == "x\n");
+    struct stat st {};
+    CHECK((stat((w.host + "/level/empty").c_str(), &st) == 0 && (st.st_mode & 07777) == 0750));
+}

@@ -143,3 +143,61 @@ TEST_CASE("a later mount on a parent path hides earlier mounts beneath it") {
     CHECK(step_for(plan, "/data")->skeleton.empty());  // nothing visible beneath it any more
     CHECK(step_for(plan, "/data/inner") == nullptr);
 }
+
+TEST_CASE("an empty dir at a split level stands in the skeleton when that is faithful") {
+    // "/" is split (mounts beneath it). Its empty dirs: srv (root's, 0755), mine
+    // (the caller's), drop (root's, world-writable 01777).
+    const std::map<std::string, std::vector<DirEntryInfo>> tree = {
+        {"/",
+         {{"proc", Kind::dir, "", 0, 0},
+          {"srv", Kind::dir, "", 0, 0, 0, 0755, true},
+          {"mine", Kind::dir, "", 1000, 0, 1000, 0700, true},
+          {"drop", Kind::dir, "", 0, 0, 0, 01777, true},
+          {"full", Kind::dir, "", 0, 0, 0, 0755, false}}},
+    };
+    const DirLister lister = [&](const std::string& dir) {
+        auto it = tree.find(dir);
+        return it == tree.end() ? std::vector<DirEntryInfo>{} : it->second;
+    };
+    auto mounts = parse_mountinfo(
+        "21 1 8:1 / / rw,relatime - ext4 /dev/vda rw\n"
+        "22 21 0:5 / /proc rw,nosuid,nodev,noexec - proc proc rw\n");
+    REQUIRE(mounts.has_value());
+    auto entry = [](const MountPlan& plan, const std::string& name) -> const SkeletonEntry* {
+        for (const auto& e : plan.skeleton)
+            if (e.path.ends_with("/" + name)) return &e;
+        return nullptr;
+    };
+
+    // Unprivileged (uid 1000): srv stands in, read-only to the caller as on the host;
+    // mine stands in with its own mode; drop keeps its overlay (the caller may
+    // write there, and the stand-in would be the caller's, not root's); full too.
+    const auto user = plan_mounts(*mounts, lister, {.caller_uid = 1000, .caller_gid = 1000});
+    CHECK(step_for(user, "/srv") == nullptr);
+    REQUIRE(entry(user, "srv") != nullptr);
+    CHECK(entry(user, "srv")->mode == 0555);
+    CHECK_FALSE(entry(user, "srv")->uid.has_value());
+    CHECK(step_for(user, "/mine") == nullptr);
+    CHECK(entry(user, "mine")->mode == 0700);
+    REQUIRE(step_for(user, "/drop") != nullptr);
+    CHECK(step_for(user, "/drop")->kind == StepKind::overlay);
+    REQUIRE(step_for(user, "/full") != nullptr);
+    // In the dir's group with write access: the overlay stays.
+    const auto grouped = plan_mounts(
+        *mounts,
+        [](const std::string& dir) {
+            return dir == "/"
+                       ? std::vector<DirEntryInfo>{{"shared", Kind::dir, "", 0, 0, 50, 0775, true}}
+                       : std::vector<DirEntryInfo>{};
+        },
+        {.caller_uid = 1000, .caller_gid = 1000, .caller_groups = {50}});
+    CHECK(step_for(grouped, "/shared") != nullptr);
+
+    // Root: every empty dir stands in, with the host's owner and mode.
+    const auto root = plan_mounts(*mounts, lister, {.caller_uid = 0});
+    CHECK(step_for(root, "/drop") == nullptr);
+    REQUIRE(entry(root, "drop") != nullptr);
+    CHECK(entry(root, "drop")->mode == 01777);
+    CHECK(entry(root, "drop")->uid == 0u);
+    CHECK(step_for(root, "/full") != nullptr);
+}

@@ -26,10 +26,22 @@ void record_processes(sandbox::RunOutcome& outcome, const std::vector<std::strin
 void record_network(const sandbox::RunOutcome& outcome, effects::EffectSet& set);
 
 // Reads of the decoys, seen through inotify (the reading process is not known).
-struct DecoyWatch {
-    UniqueFd fd;
-    std::map<int, size_t> decoy_of_watch;
+// Destroying an inotify instance waits for an SRCU grace period (~15 ms, measured
+// at the end of every run): none is made without decoys, and the last reference
+// of one goes to a short-lived orphan, so that whatif's exit does not wait.
+class DecoyWatch {
+  public:
     static DecoyWatch of(const std::vector<creds::Decoy>& decoys);
+    DecoyWatch() = default;
+    DecoyWatch(DecoyWatch&&) = default;
+    DecoyWatch& operator=(DecoyWatch&&) = default;
+    ~DecoyWatch();
+    int fd() const { return fd_.get(); }
+    const std::map<int, size_t>& decoy_of_watch() const { return decoy_of_watch_; }
+
+  private:
+    UniqueFd fd_;
+    std::map<int, size_t> decoy_of_watch_;
 };
 
 // secrets[]: leaks first (canaries in what the sinks captured, in DNS names, in

@@ -14,6 +14,7 @@
 #include <sys/types.h>
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -41,8 +42,11 @@ struct DirEntryInfo {
     std::string name;
     Kind kind = Kind::other;
     std::string link_target;  // symlinks
-    uid_t uid = 0;            // files
+    uid_t uid = 0;            // files and dirs
     uint64_t size = 0;        // files
+    gid_t gid = 0;            // dirs
+    uint32_t mode = 0;        // dirs: permission bits (07777)
+    bool empty = false;       // dirs: no entries at all
 };
 using DirLister = std::function<std::vector<DirEntryInfo>(const std::string& host_dir)>;
 DirLister host_dir_lister();
@@ -53,6 +57,11 @@ struct SkeletonEntry {
     std::string path;         // relative to the skeleton root: "<n>/<name>"
     std::string host_path;    // files: the host file to copy (content, mode, owner, times)
     std::string link_target;  // symlinks
+    // dirs that stand in for an empty host dir (no overlay of their own: writes in
+    // them land in the level's overlay): this mode, and this owner when set.
+    uint32_t mode = 0;  // 0: a mount point, 0755
+    std::optional<uid_t> uid = {};
+    std::optional<gid_t> gid = {};
 };
 
 enum class StepKind {
@@ -79,6 +88,8 @@ struct MountPlan {
 
 struct PlanOptions {
     uid_t caller_uid = 0;
+    gid_t caller_gid = 0;
+    std::vector<gid_t> caller_groups = {};  // supplementary
     uint64_t max_skeleton_file_size = 1 << 20;
 };
 

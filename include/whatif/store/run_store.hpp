@@ -85,11 +85,11 @@ Result<LoadedRun> load_complete_run(const RunStore& store, const std::string& re
 // The upper-layer entry holding the new version of host `path`.
 std::string upper_path_for(const LoadedRun& run, const std::string& path);
 
-// Room for a run's own records: a file of `bytes` in the run directory, taken
-// before the command runs and released before the effect set is written, so that
-// a command that fills the store's filesystem leaves room for the report that says so.
-Status reserve_room(const std::string& run_dir, size_t bytes = 1 << 20);
-void release_room(const std::string& run_dir);
+// Room for runs' own records: a file of `bytes` in the store, made when missing
+// (normally a stat per run), and given up by a run whose command filled the
+// store's filesystem, so that the report saying so can still be written.
+Status reserve_room(const std::string& store_root, size_t bytes = 1 << 20);
+void release_room(const std::string& store_root);
 // The filesystem holding `dir` has no room left worth the name (under 64 kB, or
 // no free inodes): what the command wrote there hit ENOSPC.
 bool filesystem_full(const std::string& dir);

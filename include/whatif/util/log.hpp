@@ -9,4 +9,9 @@ void init_logging(int verbosity);
 // debug logs at phase boundaries: memory must not grow with the effects' number.
 long peak_rss_kb();
 
+// Microseconds since main() began (for -vv phase timings: every agent command pays
+// whatif's set-up, so where it goes is worth a log line).
+long long micros_since_start();
+void mark_start();
+
 }  // namespace whatif::util
