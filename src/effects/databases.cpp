@@ -12,6 +12,8 @@
 #include <set>
 #include <unordered_map>
 
+#include <spdlog/spdlog.h>
+
 #include "whatif/effects/vcs.hpp"
 #include "whatif/util/fs.hpp"
 #include "whatif/util/strings.hpp"
@@ -28,6 +30,9 @@ constexpr int kProgressStep = 1000;               // VM instructions per progres
 constexpr long kProgressBudget = 50'000;          // progress calls per database: ~50M instructions
 
 const char* const kCompanions[] = {"-wal", "-journal", "-shm"};
+// Databases looked into per run: a command that makes thousands of SQLite files
+// is summarized by its file list; this keeps the analysis (and memory) bounded.
+constexpr size_t kMaxCandidates = 1000;
 
 bool is_sqlite_file(const std::string& path) {
     UniqueFd fd(open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
@@ -240,6 +245,18 @@ class DataDirFinder {
     std::unordered_map<std::string, std::pair<std::string, std::string>> cache_;
 };
 
+// A SQLite database file is whole pages (512 bytes to 64 KiB each) and starts with
+// its header: the size rules out almost every file without opening it.
+bool may_be_sqlite(const FileEffect& e, const std::vector<ScanLayer>& layers) {
+    auto page_sized = [](const std::optional<FileState>& s) {
+        return s && s->type == FileType::file && s->size > 0 && s->size % 512 == 0;
+    };
+    if (page_sized(e.before) && is_sqlite_file(e.path)) return true;
+    if (!page_sized(e.after)) return false;
+    const std::string upper = upper_path_of(layers, e.path);
+    return !upper.empty() && is_sqlite_file(upper);
+}
+
 struct Candidate {
     std::optional<Change> db, wal, journal;  // the effects on each file
 };
@@ -303,6 +320,7 @@ json summarize_databases(const FileEffects& files, const std::vector<ScanLayer>&
     std::map<std::string, Candidate> candidates;
     std::map<std::pair<std::string, std::string>, uint64_t> data_dirs;  // (root, engine) -> files
     DataDirFinder finder;
+    size_t skipped = 0;
     for (const auto& e : files) {
         const bool file_before = e.before && e.before->type == FileType::file;
         const bool file_after = e.after && e.after->type == FileType::file;
@@ -312,6 +330,14 @@ json summarize_databases(const FileEffects& files, const std::vector<ScanLayer>&
             continue;
         }
         const std::string db = database_of(e.path);
+        // A run can change a million files: only the ones that can be a database's
+        // main file (named like one, or page-sized and with SQLite's header) or a
+        // companion of one are kept for a closer look.
+        if (db == e.path && !named_like_database(db) && !may_be_sqlite(e, layers)) continue;
+        if (!candidates.contains(db) && candidates.size() >= kMaxCandidates) {
+            ++skipped;
+            continue;
+        }
         Candidate& c = candidates[db];
         if (db == e.path)
             c.db = e.change;
@@ -322,6 +348,9 @@ json summarize_databases(const FileEffects& files, const std::vector<ScanLayer>&
         // -shm holds no data: it only marks the database as worth a look.
     }
 
+    if (skipped > 0)
+        spdlog::warn("databases: {} more possible databases not looked into (at most {} per run)",
+                     skipped, kMaxCandidates);
     json out = json::array();
     for (const auto& [path, c] : candidates) {
         // Where each file of the database is, before and after the run.

@@ -187,6 +187,25 @@ TEST_CASE("SQLite: tables dropped and rows deleted, counted before and after") {
     CHECK(describe_differences(before, snapshot_tree(w.host)) == "");
 }
 
+TEST_CASE("SQLite without a database's name (a browser's Cookies) is found by its header") {
+    World w;
+    setup_sh(w,
+             "sqlite3 Cookies 'CREATE TABLE cookies(v); INSERT INTO cookies VALUES (1), (2)' && "
+             "head -c 4096 /dev/zero > pages.bin");
+    const auto before = snapshot_tree(w.host);
+    ProcessResult raw;
+    const auto set = w.dry_run_sh(
+        "sqlite3 Cookies 'DELETE FROM cookies' && head -c 8192 /dev/zero > pages.bin", &raw);
+    const auto dbs = entries(set, "databases", "sqlite");
+    REQUIRE(dbs.size() == 1);  // pages.bin: page-sized, but no SQLite header
+    CHECK(dbs[0]["path"] == w.host + "/Cookies");
+    REQUIRE(table(dbs[0], "cookies") != nullptr);
+    CHECK((*table(dbs[0], "cookies"))["rows_before"] == 2);
+    CHECK((*table(dbs[0], "cookies"))["rows_after"] == 0);
+    CHECK(entries(set, "databases", "unknown").empty());
+    CHECK(describe_differences(before, snapshot_tree(w.host)) == "");
+}
+
 TEST_CASE("SQLite in WAL mode: rows only in the WAL are counted, nothing is written beside it") {
     World w;
     // Three rows committed to the WAL and never checkpointed (the writer exits
