@@ -77,9 +77,10 @@ print(f"  whatif apply {ap:8.1f} ms   {ap / cp:.2f}x cp -a")
 PY
 
 echo "== stub network: curl through the stub against --net none"
-hyperfine -N --warmup 3 --runs "${NET_RUNS:-30}" --export-json "$work/net.json" \
+# -i: the exit status is the decision (3, ask: curl reached for the network).
+hyperfine -N -i --warmup 3 --runs "${NET_RUNS:-30}" --export-json "$work/net.json" \
     "$whatif run -n -- curl -sS http://example.com" \
-    "$whatif run -n --net none -- curl -sS http://example.com" >/dev/null 2>&1 || true
+    "$whatif run -n --net none -- curl -sS http://example.com" >/dev/null 2>&1
 python3 - "$work/net.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))["results"]
@@ -90,7 +91,7 @@ PY
 echo "== agent hook: whatif hook claude-code on 'ls', end to end"
 printf '{"tool_name":"Bash","tool_input":{"command":"ls"},"cwd":"%s"}' "$work" >"$work/hook.json"
 hyperfine -w 5 -r "${HOOK_RUNS:-40}" --export-json "$work/hook.json.out" \
-    "$whatif hook claude-code < $work/hook.json" >/dev/null 2>&1 || true
+    "$whatif hook claude-code < $work/hook.json" >/dev/null 2>&1
 python3 - "$work/hook.json.out" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))["results"][0]

@@ -4,6 +4,7 @@
 #include <sys/capability.h>
 
 #include <array>
+#include <cstdio>
 
 namespace whatif::sandbox::caps {
 
@@ -26,12 +27,30 @@ bool kept(cap_value_t c, bool root) {
 
 }  // namespace
 
-bool drop_capabilities(bool caller_is_root, ChildError& err) {
+Result<CapabilitySet> CapabilitySet::for_caller(bool caller_is_root) {
+    cap_t set = cap_init();
+    if (set == nullptr) return fail_errno("cap_init");
+    if (caller_is_root)
+        for (cap_value_t c : kRootKeeps) {
+            cap_set_flag(set, CAP_PERMITTED, 1, &c, CAP_SET);
+            cap_set_flag(set, CAP_EFFECTIVE, 1, &c, CAP_SET);
+        }
+    return CapabilitySet(set, caller_is_root);
+}
+
+CapabilitySet::~CapabilitySet() {
+    if (set_ != nullptr) cap_free(set_);
+}
+
+bool drop_capabilities(const CapabilitySet& keep, ChildError& err) {
+    const bool root = keep.caller_is_root();
+    char name[16];
     // 1. The bounding set, while CAP_SETPCAP is still ours.
     for (cap_value_t c = 0; c <= CAP_LAST_CAP; ++c) {
-        if (kept(c, caller_is_root)) continue;
+        if (kept(c, root)) continue;
         if (cap_drop_bound(c) != 0 && errno != EINVAL) {
-            err.syscall_failed("cap_drop_bound", cap_to_name(c));
+            snprintf(name, sizeof name, "%d", c);
+            err.syscall_failed("cap_drop_bound", name);
             return false;
         }
     }
@@ -44,26 +63,14 @@ bool drop_capabilities(bool caller_is_root, ChildError& err) {
     // by exec (a setuid-root binary gains nothing) and the caps cannot come back.
     unsigned bits = SECBIT_KEEP_CAPS_LOCKED | SECBIT_NO_SETUID_FIXUP_LOCKED | SECBIT_NOROOT_LOCKED |
                     SECBIT_NO_CAP_AMBIENT_RAISE | SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED;
-    if (!caller_is_root) bits |= SECBIT_NOROOT | SECBIT_NO_SETUID_FIXUP;
+    if (!root) bits |= SECBIT_NOROOT | SECBIT_NO_SETUID_FIXUP;
     if (cap_set_secbits(bits) != 0) {
         err.syscall_failed("cap_set_secbits", "locked");
         return false;
     }
     // 4. The sets themselves: the kept capabilities (root) or none.
-    cap_t set = cap_init();
-    if (set == nullptr) {
-        err.syscall_failed("cap_init", "");
-        return false;
-    }
-    for (cap_value_t c : kRootKeeps) {
-        if (!caller_is_root) break;
-        cap_set_flag(set, CAP_PERMITTED, 1, &c, CAP_SET);
-        cap_set_flag(set, CAP_EFFECTIVE, 1, &c, CAP_SET);
-    }
-    const int rc = cap_set_proc(set);
-    cap_free(set);
-    if (rc != 0) {
-        err.syscall_failed("cap_set_proc", caller_is_root ? "root set" : "empty");
+    if (cap_set_proc(keep.get()) != 0) {
+        err.syscall_failed("cap_set_proc", root ? "root set" : "empty");
         return false;
     }
     return true;

@@ -155,7 +155,7 @@ int receive_fd(int socket_fd) {
         }
     }
 #ifndef WHATIF_BENCH_WITHOUT_HARDENING  // see CMakeLists.txt: scripts/bench.sh only
-    if (!caps::drop_capabilities(plan.caller_is_root, err)) die_with_setup_error(plan, err);
+    if (!caps::drop_capabilities(*plan.capabilities, err)) die_with_setup_error(plan, err);
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
         err.syscall_failed("prctl", "PR_SET_NO_NEW_PRIVS");
         die_with_setup_error(plan, err);
@@ -170,7 +170,7 @@ int receive_fd(int socket_fd) {
         _exit(127);
     }
 #ifndef WHATIF_BENCH_WITHOUT_HARDENING
-    const int notify_fd = seccomp::install_filter(err);
+    const int notify_fd = seccomp::load_filter(*plan.seccomp_program, err);
     if (notify_fd < 0) die_with_setup_error(plan, err);
     if (!send_fd(fd_socket, notify_fd)) {
         err.syscall_failed("sendmsg", "seccomp notify fd");
@@ -262,6 +262,9 @@ void close_inherited_fds(const ChildPlan& plan) {
         die_with_setup_error(plan, err);
     }
 
+    // A plain fork, not vfork: the command's execve is itself a seccomp notification
+    // that only init answers, so init must keep running while the command starts.
+    // The child allocates nothing: its filter and capabilities were prepared before.
     const pid_t command = fork();
     if (command < 0) {
         err.syscall_failed("fork", "command");

@@ -1,9 +1,17 @@
 #include "whatif/sandbox/seccomp.hpp"
 
 #include <errno.h>
+#include <linux/seccomp.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <string>
+
+#include "whatif/util/unique_fd.hpp"
 
 namespace whatif::sandbox::seccomp {
 
@@ -35,53 +43,60 @@ struct Ctx {
 
 }  // namespace
 
-int install_filter(ChildError& err) {
+Result<std::vector<sock_filter>> build_filter() {
     Ctx f{seccomp_init(SCMP_ACT_ALLOW)};
-    if (f.ctx == nullptr) {
-        err.message("seccomp_init failed");
-        return -1;
-    }
+    if (f.ctx == nullptr) return fail("seccomp_init failed");
     // Any ABI but the native one: denied (int 0x80, the x32 bit).
-    if (seccomp_attr_set(f.ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_ERRNO(EPERM)) != 0) {
-        err.message("seccomp_attr_set(SCMP_FLTATR_ACT_BADARCH) failed");
-        return -1;
-    }
+    if (seccomp_attr_set(f.ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_ERRNO(EPERM)) != 0)
+        return fail("seccomp_attr_set(SCMP_FLTATR_ACT_BADARCH) failed");
+    std::string failed;
     auto add = [&](uint32_t action, const char* name, unsigned count = 0, scmp_arg_cmp cmp = {}) {
         const int nr = seccomp_syscall_resolve_name(name);
         if (nr == __NR_SCMP_ERROR) return true;  // not on this architecture
         const int rc = count == 0 ? seccomp_rule_add(f.ctx, action, nr, 0)
                                   : seccomp_rule_add(f.ctx, action, nr, 1, cmp);
-        if (rc != 0) {
-            err.message(name);
-            return false;
-        }
-        return true;
+        if (rc != 0 && failed.empty()) failed = name;
+        return rc == 0;
     };
-    for (const char* name : kDenied)
-        if (!add(SCMP_ACT_ERRNO(EPERM), name)) return -1;
-    if (!add(SCMP_ACT_ERRNO(ENOSYS), "clone3")) return -1;
+    for (const char* name : kDenied) add(SCMP_ACT_ERRNO(EPERM), name);
+    add(SCMP_ACT_ERRNO(ENOSYS), "clone3");
     for (unsigned long flag : kNamespaceFlags)
-        if (!add(SCMP_ACT_ERRNO(EPERM), "clone", 1, SCMP_A0(SCMP_CMP_MASKED_EQ, flag, flag)))
-            return -1;
+        add(SCMP_ACT_ERRNO(EPERM), "clone", 1, SCMP_A0(SCMP_CMP_MASKED_EQ, flag, flag));
     // Terminal injection: matched on the low 32 bits, so the high-bits variant
     // (CVE-2019-10063) is caught too.
     for (unsigned long request :
          {static_cast<unsigned long>(TIOCSTI), static_cast<unsigned long>(TIOCLINUX)})
-        if (!add(SCMP_ACT_ERRNO(EPERM), "ioctl", 1,
-                 SCMP_A1(SCMP_CMP_MASKED_EQ, 0xFFFFFFFFUL, request)))
-            return -1;
-    for (const char* name : {"execve", "execveat", "connect"})
-        if (!add(SCMP_ACT_NOTIFY, name)) return -1;
+        add(SCMP_ACT_ERRNO(EPERM), "ioctl", 1, SCMP_A1(SCMP_CMP_MASKED_EQ, 0xFFFFFFFFUL, request));
+    for (const char* name : {"execve", "execveat", "connect"}) add(SCMP_ACT_NOTIFY, name);
     // Datagrams sent to an address (UDP without connect); a stream's send() has no
     // address and is never notified.
-    if (!add(SCMP_ACT_NOTIFY, "sendto", 1, SCMP_A4(SCMP_CMP_NE, 0))) return -1;
-    if (seccomp_load(f.ctx) != 0) {
-        err.syscall_failed("seccomp_load", "filter");
+    add(SCMP_ACT_NOTIFY, "sendto", 1, SCMP_A4(SCMP_CMP_NE, 0));
+    if (!failed.empty()) return fail("seccomp_rule_add(" + failed + ") failed");
+
+    // libseccomp 2.5 exports to a file descriptor only.
+    UniqueFd memfd(memfd_create("whatif-seccomp", MFD_CLOEXEC));
+    if (!memfd) return fail_errno("memfd_create");
+    if (seccomp_export_bpf(f.ctx, memfd.get()) != 0) return fail("seccomp_export_bpf failed");
+    const off_t size = lseek(memfd.get(), 0, SEEK_END);
+    if (size <= 0 || size % static_cast<off_t>(sizeof(sock_filter)) != 0)
+        return fail("seccomp_export_bpf wrote no whole program");
+    std::vector<sock_filter> program(static_cast<size_t>(size) / sizeof(sock_filter));
+    if (pread(memfd.get(), program.data(), static_cast<size_t>(size), 0) != size)
+        return fail_errno("read the seccomp program");
+    return program;
+}
+
+int load_filter(const std::vector<sock_filter>& program, ChildError& err) {
+    const sock_fprog prog{static_cast<unsigned short>(program.size()),
+                          const_cast<sock_filter*>(program.data())};
+    const long fd =
+        syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+    if (fd < 0) {
+        err.syscall_failed("seccomp", "SECCOMP_SET_MODE_FILTER",
+                           "SECCOMP_FILTER_FLAG_NEW_LISTENER");
         return -1;
     }
-    const int fd = seccomp_notify_fd(f.ctx);
-    if (fd < 0) err.message("seccomp_notify_fd failed");
-    return fd;
+    return static_cast<int>(fd);
 }
 
 }  // namespace whatif::sandbox::seccomp

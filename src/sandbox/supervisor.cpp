@@ -19,9 +19,11 @@
 #include <cstring>
 #include <optional>
 
+#include "whatif/sandbox/caps.hpp"
 #include "whatif/sandbox/child_plan.hpp"
 #include "whatif/sandbox/init.hpp"
 #include "whatif/sandbox/sandbox.hpp"
+#include "whatif/sandbox/seccomp.hpp"
 #include "whatif/sandbox/user.hpp"
 #include "whatif/util/fs.hpp"
 #include "whatif/util/unique_fd.hpp"
@@ -390,6 +392,12 @@ Result<RunOutcome> run(const RunRequest& req) {
     plan.stderr_fd = err->write_end.get();
     plan.original_mask = signals.original();
     plan.caller_is_root = geteuid() == 0;
+    auto capabilities = caps::CapabilitySet::for_caller(plan.caller_is_root);
+    if (!capabilities) return std::unexpected(capabilities.error());
+    auto seccomp_program = seccomp::build_filter();
+    if (!seccomp_program) return std::unexpected(seccomp_program.error());
+    plan.capabilities = &*capabilities;
+    plan.seccomp_program = &*seccomp_program;
     plan.interactive = req.interactive;
     plan.net_mode = req.net == "host"   ? ChildPlan::NetMode::host
                     : req.net == "none" ? ChildPlan::NetMode::none

@@ -1,14 +1,35 @@
 #pragma once
 
+#include <sys/capability.h>
+
 #include "whatif/sandbox/child_plan.hpp"
+#include "whatif/util/error.hpp"
 
 namespace whatif::sandbox::caps {
 
+// What the command keeps, made before the sandbox exists (libcap allocates; the
+// command's process must not): a root caller keeps what a real root run needs to
+// behave the same (chown, dac_override, fowner, setuid, ...); anyone else nothing.
+class CapabilitySet {
+  public:
+    static Result<CapabilitySet> for_caller(bool caller_is_root);
+    CapabilitySet(CapabilitySet&& other) noexcept : set_(other.set_), root_(other.root_) {
+        other.set_ = nullptr;
+    }
+    CapabilitySet& operator=(CapabilitySet&&) = delete;
+    ~CapabilitySet();
+    cap_t get() const { return set_; }
+    bool caller_is_root() const { return root_; }
+
+  private:
+    CapabilitySet(cap_t set, bool root) : set_(set), root_(root) {}
+    cap_t set_ = nullptr;
+    bool root_ = false;
+};
+
 // In the command's process, before exec (libcap, step by step as minijail does):
 // drop the bounding set while CAP_SETPCAP is still held, clear the ambient set,
-// set what remains, lock the securebits. A root caller keeps what a real root run
-// needs to behave the same (chown, dac_override, fowner, setuid, ...); anyone else
-// keeps nothing.
-bool drop_capabilities(bool caller_is_root, ChildError& err);
+// lock the securebits, set what remains. System calls only: no allocation.
+bool drop_capabilities(const CapabilitySet& keep, ChildError& err);
 
 }  // namespace whatif::sandbox::caps

@@ -11,7 +11,13 @@
 #include <cstdint>
 #include "whatif/sandbox/mount_plan.hpp"
 
+struct sock_filter;  // <linux/filter.h>
+
 namespace whatif::sandbox {
+
+namespace caps {
+class CapabilitySet;
+}
 
 struct ChildMount {
     StepKind kind = StepKind::overlay;
@@ -64,6 +70,11 @@ struct ChildPlan {
     int stdout_fd = -1, stderr_fd = -1;
     sigset_t original_mask{};
     bool caller_is_root = false;
+    // Made by the supervisor before the clone, so that the command's process only
+    // makes system calls between its clone and its exec: the capabilities it keeps
+    // and the seccomp program it loads.
+    const caps::CapabilitySet* capabilities = nullptr;
+    const std::vector<sock_filter>* seccomp_program = nullptr;
     // explore on a terminal: the command keeps whatif's stdio and session (for job
     // control), in a process group of its own put in the foreground.
     bool interactive = false;

@@ -1,15 +1,24 @@
 #pragma once
 
+#include <linux/filter.h>
+
+#include <vector>
+
 #include "whatif/sandbox/child_plan.hpp"
+#include "whatif/util/error.hpp"
 
 namespace whatif::sandbox::seccomp {
 
-// In the command's process, the last step before exec: a libseccomp filter that
-// denies the namespace-sandbox escape classes (EPERM; ENOSYS for clone3 so libc
-// falls back to clone), denies every non-native ABI (int 0x80, x32), and asks for
-// a user notification on execve, execveat and connect, which init uses to observe
-// (the process log, unix-socket attempts) and always continues.
-// Returns the notification fd, or -1 with `err` set.
-int install_filter(ChildError& err);
+// The filter, built with libseccomp by the supervisor before the sandbox exists:
+// it denies the namespace-sandbox escape classes (EPERM; ENOSYS for clone3 so libc
+// falls back to clone), denies every non-native ABI (int 0x80, x32), and asks for a
+// user notification on execve, execveat, connect and addressed sendto, which init
+// uses to observe (the process log, the network) and always continues. Exported as
+// a BPF program, so that the command's process only loads it.
+Result<std::vector<sock_filter>> build_filter();
+
+// In the command's process, the last step before exec (no_new_privs set): one
+// seccomp(2) call, no allocation. Returns the notification fd, or -1 with `err` set.
+int load_filter(const std::vector<sock_filter>& program, ChildError& err);
 
 }  // namespace whatif::sandbox::seccomp
