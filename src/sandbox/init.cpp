@@ -21,6 +21,7 @@
 #include <iterator>
 
 #include "whatif/sandbox/caps.hpp"
+#include "whatif/sandbox/cgroup.hpp"
 #include "whatif/sandbox/mnt.hpp"
 #include "whatif/sandbox/net.hpp"
 #include "whatif/sandbox/proclog.hpp"
@@ -68,7 +69,8 @@ bool resolve_in_path(const char* name, char* out, size_t out_size) {
 }
 
 // Fork bombs and memory bombs stay inside: per-sandbox process count (user
-// namespaces count processes per namespace since Linux 5.14) and data size.
+// namespaces count processes per namespace since Linux 5.14; root is exempt, and
+// gets a pids cgroup from the supervisor) and data size.
 bool apply_rlimits(ChildError& err) {
     struct sysinfo info {};
     sysinfo(&info);
@@ -77,7 +79,7 @@ bool apply_rlimits(ChildError& err) {
         int resource;
         rlim_t limit;
         const char* name;
-    } limits[] = {{RLIMIT_NPROC, 1024, "RLIMIT_NPROC"},
+    } limits[] = {{RLIMIT_NPROC, cgroup::kMaxProcesses, "RLIMIT_NPROC"},
                   {RLIMIT_DATA, half_ram > 0 ? half_ram : RLIM_INFINITY, "RLIMIT_DATA"},
                   {RLIMIT_CORE, 0, "RLIMIT_CORE"}};
     for (const auto& l : limits) {

@@ -20,6 +20,7 @@
 #include <optional>
 
 #include "whatif/sandbox/caps.hpp"
+#include "whatif/sandbox/cgroup.hpp"
 #include "whatif/sandbox/child_plan.hpp"
 #include "whatif/sandbox/init.hpp"
 #include "whatif/sandbox/sandbox.hpp"
@@ -458,6 +459,20 @@ Result<RunOutcome> run(const RunRequest& req) {
         if (const std::string why = user::userns_diagnosis(); !why.empty()) msg += "; " + why;
         return fail(msg);
     }
+    // Before the go: everything the sandbox starts is born inside the cgroup.
+    const auto pids_limit = [&]() -> std::optional<cgroup::PidsLimit> {
+        if (!plan.caller_is_root) return std::nullopt;
+        std::string why;
+        auto limit =
+            cgroup::PidsLimit::create(util::base_name(req.run_dir), cgroup::kMaxProcesses, why);
+        if (limit) {
+            auto st = limit->add(init_pid);
+            if (st) return limit;
+            why = st.error().message;
+        }
+        spdlog::debug("no pids cgroup for this run: {}", why);
+        return std::nullopt;
+    }();
     const char go = 1;
     if (write(sync->write_end.get(), &go, 1) != 1)
         spdlog::debug("sync write failed: {}", std::strerror(errno));

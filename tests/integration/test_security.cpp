@@ -219,6 +219,23 @@ TEST_CASE("a fork bomb, a memory bomb and a double-forked daemon are contained a
                                  "b() { b | b & }; b; wait # " + marker});
         CHECK((r.exit_code == 0 || r.exit_code == 3));
     }
+    SUBCASE("processes are counted: at most 1024 at once, root included") {
+        // Root is exempt from RLIMIT_NPROC: a root caller's limit is the pids cgroup.
+        const auto r = w.whatif(
+            {"run", "-n", "--timeout", "60s", "--exit-status", "command", "--", "python3", "-c",
+             "import os  # " + marker +
+                 "\nr, w = os.pipe()\nn = 0\nfor i in range(1500):\n"
+                 "    try:\n        pid = os.fork()\n    except OSError:\n        break\n"
+                 "    if pid == 0:\n        os.close(w); os.read(r, 1); os._exit(0)\n"
+                 "    n += 1\nprint('forked', n, flush=True)\nos.close(w)\n"});
+        INFO(r.err);
+        CHECK(r.exit_code == 0);
+        const auto at = r.out.find("forked ");
+        REQUIRE(at != std::string::npos);
+        const int forked = std::stoi(r.out.substr(at + 7));
+        CHECK(forked > 100);
+        CHECK(forked < 1024);
+    }
     SUBCASE("memory bomb") {
         const auto r = w.whatif(
             {"run", "-n", "--timeout", "30s", "--exit-status", "command", "--", "python3", "-c",

@@ -1,0 +1,137 @@
+#include "whatif/sandbox/cgroup.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <thread>
+
+#include "whatif/util/fs.hpp"
+#include "whatif/util/unique_fd.hpp"
+
+namespace whatif::sandbox::cgroup {
+
+namespace {
+
+bool filesystem_is(const char* path, long magic) {
+    struct statfs fs {};
+    return statfs(path, &fs) == 0 && fs.f_type == magic;
+}
+
+// cgroupfs files take one write of the whole value.
+bool write_value(const std::string& path, const std::string& value, std::string& why) {
+    UniqueFd fd(open(path.c_str(), O_WRONLY | O_CLOEXEC));
+    if (!fd || write(fd.get(), value.data(), value.size()) != static_cast<ssize_t>(value.size())) {
+        why = "write(" + path + ", \"" + value + "\"): " + std::strerror(errno);
+        return false;
+    }
+    return true;
+}
+
+bool make_dir(const std::string& path, std::string& why) {
+    if (mkdir(path.c_str(), 0755) == 0 || errno == EEXIST) return true;
+    why = "mkdir(" + path + "): " + std::strerror(errno);
+    return false;
+}
+
+bool contains_word(const std::string& list, const std::string& word) {
+    size_t at = 0;
+    while ((at = list.find(word, at)) != std::string::npos) {
+        const bool starts = at == 0 || list[at - 1] == ' ' || list[at - 1] == '+';
+        const size_t end = at + word.size();
+        if (starts && (end == list.size() || list[end] == ' ' || list[end] == '\n')) return true;
+        at = end;
+    }
+    return false;
+}
+
+// Runs whose whatif was killed leave an empty cgroup behind: rmdir succeeds only
+// on empty ones, and a young one may be a concurrent run's, just made and not yet
+// joined.
+void sweep_leftovers(const std::string& parent) {
+    DIR* dir = opendir(parent.c_str());
+    if (dir == nullptr) return;
+    const time_t now = time(nullptr);
+    while (const dirent* e = readdir(dir)) {
+        if (e->d_type != DT_DIR || e->d_name[0] == '.') continue;
+        const std::string path = util::join_path(parent, e->d_name);
+        struct stat st {};
+        if (stat(path.c_str(), &st) == 0 && now - st.st_mtime > 10) rmdir(path.c_str());
+    }
+    closedir(dir);
+}
+
+// The directory under which runs get their cgroups, with the pids controller on.
+std::string prepare_parent(std::string& why) {
+    if (filesystem_is("/sys/fs/cgroup", CGROUP2_SUPER_MAGIC)) {
+        const std::string root = "/sys/fs/cgroup";
+        auto controllers = util::read_file(root + "/cgroup.controllers");
+        if (!controllers || !contains_word(*controllers, "pids")) {
+            why = "cgroup v2 offers no pids controller here";
+            return {};
+        }
+        auto enabled = util::read_file(root + "/cgroup.subtree_control");
+        if (!enabled || !contains_word(*enabled, "pids"))
+            if (!write_value(root + "/cgroup.subtree_control", "+pids", why)) return {};
+        const std::string parent = root + "/whatif";
+        if (!make_dir(parent, why)) return {};
+        if (!write_value(parent + "/cgroup.subtree_control", "+pids", why)) return {};
+        return parent;
+    }
+    if (filesystem_is("/sys/fs/cgroup/pids", CGROUP_SUPER_MAGIC)) {
+        const std::string parent = "/sys/fs/cgroup/pids/whatif";
+        if (!make_dir(parent, why)) return {};
+        return parent;
+    }
+    why = "no cgroup v2 and no cgroup v1 pids hierarchy at /sys/fs/cgroup";
+    return {};
+}
+
+}  // namespace
+
+std::optional<PidsLimit> PidsLimit::create(const std::string& run_id, unsigned max_pids,
+                                           std::string& why) {
+    if (geteuid() != 0) {
+        why = "not root";
+        return std::nullopt;
+    }
+    const std::string parent = prepare_parent(why);
+    if (parent.empty()) return std::nullopt;
+    sweep_leftovers(parent);
+    const std::string dir = util::join_path(parent, run_id);
+    if (mkdir(dir.c_str(), 0755) != 0) {
+        why = "mkdir(" + dir + "): " + std::strerror(errno);
+        return std::nullopt;
+    }
+    PidsLimit limit(dir);
+    if (!write_value(dir + "/pids.max", std::to_string(max_pids), why)) return std::nullopt;
+    return limit;
+}
+
+Status PidsLimit::add(pid_t pid) const {
+    std::string why;
+    if (!write_value(dir_ + "/cgroup.procs", std::to_string(pid), why)) return fail(why);
+    return {};
+}
+
+PidsLimit::~PidsLimit() {
+    if (dir_.empty()) return;
+    // The sandbox's last processes may still be leaving the cgroup (init's exit is
+    // kept off the critical path): a short wait, then the next run sweeps it.
+    for (int attempt = 0; attempt < 3; ++attempt) {
+        if (rmdir(dir_.c_str()) == 0 || errno == ENOENT) return;
+        if (errno != EBUSY) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    spdlog::debug("rmdir({}): {}; the next run removes it", dir_, std::strerror(errno));
+}
+
+}  // namespace whatif::sandbox::cgroup
