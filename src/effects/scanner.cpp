@@ -131,14 +131,14 @@ class SortedNames {
     // NUL-terminated.
     const char* operator[](size_t i) const { return bytes_.data() + starts_[i]; }
     bool contains(const char* name) const {
-        return std::binary_search(
+        const char* base = bytes_.data();
+        const auto it = std::lower_bound(
             starts_.begin(), starts_.end(), name,
-            [this](const auto& a, const auto& b) { return std::strcmp(text(a), text(b)) < 0; });
+            [base](uint32_t start, const char* n) { return std::strcmp(base + start, n) < 0; });
+        return it != starts_.end() && std::strcmp(base + *it, name) == 0;
     }
 
   private:
-    const char* text(uint32_t start) const { return bytes_.data() + start; }
-    static const char* text(const char* name) { return name; }
     std::string bytes_;
     std::vector<uint32_t> starts_;
 };
