@@ -50,11 +50,8 @@ int explore_command(const ExploreOptions& options) {
     if (!id) return report_error(id.error());
     const std::string run_dir = store->run_dir(*id);
     // The run must not be applied, discarded or collected under the session.
-    UniqueFd lock(open(util::join_path(run_dir, "lock").c_str(), O_RDWR | O_CLOEXEC));
-    if (!lock) return report_error(Error::bad_input("no run " + *id + " in " + store->root()));
-    if (flock(lock.get(), LOCK_EX | LOCK_NB) != 0)
-        return report_error(
-            Error::bad_input("run " + *id + " is in use by another whatif process"));
+    auto lock = store->lock_run(*id);
+    if (!lock) return report_error(lock.error());
     auto meta = store->load(*id);
     if (!meta) return report_error(meta.error());
     if (meta->layers.empty())

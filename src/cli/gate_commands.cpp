@@ -132,13 +132,9 @@ int apply_command(const ApplyCommandOptions& options) {
     if (!store) return report_error(store.error());
     auto id = store->resolve(options.run);
     if (!id) return report_error(id.error());
-    // One whatif at a time works on a run: the lock comes before reading it, so
-    // that a concurrent discard or gc cannot remove it half-way.
-    UniqueFd lock(open(util::join_path(store->run_dir(*id), "lock").c_str(), O_RDWR | O_CLOEXEC));
-    if (!lock) return report_error(Error::bad_input("no run " + *id + " in " + store->root()));
-    if (flock(lock.get(), LOCK_EX | LOCK_NB) != 0)
-        return report_error(
-            Error::bad_input("run " + *id + " is in use by another whatif process"));
+    // The lock comes before reading the run.
+    auto lock = store->lock_run(*id);
+    if (!lock) return report_error(lock.error());
     auto run = store::load_complete_run(*store, *id);
     if (!run) return report_error(run.error());
     if (options.abort) {

@@ -218,8 +218,10 @@ DecoyWatch::~DecoyWatch() {
 
 // secrets[]: leaks first (a canary where it should not be), then decoys read or
 // written, then the environment variables replaced.
-void record_secrets(const sandbox::RunOutcome& outcome, const StubCredentials& credentials,
-                    DecoyWatch& watch, effects::EffectSet& set) {
+void record_secrets(const sandbox::RunOutcome& outcome,
+                    const std::vector<effects::ScanLayer>& layers,
+                    const StubCredentials& credentials, DecoyWatch& watch,
+                    effects::EffectSet& set) {
     const auto& canaries = credentials.canaries;
     const auto& decoys = credentials.decoys;
     const auto& scrubbed = credentials.environment;
@@ -265,23 +267,21 @@ void record_secrets(const sandbox::RunOutcome& outcome, const StubCredentials& c
     for (const auto& d : outcome.dns)
         for (const auto* c : creds::canaries_in(d.name, canaries.all()))
             add_leak(*c, "sent", "DNS query " + d.name, 0);
-    // Written: files the command created or changed that hold a canary.
-    for (const auto& f : set.files) {
-        if (!f.after || f.after->type != effects::FileType::file || f.after->size > (4u << 20))
-            continue;
-        if (f.change != effects::Change::created && f.change != effects::Change::modified &&
-            f.change != effects::Change::replaced)
-            continue;
-        for (const auto& layer : outcome.layers) {
-            if (!util::path_is_within(f.path, layer.host_mount)) continue;
-            const std::string rel =
-                layer.host_mount == "/" ? f.path : f.path.substr(layer.host_mount.size());
-            auto content = util::read_file(util::join_path(layer.upper_dir, rel));
+    // Written: files the command created or changed that hold a canary (none can
+    // without canaries: then no file is read).
+    auto may_hold_canary = [](const effects::FileEffect& f) {
+        return f.after && f.after->type == effects::FileType::file && f.after->size <= (4u << 20) &&
+               (f.change == effects::Change::created || f.change == effects::Change::modified ||
+                f.change == effects::Change::replaced);
+    };
+    if (!canaries.all().empty())
+        for (const auto& f : set.files) {
+            if (!may_hold_canary(f)) continue;
+            auto content = util::read_file(effects::upper_path_of(layers, f.path));
             if (!content) continue;
             for (const auto* c : creds::canaries_in(*content, canaries.all()))
                 add_leak(*c, "written", f.path, 0);
         }
-    }
     for (auto& l : leaks) set.secrets.push_back(std::move(l));
     // Decoys read (inotify) or changed.
     std::set<size_t> read;

@@ -79,12 +79,12 @@ int run_command(const RunOptions& options) {
     if (options.argv.empty())
         return report_error(Error::bad_input(
             "no command given (usage: whatif [run] [OPTIONS] [--] COMMAND [ARG...])"));
-    spdlog::debug("at {} us: main", util::micros_since_start());
+    util::log_phase("main");
     auto profile = policy::load_profile(options.profile);
     if (!profile) return report_error(profile.error());
     auto cwd = absolute_cwd(options.cwd);
     if (!cwd) return report_error(cwd.error());
-    spdlog::debug("at {} us: profile loaded", util::micros_since_start());
+    util::log_phase("profile loaded");
     auto store = store::RunStore::open_default();
     if (!store) return report_error(store.error());
     if (util::path_is_within(*cwd, store->root()))
@@ -108,7 +108,7 @@ int run_command(const RunOptions& options) {
         return report_error(e);
     };
 
-    spdlog::debug("at {} us: run created", util::micros_since_start());
+    util::log_phase("run created");
     // Stub credentials: secrets in the environment become canaries; credential
     // files are replaced by decoys inside the sandbox. Only canaries are stored.
     auto credentials = stub_credentials(util::join_path(active->dir, "decoys"), *cwd);
@@ -119,7 +119,7 @@ int run_command(const RunOptions& options) {
     // Reads of a decoy show up as inotify events on it (the pid is not known).
     DecoyWatch decoy_watch = DecoyWatch::of(decoys);
 
-    spdlog::debug("at {} us: credentials stubbed", util::micros_since_start());
+    util::log_phase("credentials stubbed");
     sandbox::RunRequest request;
     request.argv = options.argv;
     request.cwd = *cwd;
@@ -131,23 +131,18 @@ int run_command(const RunOptions& options) {
     request.progress = isatty(STDERR_FILENO) == 1;
     use_credentials(*credentials, request);
     if (auto st = store::reserve_room(store->root()); !st) return fail_run(st.error());
-    const auto sandbox_started = std::chrono::steady_clock::now();
     auto outcome = sandbox::run(request);
     // Checked before the reserved room goes back: a full store means the
     // command's own writes hit ENOSPC in the upper layer.
     const bool store_filled = store::filesystem_full(active->dir);
     if (store_filled) store::release_room(store->root());
-    spdlog::debug("sandbox::run took {} us", std::chrono::duration_cast<std::chrono::microseconds>(
-                                                 std::chrono::steady_clock::now() - sandbox_started)
-                                                 .count());
     if (!outcome) return fail_run(outcome.error());
-    spdlog::debug("peak memory after the sandbox: {} kB", util::peak_rss_kb());
+    util::log_phase("sandbox done");
 
     for (const auto& layer : outcome->layers)
         meta.layers.push_back({layer.host_mount, layer.upper_dir.substr(active->dir.size() + 1)});
     store::save_meta(active->dir, meta);
 
-    spdlog::debug("at {} us: sandbox done", util::micros_since_start());
     std::vector<effects::ScanLayer> scan_layers;
     for (const auto& layer : outcome->layers)
         scan_layers.push_back({layer.host_mount, layer.upper_dir});
@@ -159,9 +154,7 @@ int run_command(const RunOptions& options) {
                  std::chrono::duration_cast<std::chrono::microseconds>(
                      std::chrono::steady_clock::now() - scan_started)
                      .count());
-    spdlog::debug("peak memory after the scan: {} kB", util::peak_rss_kb());
-
-    spdlog::debug("at {} us: scanned", util::micros_since_start());
+    util::log_phase("scanned");
     effects::EffectSet set;
     set.run.id = active->id;
     set.run.argv = options.argv;
@@ -189,12 +182,11 @@ int run_command(const RunOptions& options) {
         std::fprintf(stderr, "whatif: %s\n", warning.c_str());
         set.warnings.insert(set.warnings.begin(), warning);
     }
-    spdlog::debug("at {} us: git and databases summarized", util::micros_since_start());
+    util::log_phase("git and databases summarized");
     record_processes(*outcome, options.argv, *cwd, set);
     record_network(*outcome, set);
-    record_secrets(*outcome, *credentials, decoy_watch, set);
-    spdlog::debug("peak memory after the secrets check: {} kB", util::peak_rss_kb());
-    spdlog::debug("at {} us: observations recorded", util::micros_since_start());
+    record_secrets(*outcome, scan_layers, *credentials, decoy_watch, set);
+    util::log_phase("observations recorded");
     set.decision = policy::decide(set, *profile, home);
     if (store_filled) {
         // What was captured is not what the command would do: never a silent allow.
@@ -207,7 +199,6 @@ int run_command(const RunOptions& options) {
         if (set.decision.verdict == effects::Verdict::allow)
             set.decision.verdict = effects::Verdict::ask;
     }
-    spdlog::debug("peak memory after the decision: {} kB", util::peak_rss_kb());
 
     if (auto st = report::write_json_file(set, util::join_path(active->dir, "effects.json")); !st)
         return fail_run(st.error());
@@ -216,7 +207,7 @@ int run_command(const RunOptions& options) {
     meta.verdict = std::string(to_string(set.decision.verdict));
     if (auto st = store::save_meta(active->dir, meta); !st) return report_error(st.error());
 
-    spdlog::debug("at {} us: decided", util::micros_since_start());
+    util::log_phase("decided");
     // Markdown carries short diffs of changed text files, read from the upper layer.
     std::vector<effects::DiffSnippet> snippets;
     const char* step_summary = std::getenv("GITHUB_STEP_SUMMARY");
@@ -251,9 +242,8 @@ int run_command(const RunOptions& options) {
             std::fprintf(stdout, "see: whatif diff %s   discard: whatif discard %s\n",
                          set.run.id.c_str(), set.run.id.c_str());
     }
-    spdlog::debug("at {} us: reported", util::micros_since_start());
+    util::log_phase("reported");
     std::fflush(stdout);
-    spdlog::debug("peak memory after the report: {} kB", util::peak_rss_kb());
     const int exit_code = exit_code_of(options, set);
     if (options.no_apply) return exit_code;
     // The prompt needs the run's lock, which this process holds until it returns.

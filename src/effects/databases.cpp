@@ -14,7 +14,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include "whatif/effects/vcs.hpp"
 #include "whatif/util/fs.hpp"
 #include "whatif/util/strings.hpp"
 #include "whatif/util/unique_fd.hpp"

@@ -385,4 +385,15 @@ Result<ScanResult> scan_upper_layers(const std::vector<ScanLayer>& layers,
     return std::move(scanner.result);
 }
 
+std::string upper_path_of(const std::vector<ScanLayer>& layers, const std::string& path) {
+    const ScanLayer* best = nullptr;
+    for (const auto& layer : layers)
+        if (util::path_is_within(path, layer.host_root) &&
+            (best == nullptr || layer.host_root.size() > best->host_root.size()))
+            best = &layer;
+    if (best == nullptr) return {};
+    const std::string rel = best->host_root == "/" ? path : path.substr(best->host_root.size());
+    return util::join_path(best->upper_dir, rel);
+}
+
 }  // namespace whatif::effects

@@ -185,19 +185,9 @@ class Git {
                 call.push_back(literal ? ":(literal)" + paths[i] : paths[i]);
             auto r = run(call);
             if (!r || r->exit_code != 0) continue;
-            split_nul(r->output, out);
+            util::split_nul_terminated(r->output, out);
         }
         return out;
-    }
-
-    static void split_nul(const std::string& text, std::vector<std::string>& out) {
-        size_t start = 0;
-        while (start < text.size()) {
-            const size_t nul = text.find('\0', start);
-            if (nul == std::string::npos) break;
-            out.push_back(text.substr(start, nul - start));
-            start = nul + 1;
-        }
     }
 
   private:
@@ -381,7 +371,7 @@ void summarize_work_tree(const std::string& repo, const RepoEffects& fx,
         for (const auto& rel : untracked_candidates) input += rel + '\0';
         if (auto r = git.run({"check-ignore", "-z", "--stdin"}, input)) {
             std::vector<std::string> lines;
-            Git::split_nul(r->output, lines);
+            util::split_nul_terminated(r->output, lines);
             ignored.insert(lines.begin(), lines.end());
         }
     }
@@ -484,17 +474,6 @@ std::string describe_vcs(const json& v) {
                " to tell what was lost";
     }
     return kind;
-}
-
-std::string upper_path_of(const std::vector<ScanLayer>& layers, const std::string& path) {
-    const ScanLayer* best = nullptr;
-    for (const auto& layer : layers)
-        if (util::path_is_within(path, layer.host_root) &&
-            (best == nullptr || layer.host_root.size() > best->host_root.size()))
-            best = &layer;
-    if (best == nullptr) return {};
-    const std::string rel = best->host_root == "/" ? path : path.substr(best->host_root.size());
-    return util::join_path(best->upper_dir, rel);
 }
 
 json summarize_git(const FileEffects& files, const std::vector<ScanLayer>& layers) {

@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <sstream>
 #include <thread>
 
 #include "whatif/util/fs.hpp"
@@ -42,14 +43,11 @@ bool make_dir(const std::string& path, std::string& why) {
     return false;
 }
 
-bool contains_word(const std::string& list, const std::string& word) {
-    size_t at = 0;
-    while ((at = list.find(word, at)) != std::string::npos) {
-        const bool starts = at == 0 || list[at - 1] == ' ' || list[at - 1] == '+';
-        const size_t end = at + word.size();
-        if (starts && (end == list.size() || list[end] == ' ' || list[end] == '\n')) return true;
-        at = end;
-    }
+// cgroup.controllers and cgroup.subtree_control: controller names, space-separated.
+bool lists_controller(const std::string& list, const std::string& name) {
+    std::istringstream words(list);
+    for (std::string word; words >> word;)
+        if (word == name) return true;
     return false;
 }
 
@@ -74,12 +72,12 @@ std::string prepare_parent(std::string& why) {
     if (filesystem_is("/sys/fs/cgroup", CGROUP2_SUPER_MAGIC)) {
         const std::string root = "/sys/fs/cgroup";
         auto controllers = util::read_file(root + "/cgroup.controllers");
-        if (!controllers || !contains_word(*controllers, "pids")) {
+        if (!controllers || !lists_controller(*controllers, "pids")) {
             why = "cgroup v2 offers no pids controller here";
             return {};
         }
         auto enabled = util::read_file(root + "/cgroup.subtree_control");
-        if (!enabled || !contains_word(*enabled, "pids"))
+        if (!enabled || !lists_controller(*enabled, "pids"))
             if (!write_value(root + "/cgroup.subtree_control", "+pids", why)) return {};
         const std::string parent = root + "/whatif";
         if (!make_dir(parent, why)) return {};

@@ -15,7 +15,6 @@
 #include <sys/sysinfo.h>
 #include <sys/wait.h>
 #include <termios.h>
-#include <time.h>
 #include <unistd.h>
 #include <algorithm>
 #include <iterator>
@@ -27,6 +26,7 @@
 #include "whatif/sandbox/proclog.hpp"
 #include "whatif/sandbox/seccomp.hpp"
 #include "whatif/util/fault.hpp"
+#include "whatif/util/log.hpp"
 
 namespace whatif::sandbox::init {
 
@@ -234,18 +234,9 @@ void close_inherited_fds(const ChildPlan& plan) {
     }
     char go = 0;
     if (read(plan.sync_fd, &go, 1) != 1) _exit(1);  // supervisor gone, or id maps failed
-    close(plan.sync_fd);
-    timespec setup_began{};
-    clock_gettime(CLOCK_MONOTONIC, &setup_began);
-    auto micros = [&setup_began] {
-        timespec now{};
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        return (now.tv_sec - setup_began.tv_sec) * 1'000'000L +
-               (now.tv_nsec - setup_began.tv_nsec) / 1000;
-    };
 
     if (!mnt::build_root(plan, err)) die_with_setup_error(plan, err);
-    const long mounts_done = micros();
+    const long long mounts_done = util::micros_since_start();
     util::stop_point("setup");
     if (plan.net_mode != ChildPlan::NetMode::host) {
         if (!net::bring_loopback_up(err)) die_with_setup_error(plan, err);
@@ -257,12 +248,17 @@ void close_inherited_fds(const ChildPlan& plan) {
         err.syscall_failed("chdir", plan.cwd.c_str());
         die_with_setup_error(plan, err);
     }
-    const long network_done = micros();
+    const long long network_done = util::micros_since_start();
     int fd_pair[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fd_pair) != 0) {
         err.syscall_failed("socketpair", "AF_UNIX");
         die_with_setup_error(plan, err);
     }
+
+    // The supervisor's second byte: we are in our pids cgroup (root), so the
+    // command is born there.
+    if (read(plan.sync_fd, &go, 1) != 1) _exit(1);
+    close(plan.sync_fd);
 
     // A plain fork, not vfork: the command's execve is itself a seccomp notification
     // that only init answers, so init must keep running while the command starts.
@@ -283,8 +279,9 @@ void close_inherited_fds(const ChildPlan& plan) {
     const int notify_fd = receive_fd(fd_pair[0]);
     close(fd_pair[0]);
     char timing[96];
-    const int timing_len = snprintf(timing, sizeof timing, "mounts %ld network %ld contained %ld",
-                                    mounts_done, network_done, micros());
+    const int timing_len =
+        snprintf(timing, sizeof timing, "mounts %lld network %lld contained %lld", mounts_done,
+                 network_done, util::micros_since_start());
     proclog::write_frame(plan.status_fd, proclog::kFrameTiming, timing,
                          static_cast<size_t>(timing_len));
 

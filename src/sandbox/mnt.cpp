@@ -7,11 +7,11 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "whatif/sandbox/dev.hpp"
 #include "whatif/sandbox/proclog.hpp"
+#include "whatif/util/log.hpp"
 
 namespace whatif::sandbox {
 
@@ -236,25 +236,16 @@ bool pivot_into(const char* new_root, ChildError& err) {
 
 }  // namespace
 
-namespace {
-// Where build_root's time goes, for -vv (see kFrameTiming).
-long micros_now() {
-    timespec t{};
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1'000'000L + t.tv_nsec / 1000;
-}
-}  // namespace
-
 bool build_root(const ChildPlan& plan, ChildError& err) {
-    const long t0 = micros_now();
-    long marks[6] = {};
+    // Where build_root's time goes, for -vv (see kFrameTiming).
+    long long marks[6] = {};
     // Nothing we mount may propagate back to the host's mount namespace.
     if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
         err.syscall_failed("mount(MS_REC|MS_PRIVATE", "/");
         return false;
     }
     if (!build_skeleton(plan, err)) return false;
-    marks[0] = micros_now() - t0;
+    marks[0] = util::micros_since_start();
     for (const ChildMount& m : plan.mounts) {
         const bool ok =
             m.kind == StepKind::overlay ? mount_overlay(m, err) : bind_read_only(m, err);
@@ -269,11 +260,11 @@ bool build_root(const ChildPlan& plan, ChildError& err) {
             return false;
         }
     }
-    marks[1] = micros_now() - t0;
+    marks[1] = util::micros_since_start();
     if (!mount_proc_and_sys(plan, err)) return false;
-    marks[2] = micros_now() - t0;
+    marks[2] = util::micros_since_start();
     if (!dev::build_dev(plan, err)) return false;
-    marks[3] = micros_now() - t0;
+    marks[3] = util::micros_since_start();
     // The run store (this run's upper layers included) must never be visible inside.
     if (!plan.hide_target.empty() &&
         mount("tmpfs", plan.hide_target.c_str(), "tmpfs",
@@ -281,12 +272,12 @@ bool build_root(const ChildPlan& plan, ChildError& err) {
         err.syscall_failed("mount(tmpfs", plan.hide_target.c_str());
         return false;
     }
-    marks[4] = micros_now() - t0;
+    marks[4] = util::micros_since_start();
     const bool pivoted = pivot_into(plan.staging_root.c_str(), err);
-    marks[5] = micros_now() - t0;
+    marks[5] = util::micros_since_start();
     char timing[128];
     const int n = snprintf(timing, sizeof timing,
-                           "skeleton %ld mounts %ld proc+sys %ld dev %ld hide %ld pivot %ld",
+                           "skeleton %lld mounts %lld proc+sys %lld dev %lld hide %lld pivot %lld",
                            marks[0], marks[1], marks[2], marks[3], marks[4], marks[5]);
     proclog::write_frame(plan.status_fd, proclog::kFrameTiming, timing, static_cast<size_t>(n));
     return pivoted;

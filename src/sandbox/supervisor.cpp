@@ -27,6 +27,8 @@
 #include "whatif/sandbox/seccomp.hpp"
 #include "whatif/sandbox/user.hpp"
 #include "whatif/util/fs.hpp"
+#include "whatif/util/log.hpp"
+#include "whatif/util/strings.hpp"
 #include "whatif/util/unique_fd.hpp"
 
 namespace whatif::sandbox {
@@ -282,13 +284,7 @@ struct StatusFrames {
 
     static std::vector<std::string> fields(std::string_view payload) {
         std::vector<std::string> out;
-        size_t start = 0;
-        while (start < payload.size()) {
-            const size_t nul = payload.find('\0', start);
-            if (nul == std::string_view::npos) break;
-            out.emplace_back(payload.substr(start, nul - start));
-            start = nul + 1;
-        }
+        util::split_nul_terminated(payload, out);
         return out;
     }
 
@@ -319,7 +315,7 @@ struct StatusFrames {
                 std::memcpy(&status, payload.data(), sizeof status);
                 exit_wait_status = status;
             } else if (type == proclog::kFrameTiming) {
-                spdlog::debug("sandbox set-up, us since init started: {}", payload);
+                spdlog::debug("sandbox set-up, us since whatif started: {}", payload);
             } else if (type == proclog::kFrameSetupError) {
                 setup_error = std::string(payload);
             } else if (type == proclog::kFrameExec) {
@@ -362,13 +358,9 @@ struct StatusFrames {
 
 Result<RunOutcome> run(const RunRequest& req) {
     if (req.argv.empty()) return bad_input("no command given");
-    const auto prepare_started = std::chrono::steady_clock::now();
     auto prepared = prepare_child(req);
     if (!prepared) return std::unexpected(prepared.error());
-    spdlog::debug("prepare_child took {} us",
-                  std::chrono::duration_cast<std::chrono::microseconds>(
-                      std::chrono::steady_clock::now() - prepare_started)
-                      .count());
+    util::log_phase("sandbox planned");
     ChildPlan& plan = prepared->plan;
 
     auto sync = Pipe::make();
@@ -459,7 +451,16 @@ Result<RunOutcome> run(const RunRequest& req) {
         if (const std::string why = user::userns_diagnosis(); !why.empty()) msg += "; " + why;
         return fail(msg);
     }
-    // Before the go: everything the sandbox starts is born inside the cgroup.
+    // Two bytes on the sync pipe: "build the sandbox", then "the command may
+    // start". Between them init mounts while we put it in its pids cgroup (moving a
+    // process between cgroups waits for an RCU grace period: 0.1 to 15 ms measured),
+    // so that everything the command starts is born inside the cgroup.
+    auto signal_init = [&] {
+        const char go = 1;
+        if (write(sync->write_end.get(), &go, 1) != 1)
+            spdlog::debug("sync write failed: {}", std::strerror(errno));
+    };
+    signal_init();
     const auto pids_limit = [&]() -> std::optional<cgroup::PidsLimit> {
         if (!plan.caller_is_root) return std::nullopt;
         std::string why;
@@ -473,9 +474,7 @@ Result<RunOutcome> run(const RunRequest& req) {
         spdlog::debug("no pids cgroup for this run: {}", why);
         return std::nullopt;
     }();
-    const char go = 1;
-    if (write(sync->write_end.get(), &go, 1) != 1)
-        spdlog::debug("sync write failed: {}", std::strerror(errno));
+    signal_init();
     sync->write_end.reset();
 
     Stream streams[2] = {
@@ -577,10 +576,7 @@ Result<RunOutcome> run(const RunRequest& req) {
     outcome.duration_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                               std::chrono::steady_clock::now() - started)
                               .count();
-    spdlog::debug("clone to sandbox exit took {} us",
-                  std::chrono::duration_cast<std::chrono::microseconds>(
-                      std::chrono::steady_clock::now() - started)
-                      .count());
+    util::log_phase("sandbox exited");
 
     if (frames.setup_error) {
         std::string msg = "sandbox set-up failed: " + *frames.setup_error;

@@ -145,6 +145,15 @@ Result<RunMeta> RunStore::load(const std::string& id) const {
     return meta;
 }
 
+Result<UniqueFd> RunStore::lock_run(const std::string& id) const {
+    UniqueFd lock(open(util::join_path(run_dir(id), "lock").c_str(), O_RDWR | O_CLOEXEC));
+    if (!lock) return std::unexpected(Error::bad_input("no run " + id + " in " + root_));
+    if (flock(lock.get(), LOCK_EX | LOCK_NB) != 0)
+        return std::unexpected(
+            Error::bad_input("run " + id + " is in use by another whatif process"));
+    return lock;
+}
+
 Result<std::vector<RunListing>> RunStore::list() const {
     std::vector<RunListing> out;
     const std::string runs = util::join_path(root_, "runs");

@@ -37,6 +37,11 @@ long long micros_since_start() {
         .count();
 }
 
+void log_phase(std::string_view phase) {
+    if (!spdlog::should_log(spdlog::level::debug)) return;
+    spdlog::debug("at {} us, peak {} kB: {}", micros_since_start(), peak_rss_kb(), phase);
+}
+
 long peak_rss_kb() {
     std::FILE* f = std::fopen("/proc/self/status", "re");
     if (f == nullptr) return 0;

@@ -224,4 +224,10 @@ std::string plural(uint64_t n, std::string_view one, std::string_view many) {
     return with_thousands(n) + " " + std::string(n == 1 ? one : many);
 }
 
+void split_nul_terminated(std::string_view text, std::vector<std::string>& out) {
+    for (size_t start = 0, nul; (nul = text.find('\0', start)) != std::string_view::npos;
+         start = nul + 1)
+        out.emplace_back(text.substr(start, nul - start));
+}
+
 }  // namespace whatif::util

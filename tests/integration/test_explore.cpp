@@ -56,6 +56,8 @@ TEST_CASE("explore is a sandbox like the dry run: stub network, nothing reaches 
     World w;
     make_run(w);
     const std::string outside = "/tmp/whatif-explore-never-" + std::to_string(getpid());
+    const auto host_before = snapshot_tree(w.host);
+    const auto home_before = snapshot_tree(w.home);
     const auto r =
         w.whatif({"explore", "--", "sh", "-c",
                   "echo x > " + outside +
@@ -64,6 +66,8 @@ TEST_CASE("explore is a sandbox like the dry run: stub network, nothing reaches 
     CHECK(r.out.find("the network is stubbed") != std::string::npos);
     CHECK_FALSE(w.exists(outside));
     CHECK_FALSE(w.exists(w.home + "/.profile"));
+    CHECK(describe_differences(host_before, snapshot_tree(w.host)) == "");
+    CHECK(describe_differences(home_before, snapshot_tree(w.home)) == "");
 }
 
 TEST_CASE("explore on a terminal: an interactive shell with job control, then the terminal back") {

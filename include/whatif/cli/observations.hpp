@@ -9,6 +9,7 @@
 
 #include "whatif/cli/sandbox_request.hpp"
 #include "whatif/effects/effect_set.hpp"
+#include "whatif/effects/scanner.hpp"
 #include "whatif/sandbox/sandbox.hpp"
 #include "whatif/util/unique_fd.hpp"
 
@@ -45,8 +46,10 @@ class DecoyWatch {
 };
 
 // secrets[]: leaks first (canaries in what the sinks captured, in DNS names, in
-// files the command wrote), then decoys read or written, then variables replaced.
-void record_secrets(const sandbox::RunOutcome& outcome, const StubCredentials& credentials,
-                    DecoyWatch& watch, effects::EffectSet& set);
+// files the command wrote: read from `layers`), then decoys read or written, then
+// variables replaced.
+void record_secrets(const sandbox::RunOutcome& outcome,
+                    const std::vector<effects::ScanLayer>& layers,
+                    const StubCredentials& credentials, DecoyWatch& watch, effects::EffectSet& set);
 
 }  // namespace whatif::cli

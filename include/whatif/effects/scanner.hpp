@@ -16,6 +16,10 @@ struct ScanLayer {
     std::string upper_dir;  // the overlay upper directory
 };
 
+// Where host `path` lives in the upper layers: in the layer of the deepest mount
+// holding it ("" if none does). The file exists there only if the run changed it.
+std::string upper_path_of(const std::vector<ScanLayer>& layers, const std::string& path);
+
 struct ScanResult {
     FileEffects files;  // DFS pre-order: a directory before what is beneath it; names sorted
     std::vector<std::string> warnings;

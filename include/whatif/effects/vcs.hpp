@@ -30,7 +30,4 @@ nlohmann::json summarize_git(const FileEffects& files, const std::vector<ScanLay
 // fast-forward; 2 commits no longer reachable from any ref".
 std::string describe_vcs(const nlohmann::json& entry);
 
-// The upper-layer file that holds the new version of host `path` ("" if no layer has it).
-std::string upper_path_of(const std::vector<ScanLayer>& layers, const std::string& path);
-
 }  // namespace whatif::effects

@@ -65,7 +65,7 @@ struct ChildPlan {
     std::vector<std::string> env;
     std::vector<char*> env_ptrs;  // null-terminated view of env
     std::vector<std::string> decoy_sources, decoy_targets;
-    int sync_fd = -1;    // read: the supervisor has written our id maps
+    int sync_fd = -1;  // read: a byte when our id maps are written, one when the command may start
     int status_fd = -1;  // write: set-up errors, then the command's wait status
     int stdout_fd = -1, stderr_fd = -1;
     sigset_t original_mask{};

@@ -66,6 +66,10 @@ class RunStore {
     Result<std::string> resolve(std::string_view ref) const;
     Result<std::vector<RunListing>> list() const;
     Result<RunMeta> load(const std::string& id) const;
+    // The run's lock, held until the fd closes: one whatif at a time works on a run
+    // (apply, explore), and a concurrent discard or gc cannot remove it half-way.
+    // Bad input when there is no such run or another whatif holds it.
+    Result<UniqueFd> lock_run(const std::string& id) const;
     Status discard(const std::string& id);
     // Removes finished or abandoned runs that started before now - older_than.
     Result<std::vector<std::string>> gc(std::chrono::milliseconds older_than);

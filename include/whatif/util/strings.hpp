@@ -26,4 +26,8 @@ std::string human_duration_ms(uint64_t ms);  // 41 -> "0.04 s"
 std::string signal_name(int sig);            // 9 -> "SIGKILL"
 std::string plural(uint64_t n, std::string_view one, std::string_view many);
 
+// Appends each NUL-terminated field of `text` (git -z output, the process log's
+// frames) to `out`; bytes after the last NUL are not a field.
+void split_nul_terminated(std::string_view text, std::vector<std::string>& out);
+
 }  // namespace whatif::util
