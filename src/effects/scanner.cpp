@@ -6,6 +6,7 @@
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
+#define XXH_INLINE_ALL  // no shared library to load at start-up
 #include <xxhash.h>
 
 #include <algorithm>

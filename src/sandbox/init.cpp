@@ -216,6 +216,7 @@ void close_inherited_fds(const ChildPlan& plan) {
 }
 
 [[noreturn]] void run_init(const ChildPlan& plan) {
+    const long long cloned = util::micros_since_start();
     ChildError err;
     close_inherited_fds(plan);
     // If the supervisor dies, so does the whole sandbox: pid 1 going takes the
@@ -234,6 +235,7 @@ void close_inherited_fds(const ChildPlan& plan) {
     }
     char go = 0;
     if (read(plan.sync_fd, &go, 1) != 1) _exit(1);  // supervisor gone, or id maps failed
+    const long long mapped = util::micros_since_start();
 
     if (!mnt::build_root(plan, err)) die_with_setup_error(plan, err);
     const long long mounts_done = util::micros_since_start();
@@ -278,10 +280,10 @@ void close_inherited_fds(const ChildPlan& plan) {
     // -1 when the command's process failed before its filter was in place.
     const int notify_fd = receive_fd(fd_pair[0]);
     close(fd_pair[0]);
-    char timing[96];
-    const int timing_len =
-        snprintf(timing, sizeof timing, "mounts %lld network %lld contained %lld", mounts_done,
-                 network_done, util::micros_since_start());
+    char timing[128];
+    const int timing_len = snprintf(
+        timing, sizeof timing, "cloned %lld mapped %lld mounts %lld network %lld contained %lld",
+        cloned, mapped, mounts_done, network_done, util::micros_since_start());
     proclog::write_frame(plan.status_fd, proclog::kFrameTiming, timing,
                          static_cast<size_t>(timing_len));
 

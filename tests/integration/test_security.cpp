@@ -254,6 +254,28 @@ TEST_CASE("a fork bomb, a memory bomb and a double-forked daemon are contained a
     CHECK(processes_with(marker) == 0);
 }
 
+TEST_CASE("a root caller's pids cgroup is gone by the next run") {
+    if (geteuid() != 0) return;  // ordinary callers get RLIMIT_NPROC, not a cgroup
+    World w;
+    auto run_id = [&] {
+        const auto r = w.whatif({"run", "-n", "--format", "json", "--", "true"});
+        REQUIRE(r.exit_code == 0);
+        return nlohmann::json::parse(r.out)["run"]["id"].get<std::string>();
+    };
+    const std::string first = run_id();
+    std::string parent;
+    for (const char* candidate : {"/sys/fs/cgroup/whatif", "/sys/fs/cgroup/pids/whatif"})
+        if (access(candidate, F_OK) == 0) parent = candidate;
+    if (parent.empty()) return;  // no writable pids controller on this machine
+    // Right after its run, the cgroup is removed or marked as ended, never left as
+    // if a run still used it.
+    CHECK(access((parent + "/" + first).c_str(), F_OK) != 0);
+    const std::string second = run_id();
+    CHECK(access((parent + "/" + first).c_str(), F_OK) != 0);
+    CHECK(access((parent + "/ended-" + first).c_str(), F_OK) != 0);
+    CHECK(access((parent + "/" + second).c_str(), F_OK) != 0);
+}
+
 TEST_CASE("the process log: every program, its argv and its parent") {
     World w;
     w.mkdirs("fixture");

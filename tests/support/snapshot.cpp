@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#define XXH_INLINE_ALL  // no shared library to load at start-up
 #include <xxhash.h>
 
 #include <cstring>
