@@ -118,6 +118,13 @@ std::optional<PidsLimit> PidsLimit::create(const std::string& run_id, unsigned m
     }
     PidsLimit limit(dir);
     if (!write_value(dir + "/pids.max", std::to_string(max_pids), why)) return std::nullopt;
+    if (filesystem_is(dir.c_str(), CGROUP_SUPER_MAGIC)) {
+        limit.self_join_.reset(open((dir + "/tasks").c_str(), O_WRONLY | O_CLOEXEC));
+        if (!limit.self_join_) {
+            why = "open(" + dir + "/tasks): " + std::strerror(errno);
+            return std::nullopt;
+        }
+    }
     return limit;
 }
 

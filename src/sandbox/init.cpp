@@ -202,8 +202,8 @@ int receive_fd(int socket_fd) {
 // Everything the supervisor had open (the run's lock above all: a lock held by
 // an exiting init would keep the run "in use") is closed, but what init needs.
 void close_inherited_fds(const ChildPlan& plan) {
-    int keep[] = {plan.sync_fd, plan.status_fd, plan.stdout_fd, plan.stderr_fd,
-                  plan.net_channel_fd};
+    int keep[] = {plan.sync_fd,   plan.status_fd,      plan.stdout_fd,
+                  plan.stderr_fd, plan.net_channel_fd, plan.cgroup_self_join_fd};
     std::sort(std::begin(keep), std::end(keep));
     unsigned next = 3;
     for (int fd : keep) {
@@ -232,6 +232,18 @@ void close_inherited_fds(const ChildPlan& plan) {
     if (setpgid(0, 0) != 0) {
         err.syscall_failed("setpgid", "init");
         die_with_setup_error(plan, err);
+    }
+    // Into the run's pids cgroup before anything is forked (cgroup.hpp: why init
+    // moves itself on v1). Without it the run goes on unlimited, as when the
+    // machine offers no cgroup.
+    if (plan.cgroup_self_join_fd >= 0) {
+        if (write(plan.cgroup_self_join_fd, "0", 1) != 1) {
+            char note[96];
+            const int n = snprintf(note, sizeof note, "no pids cgroup: write(tasks, \"0\"): %s",
+                                   strerror(errno));
+            proclog::write_frame(plan.status_fd, proclog::kFrameNote, note, static_cast<size_t>(n));
+        }
+        close(plan.cgroup_self_join_fd);
     }
     char go = 0;
     if (read(plan.sync_fd, &go, 1) != 1) _exit(1);  // supervisor gone, or id maps failed

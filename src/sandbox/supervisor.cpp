@@ -316,6 +316,8 @@ struct StatusFrames {
                 exit_wait_status = status;
             } else if (type == proclog::kFrameTiming) {
                 spdlog::debug("sandbox set-up, us since whatif started: {}", payload);
+            } else if (type == proclog::kFrameNote) {
+                spdlog::debug("sandbox: {}", payload);
             } else if (type == proclog::kFrameSetupError) {
                 setup_error = std::string(payload);
             } else if (type == proclog::kFrameExec) {
@@ -406,6 +408,18 @@ Result<RunOutcome> run(const RunRequest& req) {
         plan.net_channel_fd = pair[1];
     }
 
+    // Root callers: a pids cgroup (RLIMIT_NPROC does not bind root). Made before the
+    // clone, so that init can inherit the fd with which it joins (v1).
+    std::optional<cgroup::PidsLimit> pids_limit = [&]() -> std::optional<cgroup::PidsLimit> {
+        if (!plan.caller_is_root) return std::nullopt;
+        std::string why;
+        auto limit =
+            cgroup::PidsLimit::create(util::base_name(req.run_dir), cgroup::kMaxProcesses, why);
+        if (!limit) spdlog::debug("no pids cgroup for this run: {}", why);
+        return limit;
+    }();
+    plan.cgroup_self_join_fd = pids_limit ? pids_limit->self_join_fd() : -1;
+
     RunOutcome outcome;
     outcome.exe = resolve_executable(req.argv.front());
     outcome.layers = prepared->layers;
@@ -452,28 +466,21 @@ Result<RunOutcome> run(const RunRequest& req) {
         return fail(msg);
     }
     // Two bytes on the sync pipe: "build the sandbox", then "the command may
-    // start". Between them init mounts while we put it in its pids cgroup (moving a
-    // process between cgroups waits for an RCU grace period: 0.1 to 15 ms measured),
-    // so that everything the command starts is born inside the cgroup.
+    // start". Between them init mounts while, on cgroup v2, we put it in its pids
+    // cgroup (see cgroup.hpp for why v1 differs), so that everything the command
+    // starts is born inside the cgroup.
     auto signal_init = [&] {
         const char go = 1;
         if (write(sync->write_end.get(), &go, 1) != 1)
             spdlog::debug("sync write failed: {}", std::strerror(errno));
     };
     signal_init();
-    const auto pids_limit = [&]() -> std::optional<cgroup::PidsLimit> {
-        if (!plan.caller_is_root) return std::nullopt;
-        std::string why;
-        auto limit =
-            cgroup::PidsLimit::create(util::base_name(req.run_dir), cgroup::kMaxProcesses, why);
-        if (limit) {
-            auto st = limit->add(init_pid);
-            if (st) return limit;
-            why = st.error().message;
+    if (pids_limit && pids_limit->self_join_fd() < 0) {
+        if (auto st = pids_limit->add(init_pid); !st) {
+            spdlog::debug("no pids cgroup for this run: {}", st.error().message);
+            pids_limit.reset();
         }
-        spdlog::debug("no pids cgroup for this run: {}", why);
-        return std::nullopt;
-    }();
+    }
     signal_init();
     sync->write_end.reset();
 

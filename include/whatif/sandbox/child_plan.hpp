@@ -79,7 +79,8 @@ struct ChildPlan {
     // control), in a process group of its own put in the foreground.
     bool interactive = false;
     enum class NetMode { stub, none, host } net_mode = NetMode::stub;
-    int net_channel_fd = -1;  // stub mode: sockets for the supervisor's stub server
+    int net_channel_fd = -1;       // stub mode: sockets for the supervisor's stub server
+    int cgroup_self_join_fd = -1;  // root, cgroup v1: init writes "0" here to join (cgroup.hpp)
 };
 
 // A fixed-size buffer for the child's error message (no allocation after clone).

@@ -33,6 +33,8 @@ inline constexpr char kFrameNet = 'N';
 // init's set-up, for -vv: microseconds at the end of each step, as text
 // ("mounts 2310 network 2950 command 3120").
 inline constexpr char kFrameTiming = 'T';
+// Something the debug log should say that does not stop the run, as text.
+inline constexpr char kFrameNote = 'L';
 
 void write_frame(int fd, char type, const void* payload, size_t size);
 
