@@ -32,9 +32,10 @@ void record_processes(sandbox::RunOutcome& outcome, const std::vector<std::strin
         set.processes.push_back(std::move(p));
     }
     if (set.processes.empty())  // the command never started (not found)
-        set.processes.push_back({2, 1, argv, outcome.exe, cwd, std::nullopt, std::nullopt, 0});
+        set.processes.push_back(
+            {outcome.command_pid, 1, argv, outcome.exe, cwd, std::nullopt, std::nullopt, 0});
     for (auto& p : set.processes)
-        if (p.pid == 2) {  // the command; a later exec by the same pid replaced it
+        if (p.pid == outcome.command_pid) {  // a later exec by the same pid replaced it
             p.exit_status = outcome.exit_status;
             p.signal = outcome.signal;
         }

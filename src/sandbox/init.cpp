@@ -337,7 +337,8 @@ void close_inherited_fds(const ChildPlan& plan) {
             // Notifications still pending belong to processes being killed.
             while (waitpid(-1, nullptr, 0) > 0 || errno == EINTR) {
             }
-            proclog::write_frame(plan.status_fd, proclog::kFrameExited, &status, sizeof status);
+            const int exited[2] = {status, command};
+            proclog::write_frame(plan.status_fd, proclog::kFrameExited, exited, sizeof exited);
             _exit(0);
         }
     }

@@ -149,6 +149,7 @@ Result<PreparedChild> prepare_child(const RunRequest& req) {
         cm.target = step.target == "/" ? plan.staging_root
                                        : util::join_path(plan.staging_root, step.target);
         cm.locked_flags = step.locked_flags;
+        cm.from_skeleton = !step.skeleton.empty();
         if (step.kind == StepKind::overlay) {
             const std::string upper =
                 util::join_path(req.run_dir, "upper/" + std::to_string(step.layer));
@@ -277,6 +278,7 @@ struct StatusFrames {
     std::string bytes;
     size_t parsed = 0;
     std::optional<int> exit_wait_status;
+    int command_pid = 2;
     std::optional<std::string> setup_error;
     std::vector<proclog::ExecRecord> execs;
     std::vector<proclog::ConnectRecord> connects;
@@ -310,10 +312,11 @@ struct StatusFrames {
             const char type = bytes[parsed];
             const std::string_view payload(bytes.data() + parsed + 5, len);
             parsed += 5 + len;
-            if (type == proclog::kFrameExited && len == sizeof(int)) {
-                int status = 0;
-                std::memcpy(&status, payload.data(), sizeof status);
-                exit_wait_status = status;
+            if (type == proclog::kFrameExited && len == 2 * sizeof(int)) {
+                int exited[2] = {};
+                std::memcpy(exited, payload.data(), sizeof exited);
+                exit_wait_status = exited[0];
+                command_pid = exited[1];
             } else if (type == proclog::kFrameTiming) {
                 spdlog::debug("sandbox set-up, us since whatif started: {}", payload);
             } else if (type == proclog::kFrameNote) {
@@ -602,6 +605,7 @@ Result<RunOutcome> run(const RunRequest& req) {
     } else {
         return fail("the sandbox ended without reporting the command's status");
     }
+    outcome.command_pid = frames.command_pid;
     outcome.execs = std::move(frames.execs);
     outcome.connects = std::move(frames.connects);
     outcome.net = std::move(frames.net);

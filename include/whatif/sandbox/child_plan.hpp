@@ -35,6 +35,7 @@ struct ChildMount {
     // the kernel when it lies inside source's tree, as a store in $HOME does.)
     std::string prior_upper, prior_work, prior_target;
     unsigned long locked_flags = 0;
+    bool from_skeleton = false;  // the lower dir is a skeleton dir, there once it is built
 };
 
 // One entry of a split directory's skeleton (see mount_plan.hpp), made by the

@@ -25,7 +25,7 @@ void handle_notification(int notify_fd, int status_fd, NetState& net);
 
 // Status-pipe frames (init -> supervisor): type, 4-byte length, payload.
 inline constexpr char kFrameSetupError = 'E';
-inline constexpr char kFrameExited = 'X';
+inline constexpr char kFrameExited = 'X';   // the command's wait status, then its pid (ints)
 inline constexpr char kFrameExec = 'P';     // pid \0 ppid \0 exe \0 cwd \0 arg0 \0 arg1 \0 ...
 inline constexpr char kFrameConnect = 'C';  // pid \0 path \0   ("@name" for abstract sockets)
 // pid \0 kind (connect|send) \0 proto (tcp|udp) \0 address \0 port \0 bytes \0 outcome \0

@@ -53,6 +53,7 @@ struct RunOutcome {
     std::vector<Layer> layers;
     std::optional<int> exit_status;  // set when the command exited
     std::optional<int> signal;       // set when a signal ended it
+    int command_pid = 2;             // in the sandbox's pid namespace
     bool timed_out = false;
     std::string exe;  // argv[0] resolved through PATH, as the host sees it
     int64_t duration_ms = 0;
