@@ -18,6 +18,9 @@
 #include <unistd.h>
 #include <algorithm>
 #include <iterator>
+#include <optional>
+#include <system_error>
+#include <thread>
 
 #include "whatif/sandbox/caps.hpp"
 #include "whatif/sandbox/cgroup.hpp"
@@ -249,20 +252,30 @@ void close_inherited_fds(const ChildPlan& plan) {
     if (read(plan.sync_fd, &go, 1) != 1) _exit(1);  // supervisor gone, or id maps failed
     const long long mapped = util::micros_since_start();
 
-    if (!mnt::build_root(plan, err)) die_with_setup_error(plan, err);
+    // The network namespace is made by a thread of ours while we mount (net.hpp).
+    // (A failure to start it leaves the work to this thread.)
+    net::PreparedNamespace network;
+    std::optional<std::thread> network_thread;
+    if (plan.net_mode != ChildPlan::NetMode::host) {
+        try {
+            network_thread.emplace(net::prepare_namespace, std::cref(plan), std::ref(network));
+        } catch (const std::system_error&) {
+            net::prepare_namespace(plan, network);
+        }
+    }
+    auto enter_network = [&](ChildError& e) {
+        if (plan.net_mode == ChildPlan::NetMode::host) return true;
+        if (network_thread) network_thread->join();
+        network_thread.reset();
+        return net::enter_namespace(network, e);
+    };
+    if (!mnt::build_root(plan, err, enter_network)) die_with_setup_error(plan, err);
     const long long mounts_done = util::micros_since_start();
     util::stop_point("setup");
-    if (plan.net_mode != ChildPlan::NetMode::host) {
-        if (!net::bring_loopback_up(err)) die_with_setup_error(plan, err);
-        if (!net::route_everything_locally(err)) die_with_setup_error(plan, err);
-        if (plan.net_mode == ChildPlan::NetMode::stub && !net::open_dns_sockets(plan, err))
-            die_with_setup_error(plan, err);
-    }
     if (chdir(plan.cwd.c_str()) != 0) {
         err.syscall_failed("chdir", plan.cwd.c_str());
         die_with_setup_error(plan, err);
     }
-    const long long network_done = util::micros_since_start();
     int fd_pair[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fd_pair) != 0) {
         err.syscall_failed("socketpair", "AF_UNIX");
@@ -293,9 +306,9 @@ void close_inherited_fds(const ChildPlan& plan) {
     const int notify_fd = receive_fd(fd_pair[0]);
     close(fd_pair[0]);
     char timing[128];
-    const int timing_len = snprintf(
-        timing, sizeof timing, "cloned %lld mapped %lld mounts %lld network %lld contained %lld",
-        cloned, mapped, mounts_done, network_done, util::micros_since_start());
+    const int timing_len = snprintf(timing, sizeof timing,
+                                    "cloned %lld mapped %lld root and network %lld contained %lld",
+                                    cloned, mapped, mounts_done, util::micros_since_start());
     proclog::write_frame(plan.status_fd, proclog::kFrameTiming, timing,
                          static_cast<size_t>(timing_len));
 

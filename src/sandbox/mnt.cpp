@@ -92,6 +92,7 @@ struct PreparedOverlay {
     const char* failed_call = nullptr;
     int error = 0;
     char kernel_says[128] = {};  // the fs context's own message, if it left one
+    char call[256] = {};         // failed_call, when it names a path
 };
 
 struct OverlayWork {
@@ -108,6 +109,22 @@ bool set_dir(int fs, const char* key, const char* call, int dir_fd, PreparedOver
     if (fsconfig(fs, FSCONFIG_SET_STRING, key, value, 0) == 0) return true;
     out.failed_call = call;
     return false;
+}
+
+// An overlay's upper and work dirs, in the run directory. chmod, not mkdir's mode:
+// the umask must not take bits the host's root has (a sticky /tmp).
+// Returns the failing call (and its path in `path`), or nullptr.
+const char* make_layer_dirs(const ChildMount& m, const char*& path) {
+    path = m.upper.c_str();
+    if (mkdir(m.upper.c_str(), 0700) != 0 && errno != EEXIST) return "mkdir";
+    if (m.upper_uid >= 0 && chown(m.upper.c_str(), static_cast<uid_t>(m.upper_uid),
+                                  static_cast<gid_t>(m.upper_gid)) != 0) {
+        /* an owner the namespace does not map: the caller's then */
+    }
+    if (chmod(m.upper.c_str(), m.upper_mode) != 0) return "chmod";
+    path = m.work.c_str();
+    if (mkdir(m.work.c_str(), 0700) != 0 && errno != EEXIST) return "mkdir";
+    return nullptr;
 }
 
 void make_detached_overlay(const ChildMount& m, PreparedOverlay& out) {
@@ -128,6 +145,12 @@ void make_detached_overlay(const ChildMount& m, PreparedOverlay& out) {
             if (fd >= 0) close(fd);
         if (fs >= 0) close(fs);
     };
+    const char* path = nullptr;
+    if (const char* failed = make_layer_dirs(m, path)) {
+        // "mkdir(/run/work/3)": the overlay's own part of the message follows.
+        snprintf(out.call, sizeof out.call, "%s(%s)", failed, path);
+        return finish(out.call);
+    }
     for (int i = 0; i < 3; ++i) {
         fds[i] = open(dirs[i], O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (fds[i] < 0) return finish("open(O_PATH)");
@@ -182,6 +205,11 @@ bool attach_prepared(const ChildMount& m, const PreparedOverlay& p, ChildError& 
 }
 
 bool mount_overlay(const ChildMount& m, ChildError& err) {
+    const char* path = nullptr;
+    if (const char* failed = make_layer_dirs(m, path)) {
+        err.syscall_failed(failed, path);
+        return false;
+    }
     if (m.prior_upper.empty())
         return overlay_at(m.target.c_str(), m.source.c_str(), m.upper.c_str(), m.work.c_str(),
                           m.read_only, err);
@@ -355,7 +383,8 @@ bool pivot_into(const char* new_root, ChildError& err) {
 
 }  // namespace
 
-bool build_root(const ChildPlan& plan, ChildError& err) {
+bool build_root(const ChildPlan& plan, ChildError& err,
+                const std::function<bool(ChildError&)>& enter_network) {
     // Where build_root's time goes, for -vv (see kFrameTiming).
     long long marks[6] = {};
     // Nothing we mount may propagate back to the host's mount namespace.
@@ -404,6 +433,7 @@ bool build_root(const ChildPlan& plan, ChildError& err) {
         }
     }
     marks[1] = util::micros_since_start();
+    if (!enter_network(err)) return false;
     if (!mount_proc_and_sys(plan, err)) return false;
     marks[2] = util::micros_since_start();
     if (!dev::build_dev(plan, err)) return false;
@@ -419,9 +449,10 @@ bool build_root(const ChildPlan& plan, ChildError& err) {
     const bool pivoted = pivot_into(plan.staging_root.c_str(), err);
     marks[5] = util::micros_since_start();
     char timing[128];
-    const int n = snprintf(timing, sizeof timing,
-                           "skeleton %lld mounts %lld proc+sys %lld dev %lld hide %lld pivot %lld",
-                           marks[0], marks[1], marks[2], marks[3], marks[4], marks[5]);
+    const int n =
+        snprintf(timing, sizeof timing,
+                 "skeleton %lld mounts %lld network+proc+sys %lld dev %lld hide %lld pivot %lld",
+                 marks[0], marks[1], marks[2], marks[3], marks[4], marks[5]);
     proclog::write_frame(plan.status_fd, proclog::kFrameTiming, timing, static_cast<size_t>(n));
     return pivoted;
 }

@@ -1,9 +1,11 @@
 #include "whatif/sandbox/net.hpp"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -152,6 +154,32 @@ bool open_dns_sockets(const ChildPlan& plan, ChildError& err) {
     close(v6);
     if (!ok) err.syscall_failed("sendmsg", "DNS sockets");
     return ok;
+}
+
+void prepare_namespace(const ChildPlan& plan, PreparedNamespace& out) {
+    // This thread alone moves (CLONE_NEWNET may be unshared by one thread of many).
+    if (unshare(CLONE_NEWNET) != 0) {
+        out.err.syscall_failed("unshare", "CLONE_NEWNET");
+        return;
+    }
+    if (!bring_loopback_up(out.err)) return;
+    if (plan.net_mode == ChildPlan::NetMode::none || plan.net_mode == ChildPlan::NetMode::stub)
+        if (!route_everything_locally(out.err)) return;
+    if (plan.net_mode == ChildPlan::NetMode::stub && !open_dns_sockets(plan, out.err)) return;
+    out.netns_fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (out.netns_fd < 0) out.err.syscall_failed("open", "/proc/thread-self/ns/net");
+}
+
+bool enter_namespace(PreparedNamespace& prepared, ChildError& err) {
+    if (prepared.netns_fd < 0) {
+        err = prepared.err;
+        return false;
+    }
+    const bool entered = setns(prepared.netns_fd, CLONE_NEWNET) == 0;
+    if (!entered) err.syscall_failed("setns", "CLONE_NEWNET");
+    close(prepared.netns_fd);
+    prepared.netns_fd = -1;
+    return entered;
 }
 
 bool open_sink(int channel_fd, int type, uint16_t port) {

@@ -35,10 +35,11 @@ namespace whatif::sandbox {
 
 namespace {
 
-constexpr int kNamespaces = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET |
-                            CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP;
+// The network namespace is not among them: init makes it in a thread (net.hpp).
+constexpr int kNamespaces =
+    CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP;
 constexpr const char* kNamespaceNames =
-    "CLONE_NEWUSER|CLONE_NEWNS|CLONE_NEWPID|CLONE_NEWNET|CLONE_NEWIPC|CLONE_NEWUTS|CLONE_NEWCGROUP";
+    "CLONE_NEWUSER|CLONE_NEWNS|CLONE_NEWPID|CLONE_NEWIPC|CLONE_NEWUTS|CLONE_NEWCGROUP";
 
 struct Pipe {
     UniqueFd read_end, write_end;
@@ -49,17 +50,18 @@ struct Pipe {
     }
 };
 
-// The merged root of an overlay takes its owner and mode from the upper dir. Make
-// the upper dir grant the caller what the host mount's root grants them, so that
-// what fails for real (creating files in a root-owned '/') fails in the dry run.
-void mirror_root_permissions(const std::string& host_root, const std::string& upper) {
+// The merged root of an overlay takes its owner and mode from the upper dir. The
+// upper dir grants the caller what the host mount's root grants them, so that what
+// fails for real (creating files in a root-owned '/') fails in the dry run. Init
+// makes the dir (child_plan.hpp: ChildMount::upper_mode).
+void upper_root_permissions(const std::string& host_root, ChildMount& cm) {
     struct stat st {};
-    if (stat(host_root.c_str(), &st) != 0) return;
+    if (stat(host_root.c_str(), &st) != 0) return;  // 0700, the caller's
     const mode_t perms = st.st_mode & 07777;
     if (geteuid() == 0) {
-        if (chown(upper.c_str(), st.st_uid, st.st_gid) != 0)
-            spdlog::debug("chown({}) failed: {}", upper, std::strerror(errno));
-        chmod(upper.c_str(), perms);
+        cm.upper_uid = static_cast<int>(st.st_uid);
+        cm.upper_gid = static_cast<int>(st.st_gid);
+        cm.upper_mode = perms;
         return;
     }
     mode_t caller_bits = 0;
@@ -70,7 +72,7 @@ void mirror_root_permissions(const std::string& host_root, const std::string& up
     else
         caller_bits = perms & 7;
     // setuid/setgid bits on a directory root are the host's business; sticky (/tmp) matters.
-    chmod(upper.c_str(), (perms & 01077) | (caller_bits << 6));
+    cm.upper_mode = (perms & 01077) | (caller_bits << 6);
 }
 
 Status check_store_filesystem(const std::string& run_dir) {
@@ -130,6 +132,10 @@ Result<PreparedChild> prepare_child(const RunRequest& req) {
 
     PreparedChild prepared;
     ChildPlan& plan = prepared.plan;
+    // The layers' own dirs below these are made by init, in parallel (mnt.cpp).
+    for (const char* dir : {"upper", "work"})
+        if (auto st = util::make_dirs(util::join_path(req.run_dir, dir)); !st)
+            return std::unexpected(st.error());
     plan.staging_root = util::join_path(req.run_dir, "root");
     if (auto st = util::make_dirs(plan.staging_root); !st) return std::unexpected(st.error());
     const std::string skeleton_root = util::join_path(req.run_dir, "skeleton");
@@ -155,9 +161,7 @@ Result<PreparedChild> prepare_child(const RunRequest& req) {
                 util::join_path(req.run_dir, "upper/" + std::to_string(step.layer));
             const std::string work =
                 util::join_path(req.run_dir, "work/" + std::to_string(step.layer));
-            if (auto st = util::make_dirs(upper); !st) return std::unexpected(st.error());
-            if (auto st = util::make_dirs(work); !st) return std::unexpected(st.error());
-            mirror_root_permissions(step.host_path, upper);
+            upper_root_permissions(step.host_path, cm);
             cm.upper = upper;
             cm.work = work;
             for (const Layer& prior : req.prior_layers) {
@@ -429,9 +433,7 @@ Result<RunOutcome> run(const RunRequest& req) {
     const auto started = std::chrono::steady_clock::now();
 
     // Fork-like clone: the child gets a copy of our memory, no separate stack.
-    const int namespaces =
-        plan.net_mode == ChildPlan::NetMode::host ? kNamespaces & ~CLONE_NEWNET : kNamespaces;
-    const long child = syscall(SYS_clone, namespaces | SIGCHLD, nullptr, nullptr, nullptr, 0);
+    const long child = syscall(SYS_clone, kNamespaces | SIGCHLD, nullptr, nullptr, nullptr, 0);
     if (child < 0) {
         const int clone_errno = errno;
         std::string msg = "clone(" + std::string(kNamespaceNames) +

@@ -28,6 +28,10 @@ struct ChildMount {
     // /proc/self/fd/N: no escaping of ',' or ':' in paths, and the fds belong to the
     // child's own mount namespace (overlayfs refuses layers from another one).
     std::string upper, work;
+    // Init makes upper and work (the supervisor would make them one after another
+    // on the critical path). The upper root's mode, and its owner for a root caller.
+    unsigned upper_mode = 0700;
+    int upper_uid = -1, upper_gid = -1;
     // explore: a finished run's upper (and work) dir for this mount. The run's view
     // is mounted read-only at prior_target (overlay of source and prior_upper, as
     // during the run) and becomes this overlay's lower: what the run left is seen
