@@ -43,98 +43,70 @@ namespace mnt {
 
 namespace {
 
-// One overlay mount; the three dirs are named to the kernel through O_PATH fds.
-bool overlay_at(const char* target, const char* lower, const char* upper, const char* work,
-                bool read_only, ChildError& err) {
-    const char* dirs[3] = {lower, upper, work};
-    int fds[3] = {-1, -1, -1};
-    auto close_all = [&] {
-        for (int fd : fds)
-            if (fd >= 0) close(fd);
-    };
-    for (int i = 0; i < 3; ++i) {
-        fds[i] = open(dirs[i], O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (fds[i] < 0) {
-            err.syscall_failed("open(O_PATH", dirs[i]);
-            close_all();
-            return false;
-        }
-    }
-    char options[160];
-    snprintf(options, sizeof options,
-             "lowerdir=/proc/self/fd/%d,upperdir=/proc/self/fd/%d,workdir=/proc/self/fd/"
-             "%d,userxattr%s",
-             fds[0], fds[1], fds[2], read_only ? "" : ",volatile");
-    const int rc = mount("overlay", target, "overlay", read_only ? MS_RDONLY : 0, options);
-    const int mount_errno = errno;
-    close_all();
-    if (rc != 0) {
-        errno = mount_errno;
-        char what[sizeof err.text / 2];
-        snprintf(what, sizeof what, "lowerdir=%s,upperdir=%s", lower, upper);
-        err.syscall_failed("mount(overlay", target, what);
-        return false;
-    }
-    return true;
-}
-
-// Overlay superblocks, made ahead of time by two threads.
+// Overlays are made with the new mount API: a detached mount (fsopen, fsconfig,
+// fsmount), attached afterwards (move_mount).
 //
 // Making an overlay's superblock is most of its cost: overlayfs checks its work dir
 // by creating and removing files there (about 80 us on tmpfs, 200 us on ext4), and a
 // split root needs a dozen or more overlays. Superblocks do not depend on each
 // other; only attaching them does (a child's target lies inside its parent's
-// overlay). So with the new mount API they become detached mounts (fsopen,
-// fsconfig, fsmount) on two threads, one of them starting while the other builds
-// the skeleton, and are attached in plan order afterwards (move_mount).
+// overlay). So build_root makes them on two threads, one of them starting while the
+// other builds the skeleton, and attaches them in plan order.
+
+// The dirs of one overlay, named to the kernel as /proc/self/fd/N (see ChildMount).
+struct OverlayLayers {
+    const std::string& lower;
+    const std::string& upper;
+    const std::string& work;
+    bool read_only;
+};
+
+OverlayLayers layers_of(const ChildMount& m) {
+    return {m.source, m.upper, m.work, m.read_only};
+}
+
 struct PreparedOverlay {
     int mount_fd = -1;
-    const char* failed_call = nullptr;
     int error = 0;
+    char failed[256] = {};       // the call that failed: "fsconfig(FSCONFIG_CMD_CREATE)"
     char kernel_says[128] = {};  // the fs context's own message, if it left one
-    char call[256] = {};         // failed_call, when it names a path
-};
 
-struct OverlayWork {
-    const ChildPlan* plan = nullptr;
-    std::vector<size_t> order;          // indices into plan->mounts: host-dir overlays first
-    std::vector<PreparedOverlay> done;  // by index into plan->mounts
-    std::atomic<size_t> next{0};
-    std::atomic<bool> skeleton_built{false};
+    void fail(const char* call, const char* arg = nullptr) {
+        error = errno;
+        snprintf(failed, sizeof failed, arg != nullptr ? "%s(%s)" : "%s", call, arg);
+    }
 };
-
-bool set_dir(int fs, const char* key, const char* call, int dir_fd, PreparedOverlay& out) {
-    char value[32];
-    snprintf(value, sizeof value, "/proc/self/fd/%d", dir_fd);
-    if (fsconfig(fs, FSCONFIG_SET_STRING, key, value, 0) == 0) return true;
-    out.failed_call = call;
-    return false;
-}
 
 // An overlay's upper and work dirs, in the run directory. chmod, not mkdir's mode:
 // the umask must not take bits the host's root has (a sticky /tmp).
-// Returns the failing call (and its path in `path`), or nullptr.
-const char* make_layer_dirs(const ChildMount& m, const char*& path) {
-    path = m.upper.c_str();
-    if (mkdir(m.upper.c_str(), 0700) != 0 && errno != EEXIST) return "mkdir";
+bool make_layer_dirs(const ChildMount& m, PreparedOverlay& out) {
+    if (mkdir(m.upper.c_str(), 0700) != 0 && errno != EEXIST) {
+        out.fail("mkdir", m.upper.c_str());
+        return false;
+    }
     if (m.upper_uid >= 0 && chown(m.upper.c_str(), static_cast<uid_t>(m.upper_uid),
                                   static_cast<gid_t>(m.upper_gid)) != 0) {
         /* an owner the namespace does not map: the caller's then */
     }
-    if (chmod(m.upper.c_str(), m.upper_mode) != 0) return "chmod";
-    path = m.work.c_str();
-    if (mkdir(m.work.c_str(), 0700) != 0 && errno != EEXIST) return "mkdir";
-    return nullptr;
+    if (chmod(m.upper.c_str(), m.upper_mode) != 0) {
+        out.fail("chmod", m.upper.c_str());
+        return false;
+    }
+    if (mkdir(m.work.c_str(), 0700) != 0 && errno != EEXIST) {
+        out.fail("mkdir", m.work.c_str());
+        return false;
+    }
+    return true;
 }
 
-void make_detached_overlay(const ChildMount& m, PreparedOverlay& out) {
-    const char* dirs[3] = {m.source.c_str(), m.upper.c_str(), m.work.c_str()};
+void make_detached_overlay(const OverlayLayers& layers, PreparedOverlay& out) {
+    static constexpr const char* kKeys[3] = {"lowerdir", "upperdir", "workdir"};
+    const std::string* dirs[3] = {&layers.lower, &layers.upper, &layers.work};
     int fds[3] = {-1, -1, -1};
     int fs = -1;
-    auto finish = [&](const char* failed_call) {
-        if (failed_call != nullptr || out.failed_call != nullptr) {
-            out.error = errno;
-            if (out.failed_call == nullptr) out.failed_call = failed_call;
+    auto finish = [&](const char* call, const char* arg = nullptr) {
+        if (call != nullptr) {
+            out.fail(call, arg);
             // fsconfig's errors come with a line of text ("e overlayfs: ...").
             if (fs >= 0) {
                 const ssize_t n = read(fs, out.kernel_says, sizeof out.kernel_says - 1);
@@ -145,79 +117,82 @@ void make_detached_overlay(const ChildMount& m, PreparedOverlay& out) {
             if (fd >= 0) close(fd);
         if (fs >= 0) close(fs);
     };
-    const char* path = nullptr;
-    if (const char* failed = make_layer_dirs(m, path)) {
-        // "mkdir(/run/work/3)": the overlay's own part of the message follows.
-        snprintf(out.call, sizeof out.call, "%s(%s)", failed, path);
-        return finish(out.call);
-    }
     for (int i = 0; i < 3; ++i) {
-        fds[i] = open(dirs[i], O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (fds[i] < 0) return finish("open(O_PATH)");
+        fds[i] = open(dirs[i]->c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (fds[i] < 0) return finish("open", dirs[i]->c_str());
     }
     fs = fsopen("overlay", FSOPEN_CLOEXEC);
-    if (fs < 0) return finish("fsopen(overlay)");
-    if (!set_dir(fs, "lowerdir", "fsconfig(lowerdir)", fds[0], out) ||
-        !set_dir(fs, "upperdir", "fsconfig(upperdir)", fds[1], out) ||
-        !set_dir(fs, "workdir", "fsconfig(workdir)", fds[2], out))
-        return finish(nullptr);
-    if (fsconfig(fs, FSCONFIG_SET_FLAG, "userxattr", nullptr, 0) != 0)
-        return finish("fsconfig(userxattr)");
-    if (fsconfig(fs, FSCONFIG_SET_FLAG, m.read_only ? "ro" : "volatile", nullptr, 0) != 0)
-        return finish(m.read_only ? "fsconfig(ro)" : "fsconfig(volatile)");
+    if (fs < 0) return finish("fsopen", "overlay");
+    for (int i = 0; i < 3; ++i) {
+        char value[32];
+        snprintf(value, sizeof value, "/proc/self/fd/%d", fds[i]);
+        if (fsconfig(fs, FSCONFIG_SET_STRING, kKeys[i], value, 0) != 0)
+            return finish("fsconfig", kKeys[i]);
+    }
+    for (const char* flag : {"userxattr", layers.read_only ? "ro" : "volatile"})
+        if (fsconfig(fs, FSCONFIG_SET_FLAG, flag, nullptr, 0) != 0) return finish("fsconfig", flag);
     if (fsconfig(fs, FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) != 0)
-        return finish("fsconfig(FSCONFIG_CMD_CREATE)");
-    out.mount_fd = fsmount(fs, FSMOUNT_CLOEXEC, m.read_only ? MOUNT_ATTR_RDONLY : 0);
-    if (out.mount_fd < 0) return finish("fsmount(overlay)");
+        return finish("fsconfig", "FSCONFIG_CMD_CREATE");
+    out.mount_fd = fsmount(fs, FSMOUNT_CLOEXEC, layers.read_only ? MOUNT_ATTR_RDONLY : 0);
+    if (out.mount_fd < 0) return finish("fsmount", "overlay");
     finish(nullptr);
 }
+
+bool attach_overlay(const std::string& target, const OverlayLayers& layers,
+                    const PreparedOverlay& p, ChildError& err) {
+    if (p.mount_fd < 0) {
+        // "fsconfig(FSCONFIG_CMD_CREATE) for the overlay at /x (lowerdir=/x,
+        // upperdir=/run/upper/3): EINVAL (Invalid argument); e overlayfs: ..."
+        char text[sizeof err.text];
+        snprintf(text, sizeof text,
+                 "%s for the overlay at %s (lowerdir=%s, upperdir=%s): %s (%s)%s%s", p.failed,
+                 target.c_str(), layers.lower.c_str(), layers.upper.c_str(),
+                 strerrorname_np(p.error) ? strerrorname_np(p.error) : "?", strerror(p.error),
+                 p.kernel_says[0] != '\0' ? "; " : "", p.kernel_says);
+        err.message(text);
+        return false;
+    }
+    const int rc = move_mount(p.mount_fd, "", AT_FDCWD, target.c_str(), MOVE_MOUNT_F_EMPTY_PATH);
+    close(p.mount_fd);
+    if (rc != 0) {
+        err.syscall_failed("move_mount(overlay", target.c_str());
+        return false;
+    }
+    return true;
+}
+
+// The work the two threads share: every overlay but explore's stacked ones.
+struct OverlayWork {
+    const ChildPlan* plan = nullptr;
+    std::vector<size_t> order;          // indices into plan->mounts: host-dir overlays first
+    std::vector<PreparedOverlay> done;  // by index into plan->mounts
+    std::atomic<size_t> next{0};
+    std::atomic<bool> skeleton_built{false};
+};
 
 void prepare_overlays(OverlayWork& work) {
     for (;;) {
         const size_t k = work.next.fetch_add(1);
         if (k >= work.order.size()) return;
         const size_t i = work.order[k];
-        if (work.plan->mounts[i].from_skeleton) work.skeleton_built.wait(false);
-        make_detached_overlay(work.plan->mounts[i], work.done[i]);
+        const ChildMount& m = work.plan->mounts[i];
+        if (m.from_skeleton) work.skeleton_built.wait(false);
+        if (make_layer_dirs(m, work.done[i])) make_detached_overlay(layers_of(m), work.done[i]);
     }
 }
 
-bool attach_prepared(const ChildMount& m, const PreparedOverlay& p, ChildError& err) {
-    if (p.mount_fd < 0) {
-        // "fsconfig(FSCONFIG_CMD_CREATE) for the overlay at /x (lowerdir=/x,
-        // upperdir=/run/upper/3): EINVAL (Invalid argument); e overlayfs: ..."
-        char text[sizeof err.text];
-        snprintf(text, sizeof text,
-                 "%s for the overlay at %s (lowerdir=%s, upperdir=%s): %s (%s)%s%s", p.failed_call,
-                 m.target.c_str(), m.source.c_str(), m.upper.c_str(),
-                 strerrorname_np(p.error) ? strerrorname_np(p.error) : "?", strerror(p.error),
-                 p.kernel_says[0] != '\0' ? "; " : "", p.kernel_says);
-        err.message(text);
-        return false;
-    }
-    const int rc = move_mount(p.mount_fd, "", AT_FDCWD, m.target.c_str(), MOVE_MOUNT_F_EMPTY_PATH);
-    close(p.mount_fd);
-    if (rc != 0) {
-        err.syscall_failed("move_mount(overlay", m.target.c_str());
-        return false;
-    }
-    return true;
-}
-
-bool mount_overlay(const ChildMount& m, ChildError& err) {
-    const char* path = nullptr;
-    if (const char* failed = make_layer_dirs(m, path)) {
-        err.syscall_failed(failed, path);
-        return false;
-    }
-    if (m.prior_upper.empty())
-        return overlay_at(m.target.c_str(), m.source.c_str(), m.upper.c_str(), m.work.c_str(),
-                          m.read_only, err);
-    // explore: the run's view, read-only, as the lower of this session's overlay.
-    return overlay_at(m.prior_target.c_str(), m.source.c_str(), m.prior_upper.c_str(),
-                      m.prior_work.c_str(), true, err) &&
-           overlay_at(m.target.c_str(), m.prior_target.c_str(), m.upper.c_str(), m.work.c_str(),
-                      m.read_only, err);
+// explore: the run's view, read-only at prior_target (overlay of source and
+// prior_upper), becomes the lower of this session's overlay; in order, since the
+// second needs the first attached.
+bool mount_stacked_overlay(const ChildMount& m, ChildError& err) {
+    const OverlayLayers run_view{m.source, m.prior_upper, m.prior_work, true};
+    const OverlayLayers session{m.prior_target, m.upper, m.work, m.read_only};
+    PreparedOverlay first, second;
+    if (!make_layer_dirs(m, second)) return attach_overlay(m.target, session, second, err);
+    make_detached_overlay(run_view, first);
+    if (!attach_overlay(m.prior_target, run_view, first, err)) return false;
+    make_detached_overlay(session, second);
+    return attach_overlay(m.target, session, second, err);
 }
 
 bool bind_read_only(const ChildMount& m, ChildError& err) {
@@ -241,9 +216,9 @@ bool mount_proc_and_sys(const ChildPlan& plan, ChildError& err) {
         err.syscall_failed("mount(proc", plan.proc_target.c_str());
         return false;
     }
-    // The overlay helper thread took pid 2; the command gets it back, as in any
-    // container (the next pid is last + 1). Cosmetic: the supervisor learns the
-    // command's pid from init either way.
+    // Init's set-up threads (overlays, network) took pids 2 and 3; the command gets
+    // 2 back, as in any container (the next pid is last + 1). Cosmetic: the
+    // supervisor learns the command's pid from init either way.
     char last_pid[4096];
     snprintf(last_pid, sizeof last_pid, "%s/sys/kernel/ns_last_pid", plan.proc_target.c_str());
     if (const int fd = open(last_pid, O_WRONLY | O_CLOEXEC); fd >= 0) {
@@ -392,7 +367,6 @@ bool build_root(const ChildPlan& plan, ChildError& err,
         err.syscall_failed("mount(MS_REC|MS_PRIVATE", "/");
         return false;
     }
-    // explore's stacked overlays (prior_upper) are mounted the plain way, in order.
     OverlayWork work;
     work.plan = &plan;
     work.done.resize(plan.mounts.size());
@@ -419,8 +393,9 @@ bool build_root(const ChildPlan& plan, ChildError& err,
     for (size_t i = 0; i < plan.mounts.size(); ++i) {
         const ChildMount& m = plan.mounts[i];
         const bool ok = m.kind != StepKind::overlay ? bind_read_only(m, err)
-                        : m.prior_upper.empty()     ? attach_prepared(m, work.done[i], err)
-                                                    : mount_overlay(m, err);
+                        : m.prior_upper.empty()
+                            ? attach_overlay(m.target, layers_of(m), work.done[i], err)
+                            : mount_stacked_overlay(m, err);
         if (!ok) return false;
     }
     // Credential files: decoys over the real ones (the real bytes stay out of reach).

@@ -162,9 +162,8 @@ void prepare_namespace(const ChildPlan& plan, PreparedNamespace& out) {
         out.err.syscall_failed("unshare", "CLONE_NEWNET");
         return;
     }
-    if (!bring_loopback_up(out.err)) return;
-    if (plan.net_mode == ChildPlan::NetMode::none || plan.net_mode == ChildPlan::NetMode::stub)
-        if (!route_everything_locally(out.err)) return;
+    // Only stub and none come here: host mode keeps the host's namespace.
+    if (!bring_loopback_up(out.err) || !route_everything_locally(out.err)) return;
     if (plan.net_mode == ChildPlan::NetMode::stub && !open_dns_sockets(plan, out.err)) return;
     out.netns_fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
     if (out.netns_fd < 0) out.err.syscall_failed("open", "/proc/thread-self/ns/net");

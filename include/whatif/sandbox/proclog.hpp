@@ -30,8 +30,8 @@ inline constexpr char kFrameExec = 'P';     // pid \0 ppid \0 exe \0 cwd \0 arg0
 inline constexpr char kFrameConnect = 'C';  // pid \0 path \0   ("@name" for abstract sockets)
 // pid \0 kind (connect|send) \0 proto (tcp|udp) \0 address \0 port \0 bytes \0 outcome \0
 inline constexpr char kFrameNet = 'N';
-// init's set-up, for -vv: microseconds at the end of each step, as text
-// ("mounts 2310 network 2950 command 3120").
+// init's set-up, for -vv: microseconds since whatif started at the end of each
+// step, as text ("cloned 2452 mapped 2496 root and network 4315 contained 4976").
 inline constexpr char kFrameTiming = 'T';
 // Something the debug log should say that does not stop the run, as text.
 inline constexpr char kFrameNote = 'L';
