@@ -61,7 +61,8 @@ bool resolve_in_path(const char* name, char* out, size_t out_size) {
                 strcpy(out, candidate);
                 return true;
             }
-            if (!found_any && access(candidate, F_OK) == 0) {
+            // Most candidates do not exist (ENOENT): no second lookup for those.
+            if (!found_any && errno != ENOENT && access(candidate, F_OK) == 0) {
                 strcpy(out, candidate);  // exists but not executable: exec will say why
                 found_any = true;
             }

@@ -298,14 +298,16 @@ bool build_skeleton(const ChildPlan& plan, ChildError& err) {
                     err.syscall_failed("mkdir", e.path.c_str());
                     return false;
                 }
-                // A stand-in for an empty host dir: the host's owner (where it is
-                // mapped) and the mode the plan worked out.
+                // A stand-in for a host dir: the host's owner (where it is mapped)
+                // and the mode the plan worked out. A mode that denies the caller
+                // does not deny init, which holds CAP_DAC_OVERRIDE here while it
+                // makes the entries beneath.
                 if (e.uid >= 0 && lchown(e.path.c_str(), static_cast<uid_t>(e.uid),
                                          static_cast<gid_t>(e.gid)) != 0) {
                     err.syscall_failed("lchown", e.path.c_str());
                     return false;
                 }
-                if (e.mode != 0 && chmod(e.path.c_str(), e.mode) != 0) {
+                if (e.mode >= 0 && chmod(e.path.c_str(), static_cast<mode_t>(e.mode)) != 0) {
                     err.syscall_failed("chmod", e.path.c_str());
                     return false;
                 }

@@ -192,17 +192,12 @@ class Planner {
         return false;
     }
 
-    // An empty host dir at a split level needs no overlay of its own: an empty
-    // skeleton dir stands in, and writes in it land in the level's overlay (which
-    // the scan reads against the host). Only where that is faithful: the stand-in
-    // is the caller's (a user namespace maps nobody else), so it must be the
-    // caller's on the host too, or (root) be given the host's owner, or the caller
-    // must not be able to write in it at all (its mode then says exactly that).
-    std::optional<SkeletonEntry> empty_dir_entry(const DirEntryInfo& e, const std::string& path,
-                                                 const std::string& skel_path) const {
-        if (!e.empty || mount_at(path) != nullptr || has_mount_below(path) ||
-            rebuilt_by_sandbox(path))
-            return std::nullopt;
+    // A skeleton dir standing in for a host dir, when that is faithful: the stand-in
+    // is the caller's (a user namespace maps nobody else), so the host dir must be
+    // the caller's too, or (root) be given the host's owner, or the caller must not
+    // be able to write in it at all (its mode then says exactly that).
+    std::optional<SkeletonEntry> stand_in_for(const DirEntryInfo& e,
+                                              const std::string& skel_path) const {
         SkeletonEntry entry{DirEntryInfo::Kind::dir, skel_path, {}, {}};
         if (options_.caller_uid == 0) {
             entry.mode = e.mode;
@@ -252,15 +247,22 @@ class Planner {
         level.read_only = m.read_only;
         level.locked_flags = m.locked_flags;
         plan.steps.push_back(std::move(level));
+        add_level_entries(dir, m, skeleton);
+    }
 
+    // The entries of `dir`, a directory of a split level whose skeleton copy is at
+    // `skel_dir`.
+    void add_level_entries(const std::string& dir, const HostMount& m,
+                           const std::string& skel_dir) {
         const std::vector<DirEntryInfo> entries = list_dir_(dir);
         for (const auto& e : entries) {
             const std::string path = util::join_path(dir, e.name);
-            const std::string skel_path = skeleton + "/" + e.name;
+            const std::string skel_path = skel_dir + "/" + e.name;
             switch (e.kind) {
                 case DirEntryInfo::Kind::dir:
-                    if (auto leaf = empty_dir_entry(e, path, skel_path)) {
-                        plan.skeleton.push_back(std::move(*leaf));
+                    if (auto stand_in = stand_in_for_plain_dir(e, path, skel_path)) {
+                        plan.skeleton.push_back(std::move(*stand_in));
+                        if (!e.empty) add_level_entries(path, m, skel_path);
                         continue;
                     }
                     plan.skeleton.push_back({DirEntryInfo::Kind::dir, skel_path, {}, {}});
@@ -288,12 +290,27 @@ class Planner {
                 case DirEntryInfo::Kind::other:
                     continue;  // FIFOs, sockets, devices at a split level
             }
+            // A mount point in the skeleton: the entry's own mount, or its overlay.
             if (const HostMount* own = mount_at(path)) {
                 add_mount(*own);
             } else if (!rebuilt_by_sandbox(path)) {
                 add_dir(path, m);
             }
         }
+    }
+
+    // A host dir of a split level that is no mount point needs no overlay of its
+    // own where a stand-in is faithful: writes in it then land in the level's
+    // overlay, which the scan reads against the host. That holds for an empty dir,
+    // and for a dir on the way down to a mount (/mnt on the way to
+    // /mnt/disk/data): its entries join the level's skeleton. Every overlay saved
+    // is a superblock less to make and tear down on every run.
+    std::optional<SkeletonEntry> stand_in_for_plain_dir(const DirEntryInfo& e,
+                                                        const std::string& path,
+                                                        const std::string& skel_path) const {
+        if (mount_at(path) != nullptr || rebuilt_by_sandbox(path)) return std::nullopt;
+        if (!e.empty && !has_mount_below(path)) return std::nullopt;  // an overlay of its own
+        return stand_in_for(e, skel_path);
     }
 
     const std::vector<HostMount>& visible_;

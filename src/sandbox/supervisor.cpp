@@ -143,7 +143,8 @@ Result<PreparedChild> prepare_child(const RunRequest& req) {
     plan.skeleton_root = skeleton_root;
     for (const auto& e : mount_plan.skeleton)
         plan.skeleton.push_back({e.kind, util::join_path(skeleton_root, e.path), e.host_path,
-                                 e.link_target, e.mode, e.uid ? static_cast<int>(*e.uid) : -1,
+                                 e.link_target, e.mode ? static_cast<int>(*e.mode) : -1,
+                                 e.uid ? static_cast<int>(*e.uid) : -1,
                                  e.gid ? static_cast<int>(*e.gid) : -1});
 
     for (const MountStep& step : mount_plan.steps) {

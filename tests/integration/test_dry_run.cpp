@@ -304,3 +304,41 @@ TEST_CASE("an empty dir at a split level: writes in it are captured, applied, an
     struct stat st {};
     CHECK((stat((w.host + "/level/empty").c_str(), &st) == 0 && (st.st_mode & 07777) == 0750));
 }
+
+TEST_CASE("dirs on the way down to a mount: the host's owner and mode inside, writes captured") {
+    if (geteuid() != 0) {
+        MESSAGE("making a mount beneath needs root: this case runs in the root pass");
+        return;
+    }
+    // level and level/deep are plain dirs above a mount: they join their level's
+    // skeleton rather than getting overlays of their own (mount_plan.hpp).
+    World w;
+    w.mkdirs("level/deep/mnt");
+    chmod((w.host + "/level").c_str(), 0711);
+    chmod((w.host + "/level/deep").c_str(), 0750);
+    REQUIRE(chown((w.host + "/level/deep").c_str(), 1234, 1234) == 0);
+    REQUIRE(mount("tmpfs", (w.host + "/level/deep/mnt").c_str(), "tmpfs", 0, "size=1m") == 0);
+    const auto before = snapshot_tree(w.host);
+    ProcessResult raw;
+    const auto set = w.dry_run_sh(
+        "echo a > level/new && echo b > level/deep/new && touch level/deep/mnt/inner && "
+        "stat -c '%a %u:%g %n' level level/deep >&2",
+        &raw);
+    const auto after = snapshot_tree(w.host);
+    INFO(raw.err);
+    CHECK(describe_differences(before, after) == "");
+    CHECK(w.host_effects(set) == Effects{{"level/new", "created"},
+                                         {"level/deep/new", "created"},
+                                         {"level/deep/mnt/inner", "created"}});
+    CHECK(raw.err.find("711 0:0 level\n") != std::string::npos);
+    CHECK(raw.err.find("750 1234:1234 level/deep\n") != std::string::npos);
+    CHECK(w.whatif({"apply"}).exit_code == 0);
+    CHECK(w.exists(w.host + "/level/deep/mnt/inner"));
+    umount2((w.host + "/level/deep/mnt").c_str(), MNT_DETACH);
+    CHECK(read_text(w.host + "/level/new") == "a\n");
+    CHECK(read_text(w.host + "/level/deep/new") == "b\n");
+    struct stat st {};
+    REQUIRE(stat((w.host + "/level/deep").c_str(), &st) == 0);
+    CHECK((st.st_mode & 07777) == 0750);
+    CHECK(st.st_uid == 1234);
+}

@@ -34,7 +34,8 @@ DirLister fake_lister() {
           {"mine.txt", Kind::file, "", 1000, 10},
           {"sys", Kind::dir, "", 0, 0},
           {"usr", Kind::dir, "", 0, 0}}},
-        {"/home", {{"ana", Kind::dir, "", 0, 0}, {"bo", Kind::dir, "", 0, 0}}},
+        {"/home",
+         {{"ana", Kind::dir, "", 1000, 0, 1000, 0750}, {"bo", Kind::dir, "", 1001, 0, 1001, 0700}}},
         {"/home/ana", {{"My Disk", Kind::dir, "", 0, 0}, {"src", Kind::dir, "", 0, 0}}},
         {"/opt", {{"tools", Kind::dir, "", 0, 0}, {"other", Kind::dir, "", 0, 0}}},
     };
@@ -82,13 +83,31 @@ TEST_CASE("a directory with mounts beneath it is split; others are overlaid whol
     CHECK(usr->skeleton.empty());
     CHECK(usr->host_path == "/usr");
 
-    // /home is a mount with a mount beneath: split again, down to /home/ana.
+    // /home is a mount with a mount beneath: split again. /home/ana, on the way
+    // down to that mount, joins /home's skeleton (the caller's dir, the host's
+    // mode) instead of being a level of its own.
     REQUIRE(step_for(plan, "/home") != nullptr);
-    CHECK_FALSE(step_for(plan, "/home")->skeleton.empty());
+    const std::string home_skeleton = step_for(plan, "/home")->skeleton;
+    CHECK_FALSE(home_skeleton.empty());
     CHECK(step_for(plan, "/home/bo")->skeleton.empty());
-    CHECK_FALSE(step_for(plan, "/home/ana")->skeleton.empty());
+    CHECK(step_for(plan, "/home/ana") == nullptr);
+    auto skeleton_entry = [&](const std::string& path) -> const SkeletonEntry* {
+        for (const auto& e : plan.skeleton)
+            if (e.path == path) return &e;
+        return nullptr;
+    };
+    const SkeletonEntry* ana = skeleton_entry(home_skeleton + "/ana");
+    REQUIRE(ana != nullptr);
+    CHECK(ana->mode == 0750u);
+    CHECK_FALSE(ana->uid.has_value());
+    REQUIRE(skeleton_entry(home_skeleton + "/ana/src") != nullptr);
+    CHECK_FALSE(skeleton_entry(home_skeleton + "/ana/src")->mode.has_value());  // a mount point
+    REQUIRE(skeleton_entry(home_skeleton + "/ana/My Disk") != nullptr);
     CHECK(step_for(plan, "/home/ana/src")->skeleton.empty());
     CHECK(step_for(plan, "/home/ana/My Disk")->kind == StepKind::overlay);
+    // One overlay each: /, /home, /home/bo, /home/ana/src, /home/ana/My Disk,
+    // /opt/other, /run, /usr.
+    CHECK(plan.layer_count == 8);
 
     // A read-only host mount stays read-only, without an upper layer.
     const MountStep* tools = step_for(plan, "/opt/tools");
@@ -200,4 +219,63 @@ TEST_CASE("an empty dir at a split level stands in the skeleton when that is fai
     CHECK(entry(root, "drop")->mode == 01777);
     CHECK(entry(root, "drop")->uid == 0u);
     CHECK(step_for(root, "/full") != nullptr);
+}
+
+TEST_CASE("a dir on the way down to a mount joins its level's skeleton where that is faithful") {
+    // /srv/a/b/disk is a mount; /srv, /srv/a and /srv/a/b are plain dirs of "/".
+    auto mounts = parse_mountinfo(
+        "21 1 8:1 / / rw,relatime - ext4 /dev/vda rw\n"
+        "22 21 0:5 / /srv/a/b/disk rw,relatime - ext4 /dev/vdb rw\n");
+    REQUIRE(mounts.has_value());
+    auto lister_with = [](DirEntryInfo b) -> DirLister {
+        return [b](const std::string& dir) {
+            if (dir == "/") return std::vector<DirEntryInfo>{{"srv", Kind::dir, "", 0, 0, 0, 0755}};
+            if (dir == "/srv")
+                return std::vector<DirEntryInfo>{{"a", Kind::dir, "", 0, 0, 0, 0711}};
+            if (dir == "/srv/a") return std::vector<DirEntryInfo>{b};
+            if (dir == "/srv/a/b")
+                return std::vector<DirEntryInfo>{{"disk", Kind::dir, "", 0, 0, 0, 0755},
+                                                 {"notes", Kind::dir, "", 0, 0, 0, 0755}};
+            return std::vector<DirEntryInfo>{};
+        };
+    };
+    auto entry = [](const MountPlan& plan, const std::string& suffix) -> const SkeletonEntry* {
+        for (const auto& e : plan.skeleton)
+            if (e.path.ends_with(suffix)) return &e;
+        return nullptr;
+    };
+
+    // Root: the whole chain in the root's skeleton, with the host's owners and modes;
+    // overlays only for /, the mount, and /srv/a/b/notes.
+    const DirEntryInfo b_root_owned{"b", Kind::dir, "", 0, 0, 0, 0750};
+    const auto root = plan_mounts(*mounts, lister_with(b_root_owned), {.caller_uid = 0});
+    for (const char* dir : {"/srv", "/srv/a", "/srv/a/b"}) CHECK(step_for(root, dir) == nullptr);
+    REQUIRE(entry(root, "/srv/a") != nullptr);
+    CHECK(entry(root, "/srv/a")->mode == 0711u);
+    CHECK(entry(root, "/srv/a")->uid == 0u);
+    CHECK(entry(root, "/srv/a/b")->mode == 0750u);
+    CHECK_FALSE(entry(root, "/srv/a/b/disk")->mode.has_value());
+    CHECK(step_for(root, "/srv/a/b/disk") != nullptr);
+    CHECK(step_for(root, "/srv/a/b/notes") != nullptr);
+    CHECK(root.layer_count == 3);
+
+    // Unprivileged, root's dirs: the caller cannot write in them, and the stand-ins
+    // say so with their owner bits.
+    const auto user =
+        plan_mounts(*mounts, lister_with(b_root_owned), {.caller_uid = 1000, .caller_gid = 1000});
+    CHECK(step_for(user, "/srv/a/b") == nullptr);
+    CHECK(entry(user, "/srv/a")->mode == 0111u);
+    CHECK(entry(user, "/srv/a/b")->mode == 0050u);
+    CHECK(user.layer_count == 3);
+
+    // A dir of another user that the caller may write in: a stand-in would be the
+    // caller's, so it stays a split level with an overlay of its own.
+    const DirEntryInfo b_shared{"b", Kind::dir, "", 0, 0, 50, 0775};
+    const auto grouped =
+        plan_mounts(*mounts, lister_with(b_shared),
+                    {.caller_uid = 1000, .caller_gid = 1000, .caller_groups = {50}});
+    REQUIRE(step_for(grouped, "/srv/a/b") != nullptr);
+    CHECK_FALSE(step_for(grouped, "/srv/a/b")->skeleton.empty());
+    CHECK(step_for(grouped, "/srv/a") == nullptr);
+    CHECK(grouped.layer_count == 4);
 }

@@ -49,7 +49,7 @@ struct ChildSkeletonEntry {
     std::string path;       // absolute, under skeleton_root
     std::string host_path;  // files: copied with mode, owner and times
     std::string link_target;
-    uint32_t mode = 0;       // dirs standing in for an empty host dir (else 0755)
+    int mode = -1;           // dirs standing in for a host dir (-1: a mount point, 0755)
     int uid = -1, gid = -1;  // and their owner, when it can be set
 };
 

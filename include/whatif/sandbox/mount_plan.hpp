@@ -7,8 +7,11 @@
 // skeleton copy (directories as mount points, symlinks, small files the caller
 // owns) under an overlay that captures writes at that level, and each entry is
 // then mounted on its own: an overlay of the host directory when nothing is
-// mounted beneath it, a split again when something is, the entry's own mount when
-// it is a mount point.
+// mounted beneath it, the entry's own mount when it is a mount point. A directory
+// on the way down to a mount joins the same skeleton (its entries beneath the
+// level's), so a chain such as /mnt/a/b/disk costs one overlay, not four; it is
+// split again only where a skeleton copy could not be faithful (a directory of
+// another user that the caller may write in).
 #pragma once
 
 #include <sys/types.h>
@@ -57,9 +60,10 @@ struct SkeletonEntry {
     std::string path;         // relative to the skeleton root: "<n>/<name>"
     std::string host_path;    // files: the host file to copy (content, mode, owner, times)
     std::string link_target;  // symlinks
-    // dirs that stand in for an empty host dir (no overlay of their own: writes in
-    // them land in the level's overlay): this mode, and this owner when set.
-    uint32_t mode = 0;  // 0: a mount point, 0755
+    // dirs that stand in for a host dir (no overlay of their own: writes in them
+    // land in the level's overlay): this mode, and this owner when set. A dir
+    // without a mode is a mount point (0755), covered by what is mounted on it.
+    std::optional<uint32_t> mode = {};
     std::optional<uid_t> uid = {};
     std::optional<gid_t> gid = {};
 };
