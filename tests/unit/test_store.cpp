@@ -1,5 +1,11 @@
 #include <doctest/doctest.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <linux/magic.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
 
 #include <thread>
 
@@ -113,4 +119,21 @@ TEST_CASE("gc removes old finished runs and keeps new ones") {
     REQUIRE(removed->size() == 1);
     CHECK(removed->front() == old_run->id);
     CHECK(store->resolve(new_run->id).has_value());
+}
+
+TEST_CASE("on ext2/3/4 the runs directory spreads its runs over block groups (chattr +T)") {
+    TempStore tmp;
+    struct statfs fs {};
+    REQUIRE(statfs(tmp.dir.c_str(), &fs) == 0);
+    if (fs.f_type != EXT4_SUPER_MAGIC) {
+        MESSAGE("the temporary directory is not on ext2/3/4: nothing to check here");
+        return;
+    }
+    REQUIRE(store::RunStore::open_at(tmp.dir).has_value());
+    const int fd = open((tmp.dir + "/runs").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    REQUIRE(fd >= 0);
+    int flags = 0;
+    CHECK(ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0);
+    close(fd);
+    CHECK((flags & FS_TOPDIR_FL) != 0);
 }
