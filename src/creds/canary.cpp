@@ -1,4 +1,5 @@
 #include "whatif/creds/canary.hpp"
+#include "whatif/util/random.hpp"
 
 #include <array>
 #include <random>
@@ -14,8 +15,7 @@ constexpr std::array<std::string_view, 18> kPrefixes = {
 }  // namespace
 
 std::string CanaryRegistry::make(std::string_view real, const std::string& source) {
-    static std::random_device rd;
-    static std::mt19937_64 rng(rd());
+    static std::mt19937_64 rng(util::random_u64());
     std::string prefix;
     for (auto p : kPrefixes)
         if (real.starts_with(p)) {

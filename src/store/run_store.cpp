@@ -20,9 +20,9 @@
 #include <ctime>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <random>
 
 #include "whatif/util/fs.hpp"
+#include "whatif/util/random.hpp"
 
 namespace whatif::store {
 
@@ -127,10 +127,10 @@ Result<ActiveRun> RunStore::create_run() {
         util::remove_tree(staging);
         return fail_errno("lock(" + staging + ")", err);
     }
-    std::random_device rd;
     for (int attempt = 0; attempt < 64; ++attempt) {
         char suffix[8];
-        std::snprintf(suffix, sizeof suffix, "%04x", rd() & 0xffff);
+        std::snprintf(suffix, sizeof suffix, "%04x",
+                      static_cast<unsigned>(util::random_u64() & 0xffff));
         const std::string id = format_utc(std::time(nullptr), "%Y%m%dT%H%M%S") + "-" + suffix;
         const std::string dir = run_dir(id);
         // RENAME_NOREPLACE: same second, same suffix, draw again.

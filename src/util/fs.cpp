@@ -5,9 +5,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <random>
 #include <utility>
 
+#include "whatif/util/random.hpp"
 #include "whatif/util/unique_fd.hpp"
 
 namespace whatif::util {
@@ -84,8 +84,8 @@ Status remove_tree(const std::string& path) {
 }
 
 Result<AtomicFileWriter> AtomicFileWriter::open(const std::string& path, unsigned mode) {
-    std::random_device rd;
-    std::string tmp = path + ".tmp." + std::to_string(getpid()) + "." + std::to_string(rd());
+    std::string tmp =
+        path + ".tmp." + std::to_string(getpid()) + "." + std::to_string(random_u64() >> 32);
     const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
     if (fd < 0) return fail_errno("open(" + tmp + ")");
     return AtomicFileWriter(path, std::move(tmp), fd);
@@ -149,8 +149,8 @@ Status AtomicFileWriter::commit(Durability durability) {
 
 Status write_file_atomically(const std::string& path, std::string_view content, unsigned mode,
                              Durability durability) {
-    std::random_device rd;
-    const std::string tmp = path + ".tmp." + std::to_string(getpid()) + "." + std::to_string(rd());
+    const std::string tmp =
+        path + ".tmp." + std::to_string(getpid()) + "." + std::to_string(random_u64() >> 32);
     UniqueFd fd(open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
     if (!fd) return fail_errno("open(" + tmp + ")");
     size_t done = 0;
