@@ -30,6 +30,8 @@ check "fish completion installed" test -f "$root/usr/share/fish/vendor_completio
 check "man page installed" test -f "$root/usr/share/man/man1/whatif.1"
 check "man page renders" sh -c "man -l '$root/usr/share/man/man1/whatif.1' | grep -q 'disposable copy'"
 check "installed binary runs" "$root/usr/bin/whatif" --version
+# Opened when a changed database is read, not mapped at every start (databases.cpp).
+check "libsqlite3 is not loaded at start" sh -c "! readelf -d '$root/usr/bin/whatif' | grep NEEDED | grep -q sqlite"
 check "installed profiles load" env WHATIF_PROFILES="$root/usr/share/whatif/profiles" \
     sh -c "'$root/usr/bin/whatif' profiles show agent | grep -q '$root/usr/share/whatif/profiles/agent.toml'"
 check "installed binary dry-runs" env WHATIF_HOME="$work/store" sh -c "cd '$work' && '$root/usr/bin/whatif' -n -- true"
