@@ -139,9 +139,10 @@ int run_command(const RunOptions& options) {
     if (!outcome) return fail_run(outcome.error());
     util::log_phase("sandbox done");
 
+    // Saved with the run's outcome below (or its failure): a run that ends before
+    // that is incomplete, and its layers serve no one.
     for (const auto& layer : outcome->layers)
         meta.layers.push_back({layer.host_mount, layer.upper_dir.substr(active->dir.size() + 1)});
-    store::save_meta(active->dir, meta);
 
     std::vector<effects::ScanLayer> scan_layers;
     for (const auto& layer : outcome->layers)
