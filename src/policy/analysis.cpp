@@ -157,8 +157,13 @@ std::vector<Finding> other_findings(const effects::EffectSet& set) {
     for (const auto& d : set.databases)
         if (d.is_object())
             if (auto f = database_finding(d)) out.push_back(std::move(*f));
-    static const std::regex destructive(
-        R"(\b(drop|truncate|delete\s+from|alter\s+table|flushall|flushdb)\b)", std::regex::icase);
+    // Compiled on first use (~50 us, and most runs send nothing over the network).
+    auto destructive = [](const std::string& detail) {
+        static const std::regex pattern(
+            R"(\b(drop|truncate|delete\s+from|alter\s+table|flushall|flushdb)\b)",
+            std::regex::icase);
+        return !detail.empty() && std::regex_search(detail, pattern);
+    };
     for (size_t i = 0; i < set.network.size(); ++i) {
         const auto& n = set.network[i];
         if (n.value("kind", "") == "dns" || n.value("outcome", "") == "allowed" ||
@@ -180,7 +185,7 @@ std::vector<Finding> other_findings(const effects::EffectSet& set) {
         f.network = {i};
         if (n.value("proto", "") == "unix") f.protocol = "unix";
         out.push_back(f);
-        if (std::regex_search(f.detail, destructive) || f.method == "DELETE") {
+        if (destructive(f.detail) || f.method == "DELETE") {
             Finding d = f;
             d.analysis = "destructive-intent";
             if (d.detail.empty()) d.detail = "HTTP DELETE " + n["http"].value("target", "");
