@@ -1,8 +1,9 @@
 #include "whatif/creds/canary.hpp"
-#include "whatif/util/random.hpp"
 
 #include <array>
 #include <random>
+
+#include "whatif/util/random.hpp"
 
 namespace whatif::creds {
 

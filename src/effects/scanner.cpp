@@ -83,23 +83,25 @@ bool has_overlay_xattr_at(int dir_fd, const char* name, const char* suffix) {
     return false;
 }
 
-// A whiteout hides the lower entry of the same name: a 0:0 character device, or
-// (overlayfs >= 6.7 "xattr whiteouts") an empty file carrying overlay.whiteout,
-// which the kernel honours only in a directory marked as holding such whiteouts.
-bool is_whiteout(const struct stat& st, int dir_fd, const char* name,
-                 bool dir_has_xattr_whiteouts) {
-    if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0)) return true;
-    if (dir_has_xattr_whiteouts && S_ISREG(st.st_mode) && st.st_size == 0)
-        return has_overlay_xattr_at(dir_fd, name, "whiteout");
-    return false;
-}
-
 // The marks of a directory holding xattr whiteouts: overlay.whiteouts (6.8+) or
 // overlay.opaque = "x" (6.7).
 bool has_xattr_whiteouts(int upper_dir_fd) {
     for (const char* key : {"user.overlay.whiteouts", "trusted.overlay.whiteouts"})
         if (fgetxattr(upper_dir_fd, key, nullptr, 0) >= 0) return true;
     return overlay_xattr_fd(upper_dir_fd, "opaque") == "x";
+}
+
+// A whiteout hides the lower entry of the same name: a 0:0 character device, or
+// (overlayfs >= 6.7 "xattr whiteouts") an empty file carrying overlay.whiteout,
+// which the kernel honours only in a directory marked as holding such whiteouts.
+// dir_marks caches that mark for dir_fd: read at the first empty file, so a
+// directory without one costs no xattr reads.
+bool is_whiteout(const struct stat& st, int dir_fd, const char* name,
+                 std::optional<bool>& dir_marks) {
+    if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0)) return true;
+    if (!S_ISREG(st.st_mode) || st.st_size != 0) return false;
+    if (!dir_marks) dir_marks = has_xattr_whiteouts(dir_fd);
+    return *dir_marks && has_overlay_xattr_at(dir_fd, name, "whiteout");
 }
 
 // The names in a directory, sorted, in one buffer: a directory of a million
@@ -274,12 +276,7 @@ class Scanner {
     // merged view (opaque dir), so those the upper layer lacks are deleted.
     void scan_dir(int upper_dir, int host_dir, const std::string& path, bool hides_host) {
         const SortedNames names = SortedNames::of(upper_dir);
-        // Read only if some entry could be an xattr whiteout (an empty regular file).
-        std::optional<bool> xattr_whiteouts;
-        auto dir_has_xattr_whiteouts = [&] {
-            if (!xattr_whiteouts) xattr_whiteouts = has_xattr_whiteouts(upper_dir);
-            return *xattr_whiteouts;
-        };
+        std::optional<bool> xattr_whiteout_marks;  // see is_whiteout
         for (size_t n = 0; n < names.size(); ++n) {
             const std::string name = names[n];
             ++result.entries_scanned;
@@ -293,9 +290,7 @@ class Scanner {
             const bool on_host =
                 host_dir >= 0 && fstatat(host_dir, name.c_str(), &hst, AT_SYMLINK_NOFOLLOW) == 0;
 
-            const bool maybe_xattr_whiteout = S_ISREG(ust.st_mode) && ust.st_size == 0;
-            if (is_whiteout(ust, upper_dir, name.c_str(),
-                            maybe_xattr_whiteout && dir_has_xattr_whiteouts())) {
+            if (is_whiteout(ust, upper_dir, name.c_str(), xattr_whiteout_marks)) {
                 if (on_host) emit_deleted(host_dir, name.c_str(), child, hst);
                 continue;
             }

@@ -108,25 +108,35 @@ AtomicFileWriter::~AtomicFileWriter() {
     }
 }
 
-Status AtomicFileWriter::flush() {
+Status AtomicFileWriter::write_all(std::string_view bytes) {
     size_t done = 0;
-    while (error_ == 0 && done < buffer_.size()) {
-        const ssize_t n = ::write(fd_, buffer_.data() + done, buffer_.size() - done);
+    while (error_ == 0 && done < bytes.size()) {
+        const ssize_t n = ::write(fd_, bytes.data() + done, bytes.size() - done);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0)
             error_ = n < 0 ? errno : EIO;
         else
             done += static_cast<size_t>(n);
     }
-    buffer_.clear();
     if (error_ != 0) return fail_errno("write(" + tmp_ + ")", error_);
     return {};
 }
 
+Status AtomicFileWriter::flush() {
+    auto st = write_all(buffer_);
+    buffer_.clear();
+    return st;
+}
+
 void AtomicFileWriter::write(std::string_view piece) {
+    constexpr size_t kBuffered = 1 << 20;
     if (error_ != 0) return;
-    buffer_ += piece;
-    if (buffer_.size() >= (1 << 20)) (void)flush();
+    if (buffer_.size() + piece.size() < kBuffered) {
+        buffer_ += piece;
+        return;
+    }
+    // A large piece goes out as it is, not through a copy in the buffer.
+    if (flush()) (void)write_all(piece);
 }
 
 Status AtomicFileWriter::commit(Durability durability) {
@@ -149,28 +159,10 @@ Status AtomicFileWriter::commit(Durability durability) {
 
 Status write_file_atomically(const std::string& path, std::string_view content, unsigned mode,
                              Durability durability) {
-    const std::string tmp =
-        path + ".tmp." + std::to_string(getpid()) + "." + std::to_string(random_u64() >> 32);
-    UniqueFd fd(open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
-    if (!fd) return fail_errno("open(" + tmp + ")");
-    size_t done = 0;
-    while (done < content.size()) {
-        const ssize_t n = write(fd.get(), content.data() + done, content.size() - done);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            const int err = errno;
-            unlink(tmp.c_str());
-            return fail_errno("write(" + tmp + ")", err);
-        }
-        done += static_cast<size_t>(n);
-    }
-    if ((durability == Durability::fsync && fsync(fd.get()) != 0) ||
-        rename(tmp.c_str(), path.c_str()) != 0) {
-        const int err = errno;
-        unlink(tmp.c_str());
-        return fail_errno("rename(" + tmp + ", " + path + ")", err);
-    }
-    return {};
+    auto writer = AtomicFileWriter::open(path, mode);
+    if (!writer) return std::unexpected(writer.error());
+    writer->write(content);
+    return writer->commit(durability);
 }
 
 Result<std::string> read_file(const std::string& path) {

@@ -137,3 +137,23 @@ TEST_CASE("on ext2/3/4 the runs directory spreads its runs over block groups (ch
     close(fd);
     CHECK((flags & FS_TOPDIR_FL) != 0);
 }
+
+TEST_CASE("atomic file writes keep the order of small and large pieces") {
+    TempStore tmp;
+    const std::string big(3 << 20, 'b');  // larger than the writer's buffer
+    std::string expected;
+    auto writer = util::AtomicFileWriter::open(tmp.dir + "/pieces");
+    REQUIRE(writer.has_value());
+    for (const std::string& piece : {std::string("head\n"), big, std::string("tail\n")}) {
+        writer->write(piece);
+        expected += piece;
+    }
+    REQUIRE(writer->commit().has_value());
+    CHECK(util::read_file(tmp.dir + "/pieces").value() == expected);
+
+    REQUIRE(util::write_file_atomically(tmp.dir + "/whole", big).has_value());
+    CHECK(util::read_file(tmp.dir + "/whole").value() == big);
+    struct stat st {};
+    REQUIRE(stat((tmp.dir + "/whole").c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0600);
+}

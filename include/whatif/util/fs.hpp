@@ -34,6 +34,7 @@ class AtomicFileWriter {
   private:
     AtomicFileWriter(std::string path, std::string tmp, int fd);
     Status flush();
+    Status write_all(std::string_view bytes);
     std::string path_, tmp_, buffer_;
     int fd_ = -1;
     int error_ = 0;
