@@ -176,7 +176,7 @@ int receive_fd(int socket_fd) {
         _exit(127);
     }
 #ifndef WHATIF_BENCH_WITHOUT_HARDENING
-    const int notify_fd = seccomp::load_filter(*plan.seccomp_program, err);
+    const int notify_fd = seccomp::load_filter(plan.seccomp_program, err);
     if (notify_fd < 0) die_with_setup_error(plan, err);
     if (!send_fd(fd_socket, notify_fd)) {
         err.syscall_failed("sendmsg", "seccomp notify fd");

@@ -397,10 +397,10 @@ Result<RunOutcome> run(const RunRequest& req) {
     plan.caller_is_root = geteuid() == 0;
     auto capabilities = caps::CapabilitySet::for_caller(plan.caller_is_root);
     if (!capabilities) return std::unexpected(capabilities.error());
-    auto seccomp_program = seccomp::build_filter();
+    auto seccomp_program = seccomp::filter();
     if (!seccomp_program) return std::unexpected(seccomp_program.error());
     plan.capabilities = &*capabilities;
-    plan.seccomp_program = &*seccomp_program;
+    plan.seccomp_program = *seccomp_program;
     plan.interactive = req.interactive;
     plan.net_mode = req.net == "host"   ? ChildPlan::NetMode::host
                     : req.net == "none" ? ChildPlan::NetMode::none

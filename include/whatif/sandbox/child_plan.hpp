@@ -5,6 +5,7 @@
 
 #include <signal.h>
 
+#include <span>
 #include <string>
 #include <vector>
 
@@ -79,7 +80,7 @@ struct ChildPlan {
     // makes system calls between its clone and its exec: the capabilities it keeps
     // and the seccomp program it loads.
     const caps::CapabilitySet* capabilities = nullptr;
-    const std::vector<sock_filter>* seccomp_program = nullptr;
+    std::span<const sock_filter> seccomp_program;
     // explore on a terminal: the command keeps whatif's stdio and session (for job
     // control), in a process group of its own put in the foreground.
     bool interactive = false;
