@@ -158,12 +158,17 @@ void StubServer::start() {
     thread_ = std::thread([this] { loop(); });
 }
 
-void StubServer::stop() {
-    if (!thread_.joinable()) return;
+void StubServer::request_stop() {
+    if (!thread_.joinable() || stop_requested_) return;
+    stop_requested_ = true;
     const uint64_t one = 1;
     if (write(stop_event_.get(), &one, sizeof one) != sizeof one)
         spdlog::debug("stub: stop signal failed");
-    thread_.join();
+}
+
+void StubServer::stop() {
+    request_stop();
+    if (thread_.joinable()) thread_.join();
 }
 
 void StubServer::loop() {

@@ -534,6 +534,9 @@ Result<RunOutcome> run(const RunRequest& req) {
             timeout_ms = timeout_ms < 0 ? 250 : std::min(timeout_ms, 250);
         }
         if (init_done || status_known()) {
+            // Nothing in the sandbox can send any more: the stub server may read
+            // what its sockets hold and end while the output drains.
+            if (stub) stub->request_stop();
             // Every process of the namespace is gone; pipes close at once. A bounded
             // wait guards against a descriptor passed outside (it cannot happen today).
             if (init_done_at == std::chrono::steady_clock::time_point{}) init_done_at = now;
@@ -623,8 +626,12 @@ Result<RunOutcome> run(const RunRequest& req) {
     // work/ stays until the run is discarded: deleting it here would put
     // milliseconds on every run's critical path for no one's benefit.
     // The upper roots carried the host's permissions for the run (a 0700 /root gives
-    // the caller 0000); the scan reads them as their owner.
-    for (const auto& layer : outcome.layers) chmod(layer.upper_dir.c_str(), 0700);
+    // an unprivileged caller 0000); the scan must read them as their owner. (Most
+    // grant that already; each chmod is an inode write on the store's disk.)
+    if (!plan.caller_is_root)
+        for (const ChildMount& m : plan.mounts)
+            if (m.kind == StepKind::overlay && (m.upper_mode & 0500) != 0500)
+                chmod(m.upper.c_str(), 0700);
     return outcome;
 }
 

@@ -45,6 +45,9 @@ class StubServer {
     StubServer(UniqueFd channel, bool request_pg_password);
     ~StubServer();
     void start();
+    // Asks the thread to finish: it reads what the sockets still hold, then ends.
+    // For when nothing in the sandbox can send any more; returns at once.
+    void request_stop();
     // Stops serving and returns when the thread is gone; events are final then.
     void stop();
 
@@ -57,6 +60,7 @@ class StubServer {
     UniqueFd channel_;
     UniqueFd stop_event_;
     bool request_pg_password_ = false;
+    bool stop_requested_ = false;
     std::thread thread_;
 };
 
