@@ -3,10 +3,12 @@
 #include <linux/fs.h>
 #include <linux/magic.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <thread>
 
 #include "whatif/store/run_store.hpp"
@@ -121,21 +123,51 @@ TEST_CASE("gc removes old finished runs and keeps new ones") {
     CHECK(store->resolve(new_run->id).has_value());
 }
 
-TEST_CASE("on ext2/3/4 the runs directory spreads its runs over block groups (chattr +T)") {
+namespace {
+
+// An ext4 image of its own, loop-mounted (root only), so that both kinds are tested
+// whatever /tmp is.
+struct LoopExt4 {
     TempStore tmp;
-    struct statfs fs {};
-    REQUIRE(statfs(tmp.dir.c_str(), &fs) == 0);
-    if (fs.f_type != EXT4_SUPER_MAGIC) {
-        MESSAGE("the temporary directory is not on ext2/3/4: nothing to check here");
+    std::string image = tmp.dir + "/fs.img", mount_point = tmp.dir + "/mnt";
+    bool mounted = false;
+    explicit LoopExt4(bool journal) {
+        const std::string features = journal ? "" : " -O ^has_journal";
+        const std::string make = "truncate -s 32M " + image + " && mkfs.ext4 -q -F" + features +
+                                 " " + image + " && mkdir " + mount_point + " && mount -o loop " +
+                                 image + " " + mount_point + " 2>/dev/null";
+        mounted = std::system(make.c_str()) == 0;
+    }
+    ~LoopExt4() {
+        if (mounted) umount2(mount_point.c_str(), MNT_DETACH);
+    }
+};
+
+bool runs_dir_is_topdir(const std::string& store_dir) {
+    const int fd = open((store_dir + "/runs").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return false;
+    int flags = 0;
+    const bool got = ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0;
+    close(fd);
+    return got && (flags & FS_TOPDIR_FL) != 0;
+}
+
+}  // namespace
+
+TEST_CASE("runs spread over block groups (chattr +T) on ext4 without a journal, not with one") {
+    if (geteuid() != 0) {
+        MESSAGE("needs root (loop-mounted ext4 images): skipped");
         return;
     }
-    REQUIRE(store::RunStore::open_at(tmp.dir).has_value());
-    const int fd = open((tmp.dir + "/runs").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    REQUIRE(fd >= 0);
-    int flags = 0;
-    CHECK(ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0);
-    close(fd);
-    CHECK((flags & FS_TOPDIR_FL) != 0);
+    LoopExt4 without_journal(false), with_journal(true);
+    if (!without_journal.mounted || !with_journal.mounted) {
+        MESSAGE("cannot loop-mount an ext4 image here: skipped");
+        return;
+    }
+    REQUIRE(store::RunStore::open_at(without_journal.mount_point + "/store").has_value());
+    CHECK(runs_dir_is_topdir(without_journal.mount_point + "/store"));
+    REQUIRE(store::RunStore::open_at(with_journal.mount_point + "/store").has_value());
+    CHECK_FALSE(runs_dir_is_topdir(with_journal.mount_point + "/store"));
 }
 
 TEST_CASE("atomic file writes keep the order of small and large pieces") {
