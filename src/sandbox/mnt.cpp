@@ -77,18 +77,28 @@ struct PreparedOverlay {
     }
 };
 
-// An overlay's upper and work dirs, in the run directory. chmod, not mkdir's mode:
-// the umask must not take bits the host's root has (a sticky /tmp).
+// An overlay's upper and work dirs, in the run directory. The upper root takes the
+// host root's owner and mode (supervisor.cpp: upper_root_permissions). Each chown
+// or chmod is an inode write on the store's disk, so only what mkdir did not get
+// right (the umask, a setgid parent, setuid/setgid bits) is corrected.
 bool make_layer_dirs(const ChildMount& m, PreparedOverlay& out) {
-    if (mkdir(m.upper.c_str(), 0700) != 0 && errno != EEXIST) {
+    if (mkdir(m.upper.c_str(), m.upper_mode & 01777) != 0 && errno != EEXIST) {
         out.fail("mkdir", m.upper.c_str());
         return false;
     }
-    if (m.upper_uid >= 0 && chown(m.upper.c_str(), static_cast<uid_t>(m.upper_uid),
-                                  static_cast<gid_t>(m.upper_gid)) != 0) {
-        /* an owner the namespace does not map: the caller's then */
+    struct stat st {};
+    if (stat(m.upper.c_str(), &st) != 0) {
+        out.fail("stat", m.upper.c_str());
+        return false;
     }
-    if (chmod(m.upper.c_str(), m.upper_mode) != 0) {
+    bool chowned = false;
+    if (m.upper_uid >= 0 && (st.st_uid != static_cast<uid_t>(m.upper_uid) ||
+                             st.st_gid != static_cast<gid_t>(m.upper_gid)))
+        chowned = chown(m.upper.c_str(), static_cast<uid_t>(m.upper_uid),
+                        static_cast<gid_t>(m.upper_gid)) == 0;
+    // (An owner the namespace does not map cannot be set: the caller's then.)
+    if ((chowned || (st.st_mode & 07777) != m.upper_mode) &&
+        chmod(m.upper.c_str(), m.upper_mode) != 0) {
         out.fail("chmod", m.upper.c_str());
         return false;
     }

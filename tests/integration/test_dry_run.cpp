@@ -278,6 +278,43 @@ TEST_CASE("a read-only host mount stays read-only inside; tmpfs mounts under mou
           Effects{{"tmpfs/inner/new", "created"}, {"tmpfs/inner/old", "deleted"}});
 }
 
+TEST_CASE("the roots of the overlays grant inside what the host grants the caller") {
+    World w;
+    // Each overlay's upper root takes the host root's owner and mode (sticky /tmp
+    // included), whatever the umask took from mkdir.
+    std::vector<std::string> roots = {"/tmp", "/usr", "/etc", "/var", "/root", w.home};
+    if (geteuid() == 0) {
+        w.mkdirs("sticky");
+        REQUIRE(mount("tmpfs", (w.host + "/sticky").c_str(), "tmpfs", 0,
+                      "size=1m,mode=1777,uid=1234,gid=1234") == 0);
+        roots.push_back(w.host + "/sticky");
+    }
+    std::string script, expected;
+    for (const std::string& d : roots) {
+        script += "{ for t in r w x k; do if [ -$t '" + d +
+                  "' ]; then printf $t; else printf -; fi; done; echo ' " + d + "'; } >&2; ";
+        struct stat st {};
+        REQUIRE(stat(d.c_str(), &st) == 0);
+        expected += access(d.c_str(), R_OK) == 0 ? "r" : "-";
+        expected += access(d.c_str(), W_OK) == 0 ? "w" : "-";
+        expected += access(d.c_str(), X_OK) == 0 ? "x" : "-";
+        expected += (st.st_mode & S_ISVTX) != 0 ? "k" : "-";
+        expected += " " + d + "\n";
+        if (geteuid() == 0) {
+            script += "stat -c '%a %u:%g %n' '" + d + "' >&2; ";
+            char line[4200];
+            snprintf(line, sizeof line, "%o %u:%u %s\n", st.st_mode & 07777, st.st_uid, st.st_gid,
+                     d.c_str());
+            expected += line;
+        }
+    }
+    ProcessResult raw;
+    w.dry_run_sh(script, &raw);
+    if (geteuid() == 0) umount2((w.host + "/sticky").c_str(), MNT_DETACH);
+    CHECK(raw.exit_code == 0);
+    CHECK(raw.err == expected);
+}
+
 TEST_CASE("an empty dir at a split level: writes in it are captured, applied, and nothing else") {
     if (geteuid() != 0) {
         MESSAGE("making a split level needs a host mount: this case runs in the root pass");
