@@ -171,6 +171,8 @@ int receive_fd(int socket_fd) {
     const char* name = plan.argv_ptrs[0];
     if (strchr(name, '/') != nullptr) {
         snprintf(resolved, sizeof resolved, "%s", name);
+    } else if (!plan.resolved_command.empty()) {
+        snprintf(resolved, sizeof resolved, "%s", plan.resolved_command.c_str());
     } else if (!resolve_in_path(name, resolved, sizeof resolved)) {
         dprintf(STDERR_FILENO, "whatif: %s: command not found\n", name);
         _exit(127);

@@ -91,7 +91,9 @@ Status check_store_filesystem(const std::string& run_dir) {
     return {};
 }
 
-std::string resolve_executable(const std::string& name) {
+// The first executable `name` in PATH, as a shell finds and names it (a relative
+// PATH entry gives a path relative to the command's cwd). Empty when there is none.
+std::string resolve_executable(const std::string& name, const std::string& cwd) {
     if (name.find('/') != std::string::npos) return name;
     const char* path_env = std::getenv("PATH");
     std::string path = path_env != nullptr ? path_env : "/usr/local/bin:/usr/bin:/bin";
@@ -102,7 +104,9 @@ std::string resolve_executable(const std::string& name) {
         std::string dir = path.substr(start, end - start);
         if (dir.empty()) dir = ".";
         const std::string candidate = util::join_path(dir, name);
-        if (access(candidate.c_str(), X_OK) == 0) return candidate;
+        const std::string checked =
+            candidate.front() == '/' ? candidate : util::join_path(cwd, candidate);
+        if (access(checked.c_str(), X_OK) == 0) return candidate;
         start = end + 1;
     }
     return {};
@@ -429,7 +433,8 @@ Result<RunOutcome> run(const RunRequest& req) {
     plan.cgroup_self_join_fd = pids_limit ? pids_limit->self_join_fd() : -1;
 
     RunOutcome outcome;
-    outcome.exe = resolve_executable(req.argv.front());
+    outcome.exe = resolve_executable(req.argv.front(), req.cwd);
+    plan.resolved_command = outcome.exe;
     outcome.layers = prepared->layers;
     const auto started = std::chrono::steady_clock::now();
 

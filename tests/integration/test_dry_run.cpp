@@ -234,6 +234,43 @@ TEST_CASE("command not found is reported like a shell does") {
     CHECK(nlohmann::json::parse(r.out)["run"]["exit_status"] == 127);
 }
 
+TEST_CASE(
+    "PATH is searched like a shell does: relative entries from the cwd, unexecutable skipped") {
+    World w;
+    w.mkdirs("sub/bin");
+    w.mkdirs("noexec");
+    w.write("sub/bin/tool", "#!/bin/sh\necho from-sub-bin \"$0\"\n");
+    w.write("noexec/tool", "#!/bin/sh\necho from-noexec\n");
+    w.write("noexec/only-here", "#!/bin/sh\necho never\n");
+    chmod((w.host + "/sub/bin/tool").c_str(), 0755);
+    chmod((w.host + "/noexec/tool").c_str(), 0644);
+    chmod((w.host + "/noexec/only-here").c_str(), 0644);
+    auto run = [&](const std::string& command) {
+        ProcessOptions options;
+        options.cwd = w.host;
+        options.env = {{"WHATIF_HOME", w.store},
+                       {"HOME", w.home},
+                       {"NO_COLOR", "1"},
+                       {"WHATIF_LOG", "warn"},
+                       {"PATH", w.host + "/noexec:bin:/usr/bin:/bin"}};
+        // whatif itself runs elsewhere; the command's cwd is sub (relative "bin").
+        return run_process(
+            whatif_binary(),
+            {"run", "--cwd", w.host + "/sub", "-n", "--exit-status", "command", "--", command},
+            options);
+    };
+    const auto found = run("tool");
+    INFO(found.err);
+    CHECK(found.exit_code == 0);
+    CHECK(found.out.find("from-sub-bin bin/tool\n") == 0);  // $0 as a shell names it
+    // Only an unexecutable candidate: exec says why, 126 as in a shell.
+    const auto denied = run("only-here");
+    INFO(denied.err);
+    CHECK(denied.exit_code == 126);
+    CHECK(denied.err.find("only-here: Permission denied") != std::string::npos);
+    CHECK(run("no-such-tool").exit_code == 127);
+}
+
 TEST_CASE("inside: pid namespace, fresh /proc, read-only /sys, store invisible") {
     World w;
     ProcessResult raw;
