@@ -303,25 +303,37 @@ bool build_skeleton(const ChildPlan& plan, ChildError& err) {
     }
     for (const ChildSkeletonEntry& e : plan.skeleton) {
         switch (e.kind) {
-            case DirEntryInfo::Kind::dir:
-                if (mkdir(e.path.c_str(), 0755) != 0) {
+            case DirEntryInfo::Kind::dir: {
+                const mode_t wanted = e.mode >= 0 ? static_cast<mode_t>(e.mode) : 0755;
+                if (mkdir(e.path.c_str(), wanted & 01777) != 0) {
                     err.syscall_failed("mkdir", e.path.c_str());
                     return false;
                 }
+                if (e.uid < 0 && e.mode < 0) break;  // a mount point
                 // A stand-in for a host dir: the host's owner (where it is mapped)
-                // and the mode the plan worked out. A mode that denies the caller
-                // does not deny init, which holds CAP_DAC_OVERRIDE here while it
-                // makes the entries beneath.
-                if (e.uid >= 0 && lchown(e.path.c_str(), static_cast<uid_t>(e.uid),
-                                         static_cast<gid_t>(e.gid)) != 0) {
+                // and the mode the plan worked out, set where mkdir did not get them
+                // (the umask, a setgid parent). A mode that denies the caller does not
+                // deny init, which holds CAP_DAC_OVERRIDE here while it makes the
+                // entries beneath.
+                struct stat st {};
+                if (stat(e.path.c_str(), &st) != 0) {
+                    err.syscall_failed("stat", e.path.c_str());
+                    return false;
+                }
+                const bool chown_needed = e.uid >= 0 && (st.st_uid != static_cast<uid_t>(e.uid) ||
+                                                         st.st_gid != static_cast<gid_t>(e.gid));
+                if (chown_needed && lchown(e.path.c_str(), static_cast<uid_t>(e.uid),
+                                           static_cast<gid_t>(e.gid)) != 0) {
                     err.syscall_failed("lchown", e.path.c_str());
                     return false;
                 }
-                if (e.mode >= 0 && chmod(e.path.c_str(), static_cast<mode_t>(e.mode)) != 0) {
+                if ((chown_needed || (st.st_mode & 07777) != wanted) &&
+                    chmod(e.path.c_str(), wanted) != 0) {
                     err.syscall_failed("chmod", e.path.c_str());
                     return false;
                 }
                 break;
+            }
             case DirEntryInfo::Kind::symlink:
                 if (symlink(e.link_target.c_str(), e.path.c_str()) != 0) {
                     err.syscall_failed("symlink", e.link_target.c_str(), e.path.c_str());
