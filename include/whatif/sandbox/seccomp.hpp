@@ -10,8 +10,8 @@
 
 namespace whatif::sandbox::seccomp {
 
-// The filter, built with libseccomp by the supervisor before the sandbox exists:
-// it denies the namespace-sandbox escape classes (EPERM; ENOSYS for clone3 so libc
+// The filter, compiled with libseccomp (at build time: see filter() below): it
+// denies the namespace-sandbox escape classes (EPERM; ENOSYS for clone3 so libc
 // falls back to clone), denies every non-native ABI (int 0x80, x32), and asks for a
 // user notification on execve, execveat, connect and addressed sendto, which init
 // uses to observe (the process log, the network) and always continues. Exported as
