@@ -7,10 +7,10 @@
 #include <linux/filter.h>
 
 #include <cstdio>
-#include <fstream>
 #include <string>
 
 #include "whatif/sandbox/seccomp.hpp"
+#include "whatif/util/fs.hpp"
 
 int main(int argc, char** argv) {
     if (argc != 2) {
@@ -43,17 +43,8 @@ int main(int argc, char** argv) {
     }
     text += "}  // namespace whatif::sandbox::seccomp\n";
     // Whole or not at all: a build interrupted here must not leave half a header.
-    const std::string tmp = output + ".tmp";
-    {
-        std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-        out << text;
-        if (!out.flush()) {
-            std::fprintf(stderr, "whatif_seccomp_gen: cannot write %s\n", tmp.c_str());
-            return 1;
-        }
-    }
-    if (std::rename(tmp.c_str(), output.c_str()) != 0) {
-        std::perror(("whatif_seccomp_gen: rename to " + output).c_str());
+    if (auto st = whatif::util::write_file_atomically(output, text, 0644); !st) {
+        std::fprintf(stderr, "whatif_seccomp_gen: %s\n", st.error().message.c_str());
         return 1;
     }
     return 0;

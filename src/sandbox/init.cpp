@@ -40,38 +40,6 @@ namespace {
     _exit(1);
 }
 
-// PATH search done before the seccomp filter is in place, so that the command's
-// own start is one execve (each failed attempt would be a notification). Fills
-// `out` with the first executable candidate; false when there is none. Like a
-// shell, an unreadable PATH entry (EACCES) does not hide a later one. No allocation.
-bool resolve_in_path(const char* name, char* out, size_t out_size) {
-    const char* path = getenv("PATH");
-    if (path == nullptr) path = "/usr/local/bin:/usr/bin:/bin";
-    bool found_any = false;
-    while (*path != '\0') {
-        const char* end = strchrnul(path, ':');
-        const size_t len = static_cast<size_t>(end - path);
-        const size_t dir_len = len == 0 ? 1 : len;
-        if (dir_len + strlen(name) + 2 < out_size) {
-            char candidate[4096];
-            memcpy(candidate, len == 0 ? "." : path, dir_len);
-            candidate[dir_len] = '/';
-            strcpy(candidate + dir_len + 1, name);
-            if (access(candidate, X_OK) == 0) {
-                strcpy(out, candidate);
-                return true;
-            }
-            // Most candidates do not exist (ENOENT): no second lookup for those.
-            if (!found_any && errno != ENOENT && access(candidate, F_OK) == 0) {
-                strcpy(out, candidate);  // exists but not executable: exec will say why
-                found_any = true;
-            }
-        }
-        path = *end == ':' ? end + 1 : end;
-    }
-    return found_any;
-}
-
 // Fork bombs and memory bombs stay inside: per-sandbox process count (user
 // namespaces count processes per namespace since Linux 5.14; root is exempt, and
 // gets a pids cgroup from the supervisor) and data size.
@@ -167,13 +135,8 @@ int receive_fd(int socket_fd) {
         die_with_setup_error(plan, err);
     }
 #endif
-    char resolved[4096];
     const char* name = plan.argv_ptrs[0];
-    if (strchr(name, '/') != nullptr) {
-        snprintf(resolved, sizeof resolved, "%s", name);
-    } else if (!plan.resolved_command.empty()) {
-        snprintf(resolved, sizeof resolved, "%s", plan.resolved_command.c_str());
-    } else if (!resolve_in_path(name, resolved, sizeof resolved)) {
+    if (plan.resolved_command.empty()) {
         dprintf(STDERR_FILENO, "whatif: %s: command not found\n", name);
         _exit(127);
     }
@@ -197,7 +160,8 @@ int receive_fd(int socket_fd) {
         _exit(126);
     }
     sigprocmask(SIG_SETMASK, &plan.original_mask, nullptr);
-    execve(resolved, plan.argv_ptrs.data(), plan.env.empty() ? environ : plan.env_ptrs.data());
+    execve(plan.resolved_command.c_str(), plan.argv_ptrs.data(),
+           plan.env.empty() ? environ : plan.env_ptrs.data());
     const int exec_errno = errno;
     dprintf(STDERR_FILENO, "whatif: %s: %s\n", name, strerror(exec_errno));
     _exit(exec_errno == ENOENT ? 127 : 126);

@@ -77,29 +77,34 @@ struct PreparedOverlay {
     }
 };
 
-// An overlay's upper and work dirs, in the run directory. The upper root takes the
-// host root's owner and mode (supervisor.cpp: upper_root_permissions). Each chown
-// or chmod is an inode write on the store's disk, so only what mkdir did not get
-// right (the umask, a setgid parent, setuid/setgid bits) is corrected.
-bool make_layer_dirs(const ChildMount& m, PreparedOverlay& out) {
-    if (mkdir(m.upper.c_str(), m.upper_mode & 01777) != 0 && errno != EEXIST) {
-        out.fail("mkdir", m.upper.c_str());
-        return false;
-    }
+// Makes the directory `path` with `mode` and, where uid >= 0, that owner; mode -1
+// asks for nothing beyond a directory (0755 under the umask). Only what mkdir did
+// not get right (the umask, a setgid parent, setuid/setgid bits) is corrected
+// with chown and chmod: each is an inode write, on the store's disk for an upper
+// root. An owner the namespace does not map is left as mkdir made it when
+// `unmapped_owner_ok`. Returns the call that failed (errno set), or nullptr.
+const char* make_dir_as(const char* path, int mode, int uid, int gid, bool unmapped_owner_ok) {
+    const mode_t wanted = mode >= 0 ? static_cast<mode_t>(mode) : 0755;
+    if (mkdir(path, wanted & 01777) != 0 && errno != EEXIST) return "mkdir";
+    if (mode < 0 && uid < 0) return nullptr;
     struct stat st {};
-    if (stat(m.upper.c_str(), &st) != 0) {
-        out.fail("stat", m.upper.c_str());
-        return false;
-    }
+    if (stat(path, &st) != 0) return "stat";
     bool chowned = false;
-    if (m.upper_uid >= 0 && (st.st_uid != static_cast<uid_t>(m.upper_uid) ||
-                             st.st_gid != static_cast<gid_t>(m.upper_gid)))
-        chowned = chown(m.upper.c_str(), static_cast<uid_t>(m.upper_uid),
-                        static_cast<gid_t>(m.upper_gid)) == 0;
-    // (An owner the namespace does not map cannot be set: the caller's then.)
-    if ((chowned || (st.st_mode & 07777) != m.upper_mode) &&
-        chmod(m.upper.c_str(), m.upper_mode) != 0) {
-        out.fail("chmod", m.upper.c_str());
+    if (uid >= 0 &&
+        (st.st_uid != static_cast<uid_t>(uid) || st.st_gid != static_cast<gid_t>(gid))) {
+        chowned = chown(path, static_cast<uid_t>(uid), static_cast<gid_t>(gid)) == 0;
+        if (!chowned && !unmapped_owner_ok) return "chown";
+    }
+    if ((chowned || (st.st_mode & 07777) != wanted) && chmod(path, wanted) != 0) return "chmod";
+    return nullptr;
+}
+
+// An overlay's upper and work dirs, in the run directory. The upper root takes the
+// host root's owner and mode (supervisor.cpp: upper_root_permissions).
+bool make_layer_dirs(const ChildMount& m, PreparedOverlay& out) {
+    if (const char* call = make_dir_as(m.upper.c_str(), static_cast<int>(m.upper_mode), m.upper_uid,
+                                       m.upper_gid, true)) {
+        out.fail(call, m.upper.c_str());
         return false;
     }
     if (mkdir(m.work.c_str(), 0700) != 0 && errno != EEXIST) {
@@ -303,37 +308,16 @@ bool build_skeleton(const ChildPlan& plan, ChildError& err) {
     }
     for (const ChildSkeletonEntry& e : plan.skeleton) {
         switch (e.kind) {
-            case DirEntryInfo::Kind::dir: {
-                const mode_t wanted = e.mode >= 0 ? static_cast<mode_t>(e.mode) : 0755;
-                if (mkdir(e.path.c_str(), wanted & 01777) != 0) {
-                    err.syscall_failed("mkdir", e.path.c_str());
-                    return false;
-                }
-                if (e.uid < 0 && e.mode < 0) break;  // a mount point
-                // A stand-in for a host dir: the host's owner (where it is mapped)
-                // and the mode the plan worked out, set where mkdir did not get them
-                // (the umask, a setgid parent). A mode that denies the caller does not
-                // deny init, which holds CAP_DAC_OVERRIDE here while it makes the
-                // entries beneath.
-                struct stat st {};
-                if (stat(e.path.c_str(), &st) != 0) {
-                    err.syscall_failed("stat", e.path.c_str());
-                    return false;
-                }
-                const bool chown_needed = e.uid >= 0 && (st.st_uid != static_cast<uid_t>(e.uid) ||
-                                                         st.st_gid != static_cast<gid_t>(e.gid));
-                if (chown_needed && lchown(e.path.c_str(), static_cast<uid_t>(e.uid),
-                                           static_cast<gid_t>(e.gid)) != 0) {
-                    err.syscall_failed("lchown", e.path.c_str());
-                    return false;
-                }
-                if ((chown_needed || (st.st_mode & 07777) != wanted) &&
-                    chmod(e.path.c_str(), wanted) != 0) {
-                    err.syscall_failed("chmod", e.path.c_str());
+            case DirEntryInfo::Kind::dir:
+                // A mount point (mode -1), or a stand-in for a host dir: the host's
+                // owner (where it is mapped) and the mode the plan worked out. A mode
+                // that denies the caller does not deny init, which holds
+                // CAP_DAC_OVERRIDE here while it makes the entries beneath.
+                if (const char* call = make_dir_as(e.path.c_str(), e.mode, e.uid, e.gid, false)) {
+                    err.syscall_failed(call, e.path.c_str());
                     return false;
                 }
                 break;
-            }
             case DirEntryInfo::Kind::symlink:
                 if (symlink(e.link_target.c_str(), e.path.c_str()) != 0) {
                     err.syscall_failed("symlink", e.link_target.c_str(), e.path.c_str());

@@ -91,12 +91,22 @@ Status check_store_filesystem(const std::string& run_dir) {
     return {};
 }
 
-// The first executable `name` in PATH, as a shell finds and names it (a relative
-// PATH entry gives a path relative to the command's cwd). Empty when there is none.
-std::string resolve_executable(const std::string& name, const std::string& cwd) {
-    if (name.find('/') != std::string::npos) return name;
+// argv[0] as a shell finds and names it in PATH: the first executable candidate,
+// else the first one that exists (exec then says why, 126), else none (127). An
+// unreadable PATH entry does not hide a later one; a relative entry gives a path
+// relative to the command's cwd. Searched here, on the host, before the clone:
+// the same files the sandbox starts with, and the command's process then makes no
+// lookups through freshly mounted overlays (nor seccomp notifications).
+struct PathSearch {
+    std::string path;  // empty: not found
+    bool executable = false;
+};
+
+PathSearch search_path(const std::string& name, const std::string& cwd) {
+    if (name.find('/') != std::string::npos) return {name, true};
     const char* path_env = std::getenv("PATH");
-    std::string path = path_env != nullptr ? path_env : "/usr/local/bin:/usr/bin:/bin";
+    const std::string path = path_env != nullptr ? path_env : "/usr/local/bin:/usr/bin:/bin";
+    PathSearch found;
     size_t start = 0;
     while (start <= path.size()) {
         size_t end = path.find(':', start);
@@ -106,10 +116,13 @@ std::string resolve_executable(const std::string& name, const std::string& cwd) 
         const std::string candidate = util::join_path(dir, name);
         const std::string checked =
             candidate.front() == '/' ? candidate : util::join_path(cwd, candidate);
-        if (access(checked.c_str(), X_OK) == 0) return candidate;
+        if (access(checked.c_str(), X_OK) == 0) return {candidate, true};
+        // Most candidates do not exist (ENOENT): no second lookup for those.
+        if (found.path.empty() && errno != ENOENT && access(checked.c_str(), F_OK) == 0)
+            found.path = candidate;
         start = end + 1;
     }
-    return {};
+    return found;
 }
 
 std::vector<gid_t> groups() {
@@ -136,6 +149,7 @@ Result<PreparedChild> prepare_child(const RunRequest& req) {
 
     PreparedChild prepared;
     ChildPlan& plan = prepared.plan;
+    plan.caller_is_root = geteuid() == 0;
     // The layers' own dirs below these are made by init, in parallel (mnt.cpp).
     for (const char* dir : {"upper", "work"})
         if (auto st = util::make_dirs(util::join_path(req.run_dir, dir)); !st)
@@ -196,7 +210,7 @@ Result<PreparedChild> prepare_child(const RunRequest& req) {
     // The kernel's global knobs under /proc check the kernel's uid 0: a root caller's
     // uid 0 passes, so they are bound read-only. Anyone else is refused there by
     // the kernel (and holds no capabilities inside): ten mount calls saved.
-    if (geteuid() == 0)
+    if (plan.caller_is_root)
         for (const char* entry : {"sys", "sysrq-trigger", "irq", "bus", "fs"})
             plan.proc_read_only.push_back(util::join_path(plan.proc_target, entry));
     plan.dev_target = util::join_path(plan.staging_root, "dev");
@@ -402,7 +416,6 @@ Result<RunOutcome> run(const RunRequest& req) {
     plan.stdout_fd = out->write_end.get();
     plan.stderr_fd = err->write_end.get();
     plan.original_mask = signals.original();
-    plan.caller_is_root = geteuid() == 0;
     auto capabilities = caps::CapabilitySet::for_caller(plan.caller_is_root);
     if (!capabilities) return std::unexpected(capabilities.error());
     auto seccomp_program = seccomp::filter();
@@ -437,8 +450,9 @@ Result<RunOutcome> run(const RunRequest& req) {
     plan.cgroup_self_join_fd = pids_limit ? pids_limit->self_join_fd() : -1;
 
     RunOutcome outcome;
-    outcome.exe = resolve_executable(req.argv.front(), req.cwd);
-    plan.resolved_command = outcome.exe;
+    const PathSearch command = search_path(req.argv.front(), req.cwd);
+    if (command.executable) outcome.exe = command.path;
+    plan.resolved_command = command.path;
     outcome.layers = prepared->layers;
     const auto started = std::chrono::steady_clock::now();
 

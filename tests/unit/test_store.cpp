@@ -8,11 +8,12 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
-#include <cstdlib>
 #include <thread>
+#include <vector>
 
 #include "whatif/store/run_store.hpp"
 #include "whatif/util/fs.hpp"
+#include "whatif/util/program.hpp"
 
 using namespace whatif;
 
@@ -132,11 +133,24 @@ struct LoopExt4 {
     std::string image = tmp.dir + "/fs.img", mount_point = tmp.dir + "/mnt";
     bool mounted = false;
     explicit LoopExt4(bool journal) {
-        const std::string features = journal ? "" : " -O ^has_journal";
-        const std::string make = "truncate -s 32M " + image + " && mkfs.ext4 -q -F" + features +
-                                 " " + image + " && mkdir " + mount_point + " && mount -o loop " +
-                                 image + " " + mount_point + " 2>/dev/null";
-        mounted = std::system(make.c_str()) == 0;
+        auto succeeds = [](std::vector<std::string> argv) {
+            util::ProgramCall call;
+            call.argv = std::move(argv);
+            const auto r = util::run_program(call);
+            return r && r->exit_code == 0;
+        };
+        std::vector<std::string> mkfs = {"mkfs.ext4", "-q", "-F"};
+        if (!journal) mkfs.insert(mkfs.end(), {"-O", "^has_journal"});
+        mkfs.push_back(image);
+        mounted = truncate_to(image, 32 << 20) && succeeds(mkfs) &&
+                  mkdir(mount_point.c_str(), 0755) == 0 &&
+                  succeeds({"mount", "-o", "loop", image, mount_point});
+    }
+    static bool truncate_to(const std::string& path, off_t size) {
+        const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        const bool ok = fd >= 0 && ftruncate(fd, size) == 0;
+        if (fd >= 0) close(fd);
+        return ok;
     }
     ~LoopExt4() {
         if (mounted) umount2(mount_point.c_str(), MNT_DETACH);

@@ -68,9 +68,9 @@ struct ChildPlan {
     std::string cwd;
     std::vector<std::string> argv;
     std::vector<char*> argv_ptrs;  // null-terminated view of argv
-    // argv[0] found in PATH by the supervisor, on the host (the same files the
-    // sandbox starts with): the command's process then makes no lookups of its own
-    // through fresh overlays. Empty: not found there; the command's process searches.
+    // What the command's process execs: argv[0] as given when it holds a '/', else
+    // as the supervisor found it in PATH (supervisor.cpp: search_path). Empty: not
+    // found, 127.
     std::string resolved_command;
     std::vector<std::string> env;
     std::vector<char*> env_ptrs;  // null-terminated view of env
