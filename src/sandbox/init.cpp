@@ -1,6 +1,8 @@
 #include "whatif/sandbox/init.hpp"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
 
 #include <linux/close_range.h>
 #include <poll.h>
@@ -85,6 +87,34 @@ bool apply_rlimits(ChildError& err) {
     return sendmsg(socket_fd, &msg, MSG_NOSIGNAL) == 1;
 }
 
+// The command's process asked for its id maps (exec_command): written from here,
+// the parent user namespace, as its /proc entry in the sandbox's /proc says.
+bool write_command_id_maps(const ChildPlan& plan, pid_t command, int socket_fd, ChildError& err) {
+    char byte = 0;
+    if (recv(socket_fd, &byte, 1, 0) != 1) return true;  // it failed before: reported
+    const struct {
+        const char* file;
+        const std::string& map;
+    } maps[] = {{"uid_map", plan.command_uid_map}, {"gid_map", plan.command_gid_map}};
+    for (const auto& m : maps) {
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/%s", static_cast<int>(command), m.file);
+        const int fd = open(path, O_WRONLY | O_CLOEXEC);
+        // One write(2): the kernel takes a map only whole.
+        const bool written =
+            fd >= 0 && write(fd, m.map.data(), m.map.size()) == static_cast<ssize_t>(m.map.size());
+        const int saved = errno;
+        if (fd >= 0) close(fd);
+        if (!written) {
+            errno = saved;
+            err.syscall_failed("write", path);
+            return false;
+        }
+    }
+    send(socket_fd, &byte, 1, MSG_NOSIGNAL);  // if it died meanwhile, so be it
+    return true;
+}
+
 int receive_fd(int socket_fd) {
     char dummy = 0;
     iovec iov{&dummy, 1};
@@ -106,6 +136,17 @@ int receive_fd(int socket_fd) {
 // filter is the last step before exec.
 [[noreturn]] void exec_command(const ChildPlan& plan, int fd_socket) {
     ChildError err;
+    if (plan.command_user_ns) {
+        // Our own user namespace (ChildPlan::command_user_ns); init, in the parent
+        // one, writes its id maps and answers.
+        if (unshare(CLONE_NEWUSER) != 0) {
+            err.syscall_failed("unshare", "CLONE_NEWUSER");
+            die_with_setup_error(plan, err);
+        }
+        char byte = 'u';
+        if (send(fd_socket, &byte, 1, MSG_NOSIGNAL) != 1 || recv(fd_socket, &byte, 1, 0) != 1)
+            _exit(126);  // init is gone, and the sandbox with it
+    }
     if (plan.interactive) {
         // explore on a terminal: whatif's own stdio, whatif's session (a shell needs a
         // controlling terminal for job control), a process group of its own in the
@@ -215,11 +256,8 @@ void close_inherited_fds(const ChildPlan& plan) {
         }
         close(plan.cgroup_self_join_fd);
     }
-    char go = 0;
-    if (read(plan.sync_fd, &go, 1) != 1) _exit(1);  // supervisor gone, or id maps failed
-    const long long mapped = util::micros_since_start();
-
-    // The network namespace is made by a thread of ours while we mount (net.hpp).
+    // The network namespace is made by a thread of ours while we mount (net.hpp),
+    // from now on: it needs capabilities in our user namespace, not its id maps.
     // (A failure to start it leaves the work to this thread.)
     net::PreparedNamespace network;
     std::optional<std::thread> network_thread;
@@ -230,6 +268,9 @@ void close_inherited_fds(const ChildPlan& plan) {
             net::prepare_namespace(plan, network);
         }
     }
+    char go = 0;
+    if (read(plan.sync_fd, &go, 1) != 1) _exit(1);  // supervisor gone, or id maps failed
+    const long long mapped = util::micros_since_start();
     auto enter_network = [&](ChildError& e) {
         if (plan.net_mode == ChildPlan::NetMode::host) return true;
         if (network_thread) network_thread->join();
@@ -269,13 +310,18 @@ void close_inherited_fds(const ChildPlan& plan) {
     close(fd_pair[1]);
     close(plan.stdout_fd);
     close(plan.stderr_fd);
+    if (plan.command_user_ns && !write_command_id_maps(plan, command, fd_pair[0], err)) {
+        kill(command, SIGKILL);
+        die_with_setup_error(plan, err);
+    }
     // -1 when the command's process failed before its filter was in place.
     const int notify_fd = receive_fd(fd_pair[0]);
     close(fd_pair[0]);
-    char timing[128];
-    const int timing_len = snprintf(timing, sizeof timing,
-                                    "cloned %lld mapped %lld root and network %lld contained %lld",
-                                    cloned, mapped, mounts_done, util::micros_since_start());
+    char timing[160];
+    const int timing_len =
+        snprintf(timing, sizeof timing,
+                 "cloned %lld mapped %lld network %lld root and network %lld contained %lld",
+                 cloned, mapped, network.ready_at, mounts_done, util::micros_since_start());
     proclog::write_frame(plan.status_fd, proclog::kFrameTiming, timing,
                          static_cast<size_t>(timing_len));
 

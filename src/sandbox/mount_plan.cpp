@@ -2,6 +2,8 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/nsfs.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -171,10 +173,59 @@ class Planner {
         if (m.mount_point != "/" &&
             (is_pseudo_filesystem(m.fs_type) || rebuilt_by_sandbox(m.mount_point)))
             return;
-        add_dir(m.mount_point, m);
+        if (options_.mounts_locked)
+            add_dir(m.mount_point, m);
+        else
+            add_whole_mount(m);
     }
 
   private:
+    // Unlocked mounts: `m` overlaid whole (bound read-only when the host has it so),
+    // then the mounts made on it, each in turn. A mount's own mount point lies in
+    // the overlay of the one beneath, as on the host.
+    void add_whole_mount(const HostMount& m) {
+        MountStep step;
+        step.host_path = step.target = m.mount_point;
+        step.locked_flags = m.locked_flags;
+        step.read_only = m.read_only;
+        if (options_.is_directory && !options_.is_directory(m.mount_point)) {
+            step.kind = StepKind::bind_file_read_only;  // a file mounted over a file
+            step.read_only = true;
+            plan.steps.push_back(std::move(step));
+            return;
+        }
+        if (m.read_only) {
+            step.kind = StepKind::bind_read_only;
+        } else {
+            step.kind = StepKind::overlay;
+            step.layer = plan.layer_count++;
+        }
+        plan.steps.push_back(std::move(step));
+        const size_t index = static_cast<size_t>(&m - visible_.data());
+        for (size_t i = 0; i < visible_.size(); ++i)
+            if (mounted_on(i) == static_cast<long>(index)) add_mount(visible_[i]);
+    }
+
+    // The index of the visible mount that visible_[i] is mounted on (the nearest
+    // one above its mount point), -1 for none; computed once for all.
+    long mounted_on(size_t i) {
+        if (parents_.empty()) {
+            parents_.assign(visible_.size(), -1);
+            for (size_t c = 0; c < visible_.size(); ++c)
+                for (size_t p = 0; p < visible_.size(); ++p) {
+                    const std::string& above = visible_[p].mount_point;
+                    if (p == c || above == visible_[c].mount_point ||
+                        !util::path_is_within(visible_[c].mount_point, above))
+                        continue;
+                    const long best = parents_[c];
+                    if (best < 0 ||
+                        above.size() > visible_[static_cast<size_t>(best)].mount_point.size())
+                        parents_[c] = static_cast<long>(p);
+                }
+        }
+        return parents_[i];
+    }
+
     static bool rebuilt_by_sandbox(std::string_view path) {
         return util::path_is_within(path, "/proc") || util::path_is_within(path, "/sys") ||
                util::path_is_within(path, "/dev");
@@ -317,9 +368,34 @@ class Planner {
     const DirLister& list_dir_;
     const PlanOptions& options_;
     int skeleton_count_ = 0;
+    std::vector<long> parents_;  // by index into visible_ (unlocked mounts only)
 };
 
 }  // namespace
+
+bool mounts_would_be_locked() {
+    if (geteuid() != 0) return true;
+    // A mount namespace copied into another user namespace than its owner's has
+    // every mount locked: ours must be owned by our own user namespace.
+    const int mnt_ns = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+    if (mnt_ns < 0) return true;
+    const int owner = ioctl(mnt_ns, NS_GET_USERNS);
+    close(mnt_ns);
+    if (owner < 0) return true;
+    struct stat owner_st {
+    }, own_st{};
+    const bool own = fstat(owner, &owner_st) == 0 && stat("/proc/self/ns/user", &own_st) == 0 &&
+                     owner_st.st_dev == own_st.st_dev && owner_st.st_ino == own_st.st_ino;
+    close(owner);
+    if (!own) return true;
+    // And no mount beneath "/" may be locked already (this namespace a copy of
+    // another's): the kernel then refuses a non-recursive clone of "/". Refused
+    // too without CAP_SYS_ADMIN, which mounting needs anyway.
+    const int tree = open_tree(AT_FDCWD, "/", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+    if (tree < 0) return true;
+    close(tree);
+    return false;
+}
 
 MountPlan plan_mounts(const std::vector<HostMount>& host_mounts, const DirLister& list_dir,
                       const PlanOptions& options) {

@@ -1,4 +1,5 @@
 #include "whatif/sandbox/net.hpp"
+#include "whatif/util/log.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -156,6 +157,24 @@ bool open_dns_sockets(const ChildPlan& plan, ChildError& err) {
     return ok;
 }
 
+namespace {
+
+// In this thread's network namespace (/proc/sys/net is the opener's).
+bool no_privileged_ports(ChildError& err) {
+    const char* path = "/proc/sys/net/ipv4/ip_unprivileged_port_start";
+    const int fd = open(path, O_WRONLY | O_CLOEXEC);
+    const bool written = fd >= 0 && write(fd, "0", 1) == 1;
+    const int saved = errno;
+    if (fd >= 0) close(fd);
+    if (!written) {
+        errno = saved;
+        err.syscall_failed("write", path);
+    }
+    return written;
+}
+
+}  // namespace
+
 void prepare_namespace(const ChildPlan& plan, PreparedNamespace& out) {
     // This thread alone moves (CLONE_NEWNET may be unshared by one thread of many).
     if (unshare(CLONE_NEWNET) != 0) {
@@ -164,8 +183,13 @@ void prepare_namespace(const ChildPlan& plan, PreparedNamespace& out) {
     }
     // Only stub and none come here: host mode keeps the host's namespace.
     if (!bring_loopback_up(out.err) || !route_everything_locally(out.err)) return;
+    // The command's user namespace does not own this one (ChildPlan::command_user_ns),
+    // so its root could not bind ports below 1024 with the capability it keeps: no
+    // port is privileged here instead.
+    if (plan.command_user_ns && !no_privileged_ports(out.err)) return;
     if (plan.net_mode == ChildPlan::NetMode::stub && !open_dns_sockets(plan, out.err)) return;
     out.netns_fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    out.ready_at = util::micros_since_start();
     if (out.netns_fd < 0) out.err.syscall_failed("open", "/proc/thread-self/ns/net");
 }
 

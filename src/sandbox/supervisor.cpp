@@ -38,8 +38,9 @@ namespace {
 // The network namespace is not among them: init makes it in a thread (net.hpp).
 constexpr int kNamespaces =
     CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP;
-constexpr const char* kNamespaceNames =
+constexpr std::string_view kNamespaceNames =
     "CLONE_NEWUSER|CLONE_NEWNS|CLONE_NEWPID|CLONE_NEWIPC|CLONE_NEWUTS|CLONE_NEWCGROUP";
+constexpr std::string_view kUserNamespaceName = "CLONE_NEWUSER|";
 
 struct Pipe {
     UniqueFd read_end, write_end;
@@ -141,15 +142,26 @@ Result<PreparedChild> prepare_child(const RunRequest& req) {
     if (auto st = check_store_filesystem(req.run_dir); !st) return std::unexpected(st.error());
     auto host_mounts = read_host_mounts();
     if (!host_mounts) return std::unexpected(host_mounts.error());
+    const bool mounts_locked = mounts_would_be_locked();
     const MountPlan mount_plan =
         plan_mounts(*host_mounts, host_dir_lister(),
-                    {.caller_uid = geteuid(), .caller_gid = getegid(), .caller_groups = groups()});
+                    {.caller_uid = geteuid(),
+                     .caller_gid = getegid(),
+                     .caller_groups = groups(),
+                     .mounts_locked = mounts_locked,
+                     .is_directory = [](const std::string& path) {
+                         struct stat st {};
+                         return stat(path.c_str(), &st) != 0 || S_ISDIR(st.st_mode);
+                     }});
     if (mount_plan.steps.empty() || mount_plan.steps.front().target != "/")
         return fail("no root filesystem found in /proc/self/mountinfo");
 
     PreparedChild prepared;
     ChildPlan& plan = prepared.plan;
     plan.caller_is_root = geteuid() == 0;
+    plan.command_user_ns = !mounts_locked;
+    if (plan.command_user_ns)
+        std::tie(plan.command_uid_map, plan.command_gid_map) = user::identity_maps();
     // The layers' own dirs below these are made by init, in parallel (mnt.cpp).
     for (const char* dir : {"upper", "work"})
         if (auto st = util::make_dirs(util::join_path(req.run_dir, dir)); !st)
@@ -457,11 +469,16 @@ Result<RunOutcome> run(const RunRequest& req) {
     const auto started = std::chrono::steady_clock::now();
 
     // Fork-like clone: the child gets a copy of our memory, no separate stack.
-    const long child = syscall(SYS_clone, kNamespaces | SIGCHLD, nullptr, nullptr, nullptr, 0);
+    // (Without CLONE_NEWUSER when init makes the command's own: ChildPlan.)
+    const int namespaces = plan.command_user_ns ? kNamespaces & ~CLONE_NEWUSER : kNamespaces;
+    const long child = syscall(SYS_clone, namespaces | SIGCHLD, nullptr, nullptr, nullptr, 0);
     if (child < 0) {
         const int clone_errno = errno;
-        std::string msg = "clone(" + std::string(kNamespaceNames) +
-                          "): " + std::string(std::strerror(clone_errno));
+        const std::string_view names = plan.command_user_ns
+                                           ? kNamespaceNames.substr(kUserNamespaceName.size())
+                                           : kNamespaceNames;
+        std::string msg =
+            "clone(" + std::string(names) + "): " + std::string(std::strerror(clone_errno));
         if (const std::string why = user::userns_diagnosis(clone_errno); !why.empty())
             msg += "; " + why;
         return fail(msg);
@@ -487,7 +504,7 @@ Result<RunOutcome> run(const RunRequest& req) {
         stub->start();
     }
 
-    if (auto st = user::write_id_maps(init_pid); !st) {
+    if (auto st = plan.command_user_ns ? Status{} : user::write_id_maps(init_pid); !st) {
         kill(init_pid, SIGKILL);
         waitpid(init_pid, nullptr, 0);
         std::string msg = "writing the sandbox's id maps failed: " + st.error().message;
@@ -619,9 +636,14 @@ Result<RunOutcome> run(const RunRequest& req) {
 
     if (frames.setup_error) {
         std::string msg = "sandbox set-up failed: " + *frames.setup_error;
-        if (frames.setup_error->find("EPERM") != std::string::npos ||
-            frames.setup_error->find("EACCES") != std::string::npos)
-            if (const std::string why = user::userns_diagnosis(); !why.empty()) msg += "; " + why;
+        const auto says = [&](const char* what) {
+            return frames.setup_error->find(what) != std::string::npos;
+        };
+        // init makes the command's user namespace when the clone did not.
+        const bool limit = says("CLONE_NEWUSER") && says("ENOSPC");
+        if (says("EPERM") || says("EACCES") || limit)
+            if (const std::string why = user::userns_diagnosis(limit ? ENOSPC : 0); !why.empty())
+                msg += "; " + why;
         return fail(msg);
     }
     if (frames.exit_wait_status) {

@@ -48,16 +48,19 @@ std::string read_trimmed(const char* path) {
 
 }  // namespace
 
+std::pair<std::string, std::string> identity_maps() {
+    return {identity_of_own_map("/proc/self/uid_map", 0),
+            identity_of_own_map("/proc/self/gid_map", 0)};
+}
+
 Status write_id_maps(pid_t child) {
     const std::string proc = "/proc/" + std::to_string(child);
     const uid_t uid = geteuid();
     const gid_t gid = getegid();
     if (uid == 0) {
-        if (auto r =
-                write_proc_file(proc + "/uid_map", identity_of_own_map("/proc/self/uid_map", 0));
-            !r)
-            return r;
-        return write_proc_file(proc + "/gid_map", identity_of_own_map("/proc/self/gid_map", 0));
+        const auto [uid_map, gid_map] = identity_maps();
+        if (auto r = write_proc_file(proc + "/uid_map", uid_map); !r) return r;
+        return write_proc_file(proc + "/gid_map", gid_map);
     }
     if (auto r = write_proc_file(proc + "/uid_map",
                                  std::to_string(uid) + " " + std::to_string(uid) + " 1\n");

@@ -9,6 +9,7 @@
 
 #include <boost/process.hpp>
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -24,8 +25,17 @@
 
 namespace whatif::test {
 
+// tests/support/userns_root.cpp, built beside the security probes.
+inline std::string userns_root_binary() {
+    const char* dir = std::getenv("WHATIF_PROBES_DIR");
+    return std::string(dir != nullptr && *dir != '\0' ? dir : WHATIF_PROBES_DIR) + "/userns_root";
+}
+
 struct World {
     std::string root, host, store, home;
+    // Root only: whatif runs as root of a user namespace of its own, as in a
+    // container, where its mounts are locked (mount_plan.hpp).
+    bool in_user_namespace = false;
 
     World() {
         char tmpl[] = "/tmp/whatif-it-XXXXXX";
@@ -46,6 +56,11 @@ struct World {
         options.env = {
             {"WHATIF_HOME", store}, {"HOME", home}, {"NO_COLOR", "1"}, {"WHATIF_LOG", "warn"}};
         options.stdin_data = stdin_data;
+        if (in_user_namespace) {
+            std::vector<std::string> wrapped = {whatif_binary()};
+            wrapped.insert(wrapped.end(), args.begin(), args.end());
+            return run_process(userns_root_binary(), wrapped, options);
+        }
         return run_process(whatif_binary(), args, options);
     }
 

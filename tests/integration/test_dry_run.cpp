@@ -293,26 +293,86 @@ TEST_CASE("a read-only host mount stays read-only inside; tmpfs mounts under mou
             "making host mounts needs root: this case runs in the root pass of scripts/test.sh");
         return;
     }
+    // Directly (root's mounts unlocked), and as root of a user namespace of its own
+    // (locked: split levels).
+    for (const bool in_user_namespace : {false, true}) {
+        CAPTURE(in_user_namespace);
+        World w;
+        w.in_user_namespace = in_user_namespace;
+        w.mkdirs("ro");
+        w.mkdirs("tmpfs");
+        REQUIRE(mount("tmpfs", (w.host + "/ro").c_str(), "tmpfs", MS_RDONLY, "size=1m") == 0);
+        REQUIRE(mount("tmpfs", (w.host + "/tmpfs").c_str(), "tmpfs", 0, "size=1m") == 0);
+        w.mkdirs("tmpfs/inner");
+        w.write("tmpfs/inner/old", "old");
+        const auto before = snapshot_tree(w.host);
+        ProcessResult raw;
+        const auto set = w.dry_run_sh(
+            "touch ro/x 2>/dev/null && echo ro-writable; echo new > tmpfs/inner/new; rm "
+            "tmpfs/inner/old",
+            &raw);
+        const auto after = snapshot_tree(w.host);
+        umount2((w.host + "/ro").c_str(), MNT_DETACH);
+        umount2((w.host + "/tmpfs").c_str(), MNT_DETACH);
+        CHECK(describe_differences(before, after) == "");
+        CHECK(raw.err.find("ro-writable") == std::string::npos);
+        CHECK(w.host_effects(set) ==
+              Effects{{"tmpfs/inner/new", "created"}, {"tmpfs/inner/old", "deleted"}});
+    }
+}
+
+TEST_CASE("a root caller's host mounts are overlaid whole: every file in them is writable") {
+    if (geteuid() != 0) {
+        MESSAGE("making host mounts needs root: this case runs in the root pass");
+        return;
+    }
+    // level is a mount with a mount beneath it and a file too large for a skeleton
+    // copy. Root's own mounts are not locked: level is one overlay, and big can be
+    // written. As root of a user namespace (a container) they are locked: level is
+    // split, big is bound read-only, and the append fails as it is refused.
+    for (const bool in_user_namespace : {false, true}) {
+        CAPTURE(in_user_namespace);
+        World w;
+        w.in_user_namespace = in_user_namespace;
+        w.mkdirs("level");
+        REQUIRE(mount("tmpfs", (w.host + "/level").c_str(), "tmpfs", 0, "size=8m") == 0);
+        w.mkdirs("level/inner");
+        w.write("level/big", std::string(2 << 20, 'b'));
+        REQUIRE(mount("tmpfs", (w.host + "/level/inner").c_str(), "tmpfs", 0, "size=1m") == 0);
+        const auto before = snapshot_tree(w.host);
+        ProcessResult raw;
+        const auto set = w.dry_run_sh("echo x >> level/big; echo y > level/inner/f", &raw);
+        const auto after = snapshot_tree(w.host);
+        umount2((w.host + "/level").c_str(), MNT_DETACH);
+        INFO(raw.err);
+        CHECK(describe_differences(before, after) == "");
+        if (in_user_namespace)
+            CHECK(w.host_effects(set) == Effects{{"level/inner/f", "created"}});
+        else
+            CHECK(w.host_effects(set) ==
+                  Effects{{"level/big", "modified"}, {"level/inner/f", "created"}});
+    }
+}
+
+TEST_CASE("the command runs in a user namespace of its own, and root may bind low ports") {
     World w;
-    w.mkdirs("ro");
-    w.mkdirs("tmpfs");
-    REQUIRE(mount("tmpfs", (w.host + "/ro").c_str(), "tmpfs", MS_RDONLY, "size=1m") == 0);
-    REQUIRE(mount("tmpfs", (w.host + "/tmpfs").c_str(), "tmpfs", 0, "size=1m") == 0);
-    w.mkdirs("tmpfs/inner");
-    w.write("tmpfs/inner/old", "old");
-    const auto before = snapshot_tree(w.host);
+    char host_userns[64] = {};
+    REQUIRE(readlink("/proc/self/ns/user", host_userns, sizeof host_userns - 1) > 0);
     ProcessResult raw;
-    const auto set = w.dry_run_sh(
-        "touch ro/x 2>/dev/null && echo ro-writable; echo new > tmpfs/inner/new; rm "
-        "tmpfs/inner/old",
+    w.dry_run_sh(
+        "readlink /proc/self/ns/user >&2; python3 -c \"import socket\ns = socket.socket()\n"
+        "try:\n s.bind(('127.0.0.1', 80)); print('bound')\nexcept OSError as e: "
+        "print('refused', e.errno)\" >&2",
         &raw);
-    const auto after = snapshot_tree(w.host);
-    umount2((w.host + "/ro").c_str(), MNT_DETACH);
-    umount2((w.host + "/tmpfs").c_str(), MNT_DETACH);
-    CHECK(describe_differences(before, after) == "");
-    CHECK(raw.err.find("ro-writable") == std::string::npos);
-    CHECK(w.host_effects(set) ==
-          Effects{{"tmpfs/inner/new", "created"}, {"tmpfs/inner/old", "deleted"}});
+    INFO(raw.err);
+    CHECK(raw.exit_code == 0);
+    CHECK(raw.err.find("user:[") != std::string::npos);
+    CHECK(raw.err.find(host_userns) == std::string::npos);
+    // As on the host: root keeps net_bind_service, nobody else has it.
+    if (geteuid() == 0)
+        CHECK(raw.err.find("bound\n") != std::string::npos);
+    else
+        CHECK(raw.err.find("refused 13\n") != std::string::npos);
 }
 
 TEST_CASE("the roots of the overlays grant inside what the host grants the caller") {
@@ -357,26 +417,32 @@ TEST_CASE("an empty dir at a split level: writes in it are captured, applied, an
         MESSAGE("making a split level needs a host mount: this case runs in the root pass");
         return;
     }
-    World w;
-    w.mkdirs("level/mnt");
-    w.mkdirs("level/empty");
-    chmod((w.host + "/level/empty").c_str(), 0750);
-    REQUIRE(mount("tmpfs", (w.host + "/level/mnt").c_str(), "tmpfs", 0, "size=1m") == 0);
-    const auto before = snapshot_tree(w.host);
-    ProcessResult raw;
-    const auto set = w.dry_run_sh(
-        "echo x > level/empty/x && mkdir level/empty/d && stat -c %a level/empty", &raw);
-    const auto after = snapshot_tree(w.host);
-    INFO(raw.err);
-    CHECK(describe_differences(before, after) == "");
-    CHECK(w.host_effects(set) ==
-          Effects{{"level/empty/x", "created"}, {"level/empty/d", "created"}});
-    CHECK(raw.err.find("750") != std::string::npos);  // the host's mode, inside
-    CHECK(w.whatif({"apply"}).exit_code == 0);
-    umount2((w.host + "/level/mnt").c_str(), MNT_DETACH);
-    CHECK(read_text(w.host + "/level/empty/x") == "x\n");
-    struct stat st {};
-    CHECK((stat((w.host + "/level/empty").c_str(), &st) == 0 && (st.st_mode & 07777) == 0750));
+    // Split only where mounts are locked: as root of a user namespace of its own.
+    // Directly, root's mounts are overlaid whole; the same must hold.
+    for (const bool in_user_namespace : {true, false}) {
+        CAPTURE(in_user_namespace);
+        World w;
+        w.in_user_namespace = in_user_namespace;
+        w.mkdirs("level/mnt");
+        w.mkdirs("level/empty");
+        chmod((w.host + "/level/empty").c_str(), 0750);
+        REQUIRE(mount("tmpfs", (w.host + "/level/mnt").c_str(), "tmpfs", 0, "size=1m") == 0);
+        const auto before = snapshot_tree(w.host);
+        ProcessResult raw;
+        const auto set = w.dry_run_sh(
+            "echo x > level/empty/x && mkdir level/empty/d && stat -c %a level/empty", &raw);
+        const auto after = snapshot_tree(w.host);
+        INFO(raw.err);
+        CHECK(describe_differences(before, after) == "");
+        CHECK(w.host_effects(set) ==
+              Effects{{"level/empty/x", "created"}, {"level/empty/d", "created"}});
+        CHECK(raw.err.find("750") != std::string::npos);  // the host's mode, inside
+        CHECK(w.whatif({"apply"}).exit_code == 0);
+        umount2((w.host + "/level/mnt").c_str(), MNT_DETACH);
+        CHECK(read_text(w.host + "/level/empty/x") == "x\n");
+        struct stat st {};
+        CHECK((stat((w.host + "/level/empty").c_str(), &st) == 0 && (st.st_mode & 07777) == 0750));
+    }
 }
 
 TEST_CASE("dirs on the way down to a mount: the host's owner and mode inside, writes captured") {
@@ -384,35 +450,41 @@ TEST_CASE("dirs on the way down to a mount: the host's owner and mode inside, wr
         MESSAGE("making a mount beneath needs root: this case runs in the root pass");
         return;
     }
-    // level and level/deep are plain dirs above a mount: they join their level's
-    // skeleton rather than getting overlays of their own (mount_plan.hpp).
-    World w;
-    w.mkdirs("level/deep/mnt");
-    chmod((w.host + "/level").c_str(), 0711);
-    chmod((w.host + "/level/deep").c_str(), 0750);
-    REQUIRE(chown((w.host + "/level/deep").c_str(), 1234, 1234) == 0);
-    REQUIRE(mount("tmpfs", (w.host + "/level/deep/mnt").c_str(), "tmpfs", 0, "size=1m") == 0);
-    const auto before = snapshot_tree(w.host);
-    ProcessResult raw;
-    const auto set = w.dry_run_sh(
-        "echo a > level/new && echo b > level/deep/new && touch level/deep/mnt/inner && "
-        "stat -c '%a %u:%g %n' level level/deep >&2",
-        &raw);
-    const auto after = snapshot_tree(w.host);
-    INFO(raw.err);
-    CHECK(describe_differences(before, after) == "");
-    CHECK(w.host_effects(set) == Effects{{"level/new", "created"},
-                                         {"level/deep/new", "created"},
-                                         {"level/deep/mnt/inner", "created"}});
-    CHECK(raw.err.find("711 0:0 level\n") != std::string::npos);
-    CHECK(raw.err.find("750 1234:1234 level/deep\n") != std::string::npos);
-    CHECK(w.whatif({"apply"}).exit_code == 0);
-    CHECK(w.exists(w.host + "/level/deep/mnt/inner"));
-    umount2((w.host + "/level/deep/mnt").c_str(), MNT_DETACH);
-    CHECK(read_text(w.host + "/level/new") == "a\n");
-    CHECK(read_text(w.host + "/level/deep/new") == "b\n");
-    struct stat st {};
-    REQUIRE(stat((w.host + "/level/deep").c_str(), &st) == 0);
-    CHECK((st.st_mode & 07777) == 0750);
-    CHECK(st.st_uid == 1234);
+    // level and level/deep are plain dirs above a mount: where mounts are locked
+    // (root of a user namespace of its own) they join their level's skeleton rather
+    // than getting overlays of their own (mount_plan.hpp); directly, root's mounts
+    // are overlaid whole. Both must show the host's owners and modes.
+    for (const bool in_user_namespace : {true, false}) {
+        CAPTURE(in_user_namespace);
+        World w;
+        w.in_user_namespace = in_user_namespace;
+        w.mkdirs("level/deep/mnt");
+        chmod((w.host + "/level").c_str(), 0711);
+        chmod((w.host + "/level/deep").c_str(), 0750);
+        REQUIRE(chown((w.host + "/level/deep").c_str(), 1234, 1234) == 0);
+        REQUIRE(mount("tmpfs", (w.host + "/level/deep/mnt").c_str(), "tmpfs", 0, "size=1m") == 0);
+        const auto before = snapshot_tree(w.host);
+        ProcessResult raw;
+        const auto set = w.dry_run_sh(
+            "echo a > level/new && echo b > level/deep/new && touch level/deep/mnt/inner && "
+            "stat -c '%a %u:%g %n' level level/deep >&2",
+            &raw);
+        const auto after = snapshot_tree(w.host);
+        INFO(raw.err);
+        CHECK(describe_differences(before, after) == "");
+        CHECK(w.host_effects(set) == Effects{{"level/new", "created"},
+                                             {"level/deep/new", "created"},
+                                             {"level/deep/mnt/inner", "created"}});
+        CHECK(raw.err.find("711 0:0 level\n") != std::string::npos);
+        CHECK(raw.err.find("750 1234:1234 level/deep\n") != std::string::npos);
+        CHECK(w.whatif({"apply"}).exit_code == 0);
+        CHECK(w.exists(w.host + "/level/deep/mnt/inner"));
+        umount2((w.host + "/level/deep/mnt").c_str(), MNT_DETACH);
+        CHECK(read_text(w.host + "/level/new") == "a\n");
+        CHECK(read_text(w.host + "/level/deep/new") == "b\n");
+        struct stat st {};
+        REQUIRE(stat((w.host + "/level/deep").c_str(), &st) == 0);
+        CHECK((st.st_mode & 07777) == 0750);
+        CHECK(st.st_uid == 1234);
+    }
 }

@@ -1,5 +1,12 @@
 #include <doctest/doctest.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <sys/mount.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <string>
 
 #include <map>
 
@@ -278,4 +285,82 @@ TEST_CASE("a dir on the way down to a mount joins its level's skeleton where tha
     CHECK_FALSE(step_for(grouped, "/srv/a/b")->skeleton.empty());
     CHECK(step_for(grouped, "/srv/a") == nullptr);
     CHECK(grouped.layer_count == 4);
+}
+
+TEST_CASE("unlocked mounts (a root caller's): every mount overlaid whole, its mounts on top") {
+    // kMountinfo plus a file mounted over a file, and a real filesystem mounted on a
+    // pseudo one (it cannot be reached: its mount point is on the skipped autofs).
+    const std::string text = std::string(kMountinfo) +
+                             "30 21 0:13 /resolv /etc/resolv.conf rw - ext4 /dev/vdc rw\n"
+                             "31 21 0:14 / /net rw - autofs auto rw\n"
+                             "32 31 0:15 / /net/srv rw - nfs srv:/ rw\n";
+    auto mounts = parse_mountinfo(text);
+    REQUIRE(mounts.has_value());
+    // No directory is listed: a lister that fails the test if it is asked.
+    bool listed = false;
+    const DirLister lister = [&](const std::string&) {
+        listed = true;
+        return std::vector<DirEntryInfo>{};
+    };
+    const MountPlan plan = plan_mounts(
+        *mounts, lister,
+        {.caller_uid = 0, .mounts_locked = false, .is_directory = [](const std::string& path) {
+             return path != "/etc/resolv.conf";
+         }});
+    CHECK_FALSE(listed);
+    CHECK(plan.skeleton.empty());
+
+    std::vector<std::string> targets;
+    for (const auto& s : plan.steps) {
+        targets.push_back(s.target);
+        CHECK(s.skeleton.empty());
+        CHECK(s.host_path == s.target);
+    }
+    // Parents before children; /home's mount right after /home.
+    const std::vector<std::string> expected = {"/",          "/home", "/home/ana/My Disk",
+                                               "/opt/tools", "/run",  "/etc/resolv.conf"};
+    CHECK(targets == expected);
+    CHECK(step_for(plan, "/")->kind == StepKind::overlay);
+    CHECK(step_for(plan, "/home")->kind == StepKind::overlay);
+    CHECK(step_for(plan, "/home/ana/My Disk")->kind == StepKind::overlay);
+    CHECK(step_for(plan, "/run")->kind == StepKind::overlay);
+    CHECK(step_for(plan, "/opt/tools")->kind == StepKind::bind_read_only);
+    CHECK(step_for(plan, "/opt/tools")->layer == -1);
+    CHECK(step_for(plan, "/etc/resolv.conf")->kind == StepKind::bind_file_read_only);
+    CHECK(step_for(plan, "/etc/resolv.conf")->read_only);
+    CHECK(plan.layer_count == 4);
+    std::vector<int> layers;
+    for (const auto& s : plan.steps)
+        if (s.kind == StepKind::overlay) layers.push_back(s.layer);
+    CHECK(layers == std::vector<int>{0, 1, 2, 3});
+    // The sandbox's own /proc, /sys and /dev; nothing under the autofs mount.
+    for (const char* absent : {"/proc", "/sys", "/dev", "/dev/shm", "/net", "/net/srv"})
+        CHECK(step_for(plan, absent) == nullptr);
+}
+
+TEST_CASE("mounts count as locked unless root owns its mount namespace and nothing is locked") {
+    std::ifstream own_map("/proc/self/uid_map");
+    std::string inside, outside, count;
+    own_map >> inside >> outside >> count;
+    const bool initial_namespace = inside == "0" && outside == "0" && count == "4294967295";
+    if (geteuid() != 0) CHECK(mounts_would_be_locked());
+    if (geteuid() == 0 && initial_namespace) CHECK_FALSE(mounts_would_be_locked());
+
+    // Root of a user namespace of its own, in the mount namespace it came from:
+    // a copy of that would be locked.
+    const pid_t child = fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+        const std::string map = "0 " + std::to_string(geteuid()) + " 1";
+        if (unshare(CLONE_NEWUSER) != 0) _exit(2);
+        const int fd = open("/proc/self/uid_map", O_WRONLY);
+        if (fd < 0 || write(fd, map.data(), map.size()) != static_cast<ssize_t>(map.size()))
+            _exit(3);
+        close(fd);
+        _exit(geteuid() == 0 && mounts_would_be_locked() ? 0 : 1);
+    }
+    int status = 0;
+    REQUIRE(waitpid(child, &status, 0) == child);
+    REQUIRE(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
 }

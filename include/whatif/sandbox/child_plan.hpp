@@ -75,11 +75,19 @@ struct ChildPlan {
     std::vector<std::string> env;
     std::vector<char*> env_ptrs;  // null-terminated view of env
     std::vector<std::string> decoy_sources, decoy_targets;
-    int sync_fd = -1;  // read: a byte when our id maps are written, one when the command may start
+    int sync_fd = -1;    // read: a byte when our id maps are written (or none are needed), one
+                         // when the command may start
     int status_fd = -1;  // write: set-up errors, then the command's wait status
     int stdout_fd = -1, stderr_fd = -1;
     sigset_t original_mask{};
     bool caller_is_root = false;
+    // A root caller whose mounts are not locked (mount_plan.hpp) builds the
+    // sandbox's mounts in its own user namespace, where one overlay can take a whole
+    // host mount, and only the command's process enters a new one, whose id maps
+    // (these, identity) init writes. Everyone else: clone() makes the user
+    // namespace, the supervisor writes the maps.
+    bool command_user_ns = false;
+    std::string command_uid_map, command_gid_map;
     // Made by the supervisor before the clone, so that the command's process only
     // makes system calls between its clone and its exec: the capabilities it keeps
     // and the seccomp program it loads.

@@ -95,7 +95,21 @@ struct PlanOptions {
     gid_t caller_gid = 0;
     std::vector<gid_t> caller_groups = {};  // supplementary
     uint64_t max_skeleton_file_size = 1 << 20;
+    // False when the sandbox's mount namespace is copied within the caller's own
+    // user namespace (a root caller; see mounts_would_be_locked): no mount is locked
+    // then, so nothing is split: every host mount is overlaid whole (or bound
+    // read-only) and its mounts are mounted on top, as on the host.
+    bool mounts_locked = true;
+    // Whether a mount point is a directory (a file bind-mounted over a file is bound
+    // read-only). Unset: every mount point is taken for a directory.
+    std::function<bool(const std::string& path)> is_directory = {};
 };
+
+// True unless this process may copy its mount namespace without the kernel locking
+// the copies (CVE-2021-3732 ff.): it is root in the user namespace that owns its
+// mount namespace, and "/" has no locked mounts beneath it already (a
+// non-recursive clone of "/" succeeds).
+bool mounts_would_be_locked();
 
 // Keeps every visible real filesystem; drops pseudo filesystems and anything under
 // /proc, /sys and /dev (the sandbox builds its own), and mounts hidden by a later

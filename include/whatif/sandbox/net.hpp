@@ -23,6 +23,7 @@ bool open_dns_sockets(const ChildPlan& plan, ChildError& err);
 struct PreparedNamespace {
     int netns_fd = -1;  // /proc/thread-self/ns/net of the thread that made it
     ChildError err;
+    long long ready_at = 0;  // for -vv: when it was ready (us since whatif started)
 };
 void prepare_namespace(const ChildPlan& plan, PreparedNamespace& out);
 bool enter_namespace(PreparedNamespace& prepared, ChildError& err);
