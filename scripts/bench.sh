@@ -19,7 +19,8 @@ cmake -S . -B build-bench-unhardened -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 cmake --build build-bench-unhardened -j "$(nproc)" --target whatif >/dev/null
 unhardened=$PWD/build-bench-unhardened/whatif
 work=$(mktemp -d /tmp/whatif-bench-XXXXXX)
-trap 'rm -rf "$work"' EXIT
+cleanup=("$work")
+trap 'rm -rf "${cleanup[@]}"' EXIT
 export WHATIF_HOME=$work/store
 
 # The store's filesystem matters: every overlay mount makes and removes a few
@@ -34,7 +35,7 @@ fi
 shm_store=""
 if [[ -d /dev/shm && -w /dev/shm && $(stat -f -c %T /dev/shm) == tmpfs ]]; then
     shm_store=$(mktemp -d /dev/shm/whatif-bench-XXXXXX)
-    trap 'rm -rf "$work" "$shm_store"' EXIT
+    cleanup+=("$shm_store")
 fi
 
 echo "== setup cost: median wall time of a trivial command (run store: $store_fs$journal)"
@@ -54,7 +55,22 @@ if [[ -n $shm_store ]]; then
 else
     echo '{"results": []}' >"$work/setup-tmpfs.json"
 fi
-python3 - "$work/setup.json" "$work/setup-tmpfs.json" "$unhardened" <<'PY'
+# Run as root, the same once more as nobody, the store on the same disk: root's
+# mounts are overlaid whole, everyone else's are split where mounts lie beneath
+# (README: How it works), and real users are not root.
+echo '{"results": []}' >"$work/setup-unprivileged.json"
+if [[ $(id -u) -eq 0 ]] && id nobody >/dev/null 2>&1 && command -v runuser >/dev/null; then
+    nobody_dir=$(mktemp -d /tmp/whatif-bench-nobody-XXXXXX)
+    cleanup+=("$nobody_dir")
+    chown nobody "$nobody_dir"
+    runuser -u nobody -- env HOME="$nobody_dir" WHATIF_HOME="$nobody_dir/store" \
+        hyperfine -N --warmup 5 --runs "${RUNS:-60}" --export-json "$nobody_dir/setup.json" \
+        "bwrap --bind / / --unshare-all true" \
+        "$whatif run -n -- true" >/dev/null &&
+        cp "$nobody_dir/setup.json" "$work/setup-unprivileged.json"
+fi
+python3 - "$work/setup.json" "$work/setup-tmpfs.json" "$unhardened" \
+    "$work/setup-unprivileged.json" <<'PY'
 import json, sys
 def medians(path):
     return {r["command"]: r["median"] * 1000 for r in json.load(open(path))["results"]}
@@ -70,6 +86,9 @@ if tmpfs:
     hardened = next(v for k, v in tmpfs.items() if "/build/whatif" in k)
     bare = next(v for k, v in tmpfs.items() if sys.argv[3] in k)
     print(f"  capabilities + no_new_privs + seccomp filter and notifications: {hardened - bare:+.2f} ms")
+unprivileged = medians(sys.argv[4])
+if unprivileged:
+    table(unprivileged, "   [as nobody]")
 PY
 
 echo "== scan: a command that creates 100,000 files"

@@ -640,9 +640,10 @@ Result<RunOutcome> run(const RunRequest& req) {
             return frames.setup_error->find(what) != std::string::npos;
         };
         // init makes the command's user namespace when the clone did not.
-        const bool limit = says("CLONE_NEWUSER") && says("ENOSPC");
-        if (says("EPERM") || says("EACCES") || limit)
-            if (const std::string why = user::userns_diagnosis(limit ? ENOSPC : 0); !why.empty())
+        const bool userns = says("CLONE_NEWUSER");
+        const int userns_errno = !userns ? 0 : says("ENOSPC") ? ENOSPC : says("EPERM") ? EPERM : 0;
+        if (says("EPERM") || says("EACCES") || userns_errno != 0)
+            if (const std::string why = user::userns_diagnosis(userns_errno); !why.empty())
                 msg += "; " + why;
         return fail(msg);
     }

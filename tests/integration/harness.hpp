@@ -25,10 +25,11 @@
 
 namespace whatif::test {
 
-// tests/support/userns_root.cpp, built beside the security probes.
-inline std::string userns_root_binary() {
+// A helper of tests/support (userns_root, deny_userns), built beside the security
+// probes.
+inline std::string helper_binary(const char* name) {
     const char* dir = std::getenv("WHATIF_PROBES_DIR");
-    return std::string(dir != nullptr && *dir != '\0' ? dir : WHATIF_PROBES_DIR) + "/userns_root";
+    return std::string(dir != nullptr && *dir != '\0' ? dir : WHATIF_PROBES_DIR) + "/" + name;
 }
 
 struct World {
@@ -59,7 +60,7 @@ struct World {
         if (in_user_namespace) {
             std::vector<std::string> wrapped = {whatif_binary()};
             wrapped.insert(wrapped.end(), args.begin(), args.end());
-            return run_process(userns_root_binary(), wrapped, options);
+            return run_process(helper_binary("userns_root"), wrapped, options);
         }
         return run_process(whatif_binary(), args, options);
     }

@@ -81,6 +81,24 @@ TEST_CASE("user namespaces unavailable: one message names the cause and the sett
     CHECK_FALSE(mounts_mention(w.store));
 }
 
+TEST_CASE("a seccomp filter that refuses user namespaces: one message says so") {
+    World w;
+    ProcessOptions o;
+    o.cwd = w.host;
+    o.env = {{"WHATIF_HOME", w.store}, {"HOME", w.home}};
+    const auto r =
+        run_process(helper_binary("deny_userns"), {whatif_binary(), "run", "-n", "--", "true"}, o);
+    INFO(r.err);
+    CHECK(r.exit_code == 1);
+    // Root owning its mounts: init makes the command's user namespace. Others: clone.
+    CHECK((r.err.find("unshare(CLONE_NEWUSER): EPERM") != std::string::npos ||
+           r.err.find("clone(CLONE_NEWUSER|") != std::string::npos));
+    CHECK(r.err.find("creating a user namespace is not permitted here") != std::string::npos);
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+    CHECK(r.out.empty());
+    CHECK_FALSE(mounts_mention(w.store));
+}
+
 TEST_CASE("a run store on overlayfs is refused with the way out") {
     if (geteuid() != 0) {
         MESSAGE("mounting an overlay needs root: this case runs in the root pass");
