@@ -169,7 +169,8 @@ Result<PreparedChild> prepare_child(const RunRequest& req) {
     plan.staging_root = util::join_path(req.run_dir, "root");
     if (auto st = util::make_dirs(plan.staging_root); !st) return std::unexpected(st.error());
     const std::string skeleton_root = util::join_path(req.run_dir, "skeleton");
-    if (auto st = util::make_dirs(skeleton_root); !st) return std::unexpected(st.error());
+    if (!mount_plan.skeleton.empty())  // none where mounts are not locked
+        if (auto st = util::make_dirs(skeleton_root); !st) return std::unexpected(st.error());
     plan.skeleton_root = skeleton_root;
     for (const auto& e : mount_plan.skeleton)
         plan.skeleton.push_back({e.kind, util::join_path(skeleton_root, e.path), e.host_path,
