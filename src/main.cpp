@@ -20,7 +20,13 @@ const std::set<std::string> kSubcommands = {"run",  "show",     "diff", "list", 
                                             "gc",   "apply",    "exec", "explore", "check",
                                             "hook", "profiles", "help"};
 
-// "whatif [run] ... COMMAND": "run" may be left out.
+// run's options that take a value (the next word).
+const std::set<std::string> kRunOptionsWithValue = {
+    "-p",        "--profile",     "--net", "--format", "--report",
+    "--timeout", "--exit-status", "-C",    "--cwd"};
+
+// "whatif [run] ... COMMAND": "run" may be left out. Options before a "run" belong
+// to it ("whatif -vv run -- true"); before any other word, that word is the command.
 std::vector<std::string> with_implicit_run(int argc, char** argv) {
     std::vector<std::string> args(argv + 1, argv + argc);
     if (args.empty()) return args;
@@ -28,6 +34,15 @@ std::vector<std::string> with_implicit_run(int argc, char** argv) {
     if (kSubcommands.contains(first) || first == "-h" || first == "--help" ||
         first == "--version" || first == "-V")
         return args;
+    for (size_t i = 0; i < args.size(); ++i) {
+        const std::string& a = args[i];
+        const bool option = a.size() > 1 && a.front() == '-' && a != "--";
+        if (!option) {
+            if (a == "run") args.erase(args.begin() + static_cast<long>(i));
+            break;
+        }
+        if (kRunOptionsWithValue.contains(a)) ++i;
+    }
     args.insert(args.begin(), "run");
     return args;
 }
@@ -36,9 +51,6 @@ std::vector<std::string> with_implicit_run(int argc, char** argv) {
 // or at the first word that is neither an option nor an option's value. CLI11 then
 // parses and validates the options alone; the command's words are never parsed.
 std::vector<std::string> split_off_command(std::vector<std::string>& args) {
-    static const std::set<std::string> takes_value = {
-        "-p",        "--profile",     "--net", "--format", "--report",
-        "--timeout", "--exit-status", "-C",    "--cwd"};
     if (!args.empty() && args.front() == "explore") {
         // "explore [RUN] [OPTIONS] -- COMMAND": only "--" starts the command.
         auto dashes = std::find(args.begin(), args.end(), "--");
@@ -56,7 +68,7 @@ std::vector<std::string> split_off_command(std::vector<std::string>& args) {
             return command;
         }
         if (a.size() > 1 && a.front() == '-') {
-            if (takes_value.contains(a)) ++i;  // its value follows
+            if (kRunOptionsWithValue.contains(a)) ++i;  // its value follows
             continue;
         }
         std::vector<std::string> command(args.begin() + static_cast<long>(i), args.end());

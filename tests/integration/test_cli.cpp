@@ -51,6 +51,22 @@ TEST_CASE("bad usage and bad input: one clear message, exit 2") {
     }
 }
 
+TEST_CASE("options before 'run' belong to it; before any other word, that word is the command") {
+    World w;
+    auto argv_of = [&](const std::vector<std::string>& args) {
+        const auto r = w.whatif(args);
+        INFO(r.err);
+        auto j = nlohmann::json::parse(r.out, nullptr, false);
+        REQUIRE_FALSE(j.is_discarded());
+        return j["run"]["argv"].get<std::vector<std::string>>();
+    };
+    using Argv = std::vector<std::string>;
+    CHECK(argv_of({"-v", "run", "--format", "json", "-n", "--", "true"}) == Argv{"true"});
+    CHECK(argv_of({"--format", "json", "run", "-n", "--", "true"}) == Argv{"true"});
+    CHECK(argv_of({"--format", "json", "-n", "--", "run", "x"}) == Argv{"run", "x"});
+    CHECK(argv_of({"--format", "json", "-n", "echo", "run"}) == Argv{"echo", "run"});
+}
+
 TEST_CASE("user namespaces unavailable: one message names the cause and the setting") {
     // The limit is set inside a user namespace of the test's own: the host's stays.
     World w;
