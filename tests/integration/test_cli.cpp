@@ -51,7 +51,8 @@ TEST_CASE("bad usage and bad input: one clear message, exit 2") {
     }
 }
 
-TEST_CASE("options before 'run' belong to it; before any other word, that word is the command") {
+TEST_CASE(
+    "options before 'run' belong to it; before any other word, that word is the command; help") {
     World w;
     auto argv_of = [&](const std::vector<std::string>& args) {
         const auto r = w.whatif(args);
@@ -65,6 +66,15 @@ TEST_CASE("options before 'run' belong to it; before any other word, that word i
     CHECK(argv_of({"--format", "json", "run", "-n", "--", "true"}) == Argv{"true"});
     CHECK(argv_of({"--format", "json", "-n", "--", "run", "x"}) == Argv{"run", "x"});
     CHECK(argv_of({"--format", "json", "-n", "echo", "run"}) == Argv{"echo", "run"});
+    // "help" and "help SUBCOMMAND" print what --help prints.
+    const auto help = w.whatif({"help"});
+    CHECK(help.exit_code == 0);
+    CHECK(help.out == w.whatif({"--help"}).out);
+    CHECK(help.out.find("explore") != std::string::npos);
+    const auto show_help = w.whatif({"help", "show"});
+    CHECK(show_help.exit_code == 0);
+    CHECK(show_help.out == w.whatif({"show", "--help"}).out);
+    CHECK(show_help.out.find("run id, or 'last'") != std::string::npos);
 }
 
 TEST_CASE("user namespaces unavailable: one message names the cause and the setting") {
