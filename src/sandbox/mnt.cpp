@@ -9,6 +9,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <optional>
 #include <system_error>
@@ -225,6 +226,33 @@ bool bind_read_only(const ChildMount& m, ChildError& err) {
     return true;
 }
 
+// A host mount whose filesystem overlayfs will not take as a layer: vfat (an
+// EFI system partition) and other filesystems with their own name hashing, or an
+// overlay stacked twice already. fsconfig says EINVAL. Not the new root, not a
+// skeleton's overlay (ours): those stay errors.
+bool overlay_refused_by_filesystem(const ChildPlan& plan, const ChildMount& m,
+                                   const PreparedOverlay& p) {
+    return p.mount_fd < 0 && p.error == EINVAL && strncmp(p.failed, "fsconfig", 8) == 0 &&
+           !m.from_skeleton && m.target != plan.staging_root;
+}
+
+// Then the run goes on with that mount read-only, as a read-only host mount is,
+// and the report says so: writes there fail in the dry run that would not for real.
+bool bind_instead_of_overlay(const ChildPlan& plan, const ChildMount& m, const PreparedOverlay& p,
+                             ChildError& err) {
+    if (!bind_read_only(m, err)) return false;
+    char text[sizeof err.text];
+    const int n = snprintf(
+        text, sizeof text,
+        "%s cannot be overlaid (%s: %s%s%s): it was read-only in the dry run, so writes "
+        "there failed, and what they would do is not shown",
+        m.source.c_str(), p.failed, strerrorname_np(p.error) ? strerrorname_np(p.error) : "?",
+        p.kernel_says[0] != '\0' ? "; " : "", p.kernel_says);
+    proclog::write_frame(plan.status_fd, proclog::kFrameMountNotOverlaid, text,
+                         std::min(static_cast<size_t>(n), sizeof text - 1));
+    return true;
+}
+
 bool mount_proc_and_sys(const ChildPlan& plan, ChildError& err) {
     if (mount("proc", plan.proc_target.c_str(), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
               nullptr) != 0) {
@@ -401,9 +429,10 @@ bool build_root(const ChildPlan& plan, ChildError& err,
     for (size_t i = 0; i < plan.mounts.size(); ++i) {
         const ChildMount& m = plan.mounts[i];
         const bool ok = m.kind != StepKind::overlay ? bind_read_only(m, err)
-                        : m.prior_upper.empty()
-                            ? attach_overlay(m.target, layers_of(m), work.done[i], err)
-                            : mount_stacked_overlay(m, err);
+                        : !m.prior_upper.empty()    ? mount_stacked_overlay(m, err)
+                        : overlay_refused_by_filesystem(plan, m, work.done[i])
+                            ? bind_instead_of_overlay(plan, m, work.done[i], err)
+                            : attach_overlay(m.target, layers_of(m), work.done[i], err);
         if (!ok) return false;
     }
     // Credential files: decoys over the real ones (the real bytes stay out of reach).

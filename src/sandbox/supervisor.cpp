@@ -320,6 +320,7 @@ struct StatusFrames {
     std::optional<int> exit_wait_status;
     int command_pid = 2;
     std::optional<std::string> setup_error;
+    std::vector<std::string> mounts_not_overlaid;
     std::vector<proclog::ExecRecord> execs;
     std::vector<proclog::ConnectRecord> connects;
     std::vector<proclog::NetRecord> net;
@@ -361,6 +362,8 @@ struct StatusFrames {
                 spdlog::debug("sandbox set-up, us since whatif started: {}", payload);
             } else if (type == proclog::kFrameNote) {
                 spdlog::debug("sandbox: {}", payload);
+            } else if (type == proclog::kFrameMountNotOverlaid) {
+                mounts_not_overlaid.emplace_back(payload);
             } else if (type == proclog::kFrameSetupError) {
                 setup_error = std::string(payload);
             } else if (type == proclog::kFrameExec) {
@@ -659,6 +662,7 @@ Result<RunOutcome> run(const RunRequest& req) {
         return fail("the sandbox ended without reporting the command's status");
     }
     outcome.command_pid = frames.command_pid;
+    outcome.mounts_not_overlaid = std::move(frames.mounts_not_overlaid);
     outcome.execs = std::move(frames.execs);
     outcome.connects = std::move(frames.connects);
     outcome.net = std::move(frames.net);

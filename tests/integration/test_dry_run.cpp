@@ -321,6 +321,52 @@ TEST_CASE("a read-only host mount stays read-only inside; tmpfs mounts under mou
     }
 }
 
+TEST_CASE("a host mount overlayfs refuses is read-only inside, says so, and the decision asks") {
+    if (geteuid() != 0) {
+        MESSAGE("making host mounts needs root: this case runs in the root pass");
+        return;
+    }
+    // An overlay stacked twice already cannot be a layer (the kernel's stacking
+    // depth); so it is with vfat, such as an EFI system partition.
+    for (const bool in_user_namespace : {false, true}) {
+        CAPTURE(in_user_namespace);
+        World w;
+        w.in_user_namespace = in_user_namespace;
+        for (const char* d : {"/l1", "/u1", "/w1", "/m1", "/u2", "/w2"})
+            REQUIRE(mkdir((w.root + d).c_str(), 0755) == 0);
+        w.mkdirs("plain");
+        w.mkdirs("stacked");
+        REQUIRE(mount("overlay", (w.root + "/m1").c_str(), "overlay", 0,
+                      ("lowerdir=" + w.root + "/l1,upperdir=" + w.root + "/u1,workdir=" + w.root +
+                       "/w1")
+                          .c_str()) == 0);
+        REQUIRE(mount("overlay", (w.host + "/stacked").c_str(), "overlay", 0,
+                      ("lowerdir=" + w.root + "/m1,upperdir=" + w.root + "/u2,workdir=" + w.root +
+                       "/w2")
+                          .c_str()) == 0);
+        w.write("stacked/old", "old");
+        const auto before = snapshot_tree(w.host);
+        ProcessResult raw;
+        const auto set = w.dry_run_sh(
+            "echo a > plain/f; echo b > stacked/old 2>/dev/null || echo refused >&2", &raw);
+        const auto after = snapshot_tree(w.host);
+        umount2((w.host + "/stacked").c_str(), MNT_DETACH);
+        umount2((w.root + "/m1").c_str(), MNT_DETACH);
+        INFO(raw.err);
+        CHECK(describe_differences(before, after) == "");
+        CHECK(raw.err.find("refused") != std::string::npos);
+        CHECK(w.host_effects(set) == Effects{{"plain/f", "created"}});
+        bool warned = false;
+        for (const auto& warning : set["warnings"])
+            warned = warned || warning.get<std::string>().starts_with(w.host +
+                                                                      "/stacked cannot "
+                                                                      "be overlaid");
+        CHECK(warned);
+        CHECK(set["decision"]["verdict"] == "ask");
+        CHECK(set["decision"]["reasons"][0]["rule"] == "incomplete-capture");
+    }
+}
+
 TEST_CASE("a root caller's host mounts are overlaid whole: every file in them is writable") {
     if (geteuid() != 0) {
         MESSAGE("making host mounts needs root: this case runs in the root pass");

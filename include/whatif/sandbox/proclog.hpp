@@ -35,6 +35,8 @@ inline constexpr char kFrameNet = 'N';
 inline constexpr char kFrameTiming = 'T';
 // Something the debug log should say that does not stop the run, as text.
 inline constexpr char kFrameNote = 'L';
+// A host mount overlayfs refused, read-only in the run instead: the warning, as text.
+inline constexpr char kFrameMountNotOverlaid = 'W';
 
 void write_frame(int fd, char type, const void* payload, size_t size);
 

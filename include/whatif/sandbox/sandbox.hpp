@@ -63,6 +63,9 @@ struct RunOutcome {
     std::vector<net::DnsEvent> dns;                // stub mode
     std::vector<net::SinkEvent> sinks;             // stub mode: what each connection asked for
     std::map<std::string, std::string> names;      // synthetic address -> name
+    // Host mounts that overlayfs refused as a layer, read-only in the run instead
+    // (mnt.cpp): one warning each.
+    std::vector<std::string> mounts_not_overlaid;
 };
 
 Result<RunOutcome> run(const RunRequest& request);
