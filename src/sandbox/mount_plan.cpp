@@ -260,15 +260,28 @@ class Planner {
             entry.mode = e.mode;
             return entry;
         }
-        const bool in_group =
-            e.gid == options_.caller_gid ||
-            std::find(options_.caller_groups.begin(), options_.caller_groups.end(), e.gid) !=
-                options_.caller_groups.end();
-        const uint32_t bits = in_group ? (e.mode >> 3) & 7 : e.mode & 7;
+        const uint32_t bits = caller_bits(e);
         if ((bits & 2) != 0) return std::nullopt;  // the caller may write: keep the overlay
         // The caller's own bits become the owner bits of its stand-in.
         entry.mode = (e.mode & 01077) | (bits << 6);
         return entry;
+    }
+
+    // The permission bits (rwx) that apply to the caller, not its owner, on `e`.
+    uint32_t caller_bits(const DirEntryInfo& e) const {
+        const bool in_group =
+            e.gid == options_.caller_gid ||
+            std::find(options_.caller_groups.begin(), options_.caller_groups.end(), e.gid) !=
+                options_.caller_groups.end();
+        return in_group ? (e.mode >> 3) & 7 : e.mode & 7;
+    }
+
+    // Another user's dir that the caller may neither list nor enter (/root, for
+    // most): nothing in it can be reached, so an empty stand-in, which takes the
+    // same no-access bits (stand_in_for), shows exactly what an overlay would.
+    bool unreachable_for_caller(const DirEntryInfo& e) const {
+        return options_.caller_uid != 0 && e.uid != options_.caller_uid &&
+               (caller_bits(e) & 05) == 0;
     }
 
     // `dir` lies on host mount `m` (it is m's root, or a directory beneath it).
@@ -313,7 +326,8 @@ class Planner {
                 case DirEntryInfo::Kind::dir:
                     if (auto stand_in = stand_in_for_plain_dir(e, path, skel_path)) {
                         plan.skeleton.push_back(std::move(*stand_in));
-                        if (!e.empty) add_level_entries(path, m, skel_path);
+                        if (!e.empty && has_mount_below(path))
+                            add_level_entries(path, m, skel_path);
                         continue;
                     }
                     plan.skeleton.push_back({DirEntryInfo::Kind::dir, skel_path, {}, {}});
@@ -360,7 +374,8 @@ class Planner {
                                                         const std::string& path,
                                                         const std::string& skel_path) const {
         if (mount_at(path) != nullptr || rebuilt_by_sandbox(path)) return std::nullopt;
-        if (!e.empty && !has_mount_below(path)) return std::nullopt;  // an overlay of its own
+        if (!e.empty && !has_mount_below(path) && !unreachable_for_caller(e))
+            return std::nullopt;  // an overlay of its own
         return stand_in_for(e, skel_path);
     }
 

@@ -32,19 +32,24 @@ DirLister fake_lister() {
     static const std::map<std::string, std::vector<DirEntryInfo>> tree = {
         {"/",
          {{"bin", Kind::symlink, "usr/bin", 0, 0},
-          {"dev", Kind::dir, "", 0, 0},
-          {"home", Kind::dir, "", 0, 0},
-          {"opt", Kind::dir, "", 0, 0},
-          {"proc", Kind::dir, "", 0, 0},
-          {"run", Kind::dir, "", 0, 0},
+          {"dev", Kind::dir, "", 0, 0, 0, 0755},
+          {"home", Kind::dir, "", 0, 0, 0, 0755},
+          {"opt", Kind::dir, "", 0, 0, 0, 0755},
+          {"proc", Kind::dir, "", 0, 0, 0, 0555},
+          {"root", Kind::dir, "", 0, 0, 0, 0700},
+          {"run", Kind::dir, "", 0, 0, 0, 0755},
           {"swapfile", Kind::file, "", 0, 1 << 30},
           {"mine.txt", Kind::file, "", 1000, 10},
-          {"sys", Kind::dir, "", 0, 0},
-          {"usr", Kind::dir, "", 0, 0}}},
+          {"sys", Kind::dir, "", 0, 0, 0, 0555},
+          {"usr", Kind::dir, "", 0, 0, 0, 0755}}},
         {"/home",
-         {{"ana", Kind::dir, "", 1000, 0, 1000, 0750}, {"bo", Kind::dir, "", 1001, 0, 1001, 0700}}},
-        {"/home/ana", {{"My Disk", Kind::dir, "", 0, 0}, {"src", Kind::dir, "", 0, 0}}},
-        {"/opt", {{"tools", Kind::dir, "", 0, 0}, {"other", Kind::dir, "", 0, 0}}},
+         {{"ana", Kind::dir, "", 1000, 0, 1000, 0750},
+          {"bo", Kind::dir, "", 1001, 0, 1001, 0700},
+          {"cy", Kind::dir, "", 1002, 0, 1002, 0755}}},
+        {"/home/ana",
+         {{"My Disk", Kind::dir, "", 0, 0, 0, 0755}, {"src", Kind::dir, "", 0, 0, 0, 0755}}},
+        {"/opt",
+         {{"tools", Kind::dir, "", 0, 0, 0, 0755}, {"other", Kind::dir, "", 0, 0, 0, 0755}}},
     };
     return [](const std::string& dir) {
         auto it = tree.find(dir);
@@ -96,7 +101,7 @@ TEST_CASE("a directory with mounts beneath it is split; others are overlaid whol
     REQUIRE(step_for(plan, "/home") != nullptr);
     const std::string home_skeleton = step_for(plan, "/home")->skeleton;
     CHECK_FALSE(home_skeleton.empty());
-    CHECK(step_for(plan, "/home/bo")->skeleton.empty());
+    CHECK(step_for(plan, "/home/cy")->skeleton.empty());
     CHECK(step_for(plan, "/home/ana") == nullptr);
     auto skeleton_entry = [&](const std::string& path) -> const SkeletonEntry* {
         for (const auto& e : plan.skeleton)
@@ -112,7 +117,15 @@ TEST_CASE("a directory with mounts beneath it is split; others are overlaid whol
     REQUIRE(skeleton_entry(home_skeleton + "/ana/My Disk") != nullptr);
     CHECK(step_for(plan, "/home/ana/src")->skeleton.empty());
     CHECK(step_for(plan, "/home/ana/My Disk")->kind == StepKind::overlay);
-    // One overlay each: /, /home, /home/bo, /home/ana/src, /home/ana/My Disk,
+    // Another user's dirs that the caller may neither list nor enter (/root,
+    // /home/bo) stand in with the same no-access mode: nothing in them is reachable.
+    for (const char* unreachable : {"/root", "/home/bo"}) {
+        CAPTURE(unreachable);
+        CHECK(step_for(plan, unreachable) == nullptr);
+    }
+    REQUIRE(skeleton_entry(home_skeleton + "/bo") != nullptr);
+    CHECK(skeleton_entry(home_skeleton + "/bo")->mode == 0u);
+    // One overlay each: /, /home, /home/cy, /home/ana/src, /home/ana/My Disk,
     // /opt/other, /run, /usr.
     CHECK(plan.layer_count == 8);
 
