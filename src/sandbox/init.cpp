@@ -99,17 +99,7 @@ bool write_command_id_maps(const ChildPlan& plan, pid_t command, int socket_fd, 
     for (const auto& m : maps) {
         char path[64];
         snprintf(path, sizeof path, "/proc/%d/%s", static_cast<int>(command), m.file);
-        const int fd = open(path, O_WRONLY | O_CLOEXEC);
-        // One write(2): the kernel takes a map only whole.
-        const bool written =
-            fd >= 0 && write(fd, m.map.data(), m.map.size()) == static_cast<ssize_t>(m.map.size());
-        const int saved = errno;
-        if (fd >= 0) close(fd);
-        if (!written) {
-            errno = saved;
-            err.syscall_failed("write", path);
-            return false;
-        }
+        if (!write_whole_file(path, m.map.data(), m.map.size(), err)) return false;
     }
     send(socket_fd, &byte, 1, MSG_NOSIGNAL);  // if it died meanwhile, so be it
     return true;

@@ -40,6 +40,18 @@ void ChildError::message(const char* msg) {
     set = true;
 }
 
+bool write_whole_file(const char* path, const char* data, size_t size, ChildError& err) {
+    const int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) {
+        err.syscall_failed("open", path);
+        return false;
+    }
+    const bool written = write(fd, data, size) == static_cast<ssize_t>(size);
+    if (!written) err.syscall_failed("write", path);
+    close(fd);
+    return written;
+}
+
 namespace mnt {
 
 namespace {

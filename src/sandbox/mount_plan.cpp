@@ -184,23 +184,16 @@ class Planner {
     // then the mounts made on it, each in turn. A mount's own mount point lies in
     // the overlay of the one beneath, as on the host.
     void add_whole_mount(const HostMount& m) {
-        MountStep step;
-        step.host_path = step.target = m.mount_point;
-        step.locked_flags = m.locked_flags;
-        step.read_only = m.read_only;
         if (options_.is_directory && !options_.is_directory(m.mount_point)) {
-            step.kind = StepKind::bind_file_read_only;  // a file mounted over a file
+            MountStep step;  // a file mounted over a file
+            step.kind = StepKind::bind_file_read_only;
+            step.host_path = step.target = m.mount_point;
+            step.locked_flags = m.locked_flags;
             step.read_only = true;
             plan.steps.push_back(std::move(step));
             return;
         }
-        if (m.read_only) {
-            step.kind = StepKind::bind_read_only;
-        } else {
-            step.kind = StepKind::overlay;
-            step.layer = plan.layer_count++;
-        }
-        plan.steps.push_back(std::move(step));
+        add_whole_dir(m.mount_point, m);
         const size_t index = static_cast<size_t>(&m - visible_.data());
         for (size_t i = 0; i < visible_.size(); ++i)
             if (mounted_on(i) == static_cast<long>(index)) add_mount(visible_[i]);
@@ -284,20 +277,26 @@ class Planner {
                (caller_bits(e) & 05) == 0;
     }
 
+    // `dir` (on host mount `m`) in one step: an overlay of it, or bound read-only
+    // when the host has `m` read-only.
+    void add_whole_dir(const std::string& dir, const HostMount& m) {
+        MountStep step;
+        step.host_path = step.target = dir;
+        step.locked_flags = m.locked_flags;
+        step.read_only = m.read_only;
+        if (m.read_only) {
+            step.kind = StepKind::bind_read_only;
+        } else {
+            step.kind = StepKind::overlay;
+            step.layer = plan.layer_count++;
+        }
+        plan.steps.push_back(std::move(step));
+    }
+
     // `dir` lies on host mount `m` (it is m's root, or a directory beneath it).
     void add_dir(const std::string& dir, const HostMount& m) {
         if (!has_mount_below(dir)) {
-            MountStep step;
-            step.host_path = step.target = dir;
-            step.locked_flags = m.locked_flags;
-            step.read_only = m.read_only;
-            if (m.read_only) {
-                step.kind = StepKind::bind_read_only;
-            } else {
-                step.kind = StepKind::overlay;
-                step.layer = plan.layer_count++;
-            }
-            plan.steps.push_back(std::move(step));
+            add_whole_dir(dir, m);
             return;
         }
         // Split: a skeleton of this level under an overlay, then each entry.

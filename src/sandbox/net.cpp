@@ -161,16 +161,7 @@ namespace {
 
 // In this thread's network namespace (/proc/sys/net is the opener's).
 bool no_privileged_ports(ChildError& err) {
-    const char* path = "/proc/sys/net/ipv4/ip_unprivileged_port_start";
-    const int fd = open(path, O_WRONLY | O_CLOEXEC);
-    const bool written = fd >= 0 && write(fd, "0", 1) == 1;
-    const int saved = errno;
-    if (fd >= 0) close(fd);
-    if (!written) {
-        errno = saved;
-        err.syscall_failed("write", path);
-    }
-    return written;
+    return write_whole_file("/proc/sys/net/ipv4/ip_unprivileged_port_start", "0", 1, err);
 }
 
 }  // namespace

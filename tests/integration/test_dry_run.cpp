@@ -40,6 +40,18 @@ void check_scenario(const Scenario& s) {
 
 void nothing(const World&) {}
 
+// Root only: `body` runs twice, whatif as root (its mounts not locked: each is
+// overlaid whole) and as root of a user namespace of its own (locked: split
+// levels, as in a container).
+void in_both_mount_modes(const std::function<void(World&)>& body) {
+    for (const bool in_user_namespace : {false, true}) {
+        CAPTURE(in_user_namespace);
+        World w;
+        w.in_user_namespace = in_user_namespace;
+        body(w);
+    }
+}
+
 }  // namespace
 
 TEST_CASE("filesystem effects are captured exactly and the host is untouched") {
@@ -295,10 +307,7 @@ TEST_CASE("a read-only host mount stays read-only inside; tmpfs mounts under mou
     }
     // Directly (root's mounts unlocked), and as root of a user namespace of its own
     // (locked: split levels).
-    for (const bool in_user_namespace : {false, true}) {
-        CAPTURE(in_user_namespace);
-        World w;
-        w.in_user_namespace = in_user_namespace;
+    in_both_mount_modes([](World& w) {
         w.mkdirs("ro");
         w.mkdirs("tmpfs");
         REQUIRE(mount("tmpfs", (w.host + "/ro").c_str(), "tmpfs", MS_RDONLY, "size=1m") == 0);
@@ -318,7 +327,7 @@ TEST_CASE("a read-only host mount stays read-only inside; tmpfs mounts under mou
         CHECK(raw.err.find("ro-writable") == std::string::npos);
         CHECK(w.host_effects(set) ==
               Effects{{"tmpfs/inner/new", "created"}, {"tmpfs/inner/old", "deleted"}});
-    }
+    });
 }
 
 TEST_CASE("a host mount overlayfs refuses is read-only inside, says so, and the decision asks") {
@@ -328,10 +337,7 @@ TEST_CASE("a host mount overlayfs refuses is read-only inside, says so, and the 
     }
     // An overlay stacked twice already cannot be a layer (the kernel's stacking
     // depth); so it is with vfat, such as an EFI system partition.
-    for (const bool in_user_namespace : {false, true}) {
-        CAPTURE(in_user_namespace);
-        World w;
-        w.in_user_namespace = in_user_namespace;
+    in_both_mount_modes([](World& w) {
         for (const char* d : {"/l1", "/u1", "/w1", "/m1", "/u2", "/w2"})
             REQUIRE(mkdir((w.root + d).c_str(), 0755) == 0);
         w.mkdirs("plain");
@@ -364,7 +370,7 @@ TEST_CASE("a host mount overlayfs refuses is read-only inside, says so, and the 
         CHECK(warned);
         CHECK(set["decision"]["verdict"] == "ask");
         CHECK(set["decision"]["reasons"][0]["rule"] == "incomplete-capture");
-    }
+    });
 }
 
 TEST_CASE("a root caller's host mounts are overlaid whole: every file in them is writable") {
@@ -376,10 +382,7 @@ TEST_CASE("a root caller's host mounts are overlaid whole: every file in them is
     // copy. Root's own mounts are not locked: level is one overlay, and big can be
     // written. As root of a user namespace (a container) they are locked: level is
     // split, big is bound read-only, and the append fails as it is refused.
-    for (const bool in_user_namespace : {false, true}) {
-        CAPTURE(in_user_namespace);
-        World w;
-        w.in_user_namespace = in_user_namespace;
+    in_both_mount_modes([](World& w) {
         w.mkdirs("level");
         REQUIRE(mount("tmpfs", (w.host + "/level").c_str(), "tmpfs", 0, "size=8m") == 0);
         w.mkdirs("level/inner");
@@ -392,12 +395,12 @@ TEST_CASE("a root caller's host mounts are overlaid whole: every file in them is
         umount2((w.host + "/level").c_str(), MNT_DETACH);
         INFO(raw.err);
         CHECK(describe_differences(before, after) == "");
-        if (in_user_namespace)
+        if (w.in_user_namespace)
             CHECK(w.host_effects(set) == Effects{{"level/inner/f", "created"}});
         else
             CHECK(w.host_effects(set) ==
                   Effects{{"level/big", "modified"}, {"level/inner/f", "created"}});
-    }
+    });
 }
 
 TEST_CASE("the command runs in a user namespace of its own, and root may bind low ports") {
@@ -465,10 +468,7 @@ TEST_CASE("an empty dir at a split level: writes in it are captured, applied, an
     }
     // Split only where mounts are locked: as root of a user namespace of its own.
     // Directly, root's mounts are overlaid whole; the same must hold.
-    for (const bool in_user_namespace : {true, false}) {
-        CAPTURE(in_user_namespace);
-        World w;
-        w.in_user_namespace = in_user_namespace;
+    in_both_mount_modes([](World& w) {
         w.mkdirs("level/mnt");
         w.mkdirs("level/empty");
         chmod((w.host + "/level/empty").c_str(), 0750);
@@ -488,7 +488,7 @@ TEST_CASE("an empty dir at a split level: writes in it are captured, applied, an
         CHECK(read_text(w.host + "/level/empty/x") == "x\n");
         struct stat st {};
         CHECK((stat((w.host + "/level/empty").c_str(), &st) == 0 && (st.st_mode & 07777) == 0750));
-    }
+    });
 }
 
 TEST_CASE("dirs on the way down to a mount: the host's owner and mode inside, writes captured") {
@@ -500,10 +500,7 @@ TEST_CASE("dirs on the way down to a mount: the host's owner and mode inside, wr
     // (root of a user namespace of its own) they join their level's skeleton rather
     // than getting overlays of their own (mount_plan.hpp); directly, root's mounts
     // are overlaid whole. Both must show the host's owners and modes.
-    for (const bool in_user_namespace : {true, false}) {
-        CAPTURE(in_user_namespace);
-        World w;
-        w.in_user_namespace = in_user_namespace;
+    in_both_mount_modes([](World& w) {
         w.mkdirs("level/deep/mnt");
         chmod((w.host + "/level").c_str(), 0711);
         chmod((w.host + "/level/deep").c_str(), 0750);
@@ -532,5 +529,5 @@ TEST_CASE("dirs on the way down to a mount: the host's owner and mode inside, wr
         REQUIRE(stat((w.host + "/level/deep").c_str(), &st) == 0);
         CHECK((st.st_mode & 07777) == 0750);
         CHECK(st.st_uid == 1234);
-    }
+    });
 }

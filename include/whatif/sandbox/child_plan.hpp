@@ -110,4 +110,9 @@ struct ChildError {
     void message(const char* text);
 };
 
+// One write(2) of `size` bytes to the file at `path`, as /proc files that take a
+// value only whole want it; on failure, `err` names the call that failed.
+// Allocates nothing (the child's set-up uses it).
+bool write_whole_file(const char* path, const char* data, size_t size, ChildError& err);
+
 }  // namespace whatif::sandbox
