@@ -39,6 +39,24 @@ Result<CapabilitySet> CapabilitySet::for_caller(bool caller_is_root) {
     return CapabilitySet(set, caller_is_root);
 }
 
+Result<CapabilitySet> CapabilitySet::for_init() {
+    cap_t set = cap_init();
+    if (set == nullptr) return fail_errno("cap_init");
+    constexpr std::array<cap_value_t, 4> kInitKeeps = {CAP_KILL, CAP_SYS_PTRACE,
+                                                       CAP_NET_BIND_SERVICE, CAP_DAC_OVERRIDE};
+    for (cap_value_t c : kInitKeeps) {
+        cap_set_flag(set, CAP_PERMITTED, 1, &c, CAP_SET);
+        cap_set_flag(set, CAP_EFFECTIVE, 1, &c, CAP_SET);
+    }
+    return CapabilitySet(set, false);
+}
+
+bool keep_only(const CapabilitySet& keep, ChildError& err) {
+    if (cap_set_proc(keep.get()) == 0) return true;
+    err.syscall_failed("cap_set_proc", "init");
+    return false;
+}
+
 CapabilitySet::~CapabilitySet() {
     if (set_ != nullptr) cap_free(set_);
 }

@@ -304,6 +304,11 @@ void close_inherited_fds(const ChildPlan& plan) {
         kill(command, SIGKILL);
         die_with_setup_error(plan, err);
     }
+    // The set-up is done: init keeps only what watching the command needs.
+    if (!caps::keep_only(*plan.init_capabilities, err)) {
+        kill(command, SIGKILL);
+        die_with_setup_error(plan, err);
+    }
     // -1 when the command's process failed before its filter was in place.
     const int notify_fd = receive_fd(fd_pair[0]);
     close(fd_pair[0]);

@@ -436,7 +436,10 @@ Result<RunOutcome> run(const RunRequest& req) {
     if (!capabilities) return std::unexpected(capabilities.error());
     auto seccomp_program = seccomp::filter();
     if (!seccomp_program) return std::unexpected(seccomp_program.error());
+    auto init_capabilities = caps::CapabilitySet::for_init();
+    if (!init_capabilities) return std::unexpected(init_capabilities.error());
     plan.capabilities = &*capabilities;
+    plan.init_capabilities = &*init_capabilities;
     plan.seccomp_program = *seccomp_program;
     plan.interactive = req.interactive;
     plan.net_mode = req.net == "host"   ? ChildPlan::NetMode::host

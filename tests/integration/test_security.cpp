@@ -110,6 +110,20 @@ TEST_CASE("kill() cannot reach a host process") {
     host_sleep.terminate();
 }
 
+TEST_CASE("once the command runs, init keeps kill, dac_override, net_bind_service, sys_ptrace") {
+    // For a root caller init is root of the host's user namespace (its mounts are
+    // overlaid whole): it must not keep what mounts, enters namespaces or opens
+    // files by handle (dac_read_search).
+    World w;
+    ProcessResult raw;
+    w.dry_run_sh("grep -E '^Cap(Prm|Eff)' /proc/1/status >&2", &raw);
+    INFO(raw.err);
+    auto caps = status_fields(raw.err);
+    // bits 1 (dac_override), 5 (kill), 10 (net_bind_service), 19 (sys_ptrace)
+    CHECK(caps["CapPrm"] == "0000000000080422");
+    CHECK(caps["CapEff"] == "0000000000080422");
+}
+
 TEST_CASE(
     "capabilities: none for a non-root caller, root's short list for root, nothing gained by "
     "setuid or file caps") {

@@ -13,6 +13,13 @@ namespace whatif::sandbox::caps {
 class CapabilitySet {
   public:
     static Result<CapabilitySet> for_caller(bool caller_is_root);
+    // What init keeps once the command runs (keep_only): kill (to end the
+    // sandbox's processes, whatever their uid), sys_ptrace (to read the memory and
+    // /proc links of a process it is notified about), net_bind_service (stub sinks
+    // on low ports) and dac_override (to check what a process execs wherever that
+    // is). Nothing that mounts, enters namespaces or opens files by handle: for a
+    // root caller, init's user namespace is the host's.
+    static Result<CapabilitySet> for_init();
     CapabilitySet(CapabilitySet&& other) noexcept : set_(other.set_), root_(other.root_) {
         other.set_ = nullptr;
     }
@@ -31,5 +38,8 @@ class CapabilitySet {
 // drop the bounding set while CAP_SETPCAP is still held, clear the ambient set,
 // lock the securebits, set what remains. System calls only: no allocation.
 bool drop_capabilities(const CapabilitySet& keep, ChildError& err);
+
+// In init, which never execs: its capability sets become `keep`. No allocation.
+bool keep_only(const CapabilitySet& keep, ChildError& err);
 
 }  // namespace whatif::sandbox::caps

@@ -92,6 +92,7 @@ struct ChildPlan {
     // makes system calls between its clone and its exec: the capabilities it keeps
     // and the seccomp program it loads.
     const caps::CapabilitySet* capabilities = nullptr;
+    const caps::CapabilitySet* init_capabilities = nullptr;  // init's, once the command runs
     std::span<const sock_filter> seccomp_program;
     // explore on a terminal: the command keeps whatif's stdio and session (for job
     // control), in a process group of its own put in the foreground.
