@@ -16,9 +16,9 @@ namespace {
 
 using whatif::ExitCode;
 
-const std::set<std::string> kSubcommands = {"run",  "show",     "diff", "list",    "discard",
-                                            "gc",   "apply",    "exec", "explore", "check",
-                                            "hook", "profiles", "help"};
+const std::set<std::string> kSubcommands = {"run",     "show",  "diff",  "list",
+                                            "discard", "gc",    "apply", "exec",
+                                            "explore", "check", "hook",  "profiles"};
 
 // run's options that take a value (the next word).
 const std::set<std::string> kRunOptionsWithValue = {
@@ -33,8 +33,7 @@ std::vector<std::string> with_implicit_run(int argc, char** argv) {
     const std::string& first = args.front();
     // "whatif help [SUBCOMMAND]": the help that --help prints.
     if (first == "help") {
-        if (args.size() > 1 && kSubcommands.contains(args[1]) && args[1] != "help")
-            return {args[1], "--help"};
+        if (args.size() > 1 && kSubcommands.contains(args[1])) return {args[1], "--help"};
         return {"--help"};
     }
     if (kSubcommands.contains(first) || first == "-h" || first == "--help" ||

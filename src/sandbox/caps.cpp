@@ -28,27 +28,28 @@ bool kept(cap_value_t c, bool root) {
 
 }  // namespace
 
-Result<CapabilitySet> CapabilitySet::for_caller(bool caller_is_root) {
+Result<CapabilitySet> CapabilitySet::holding(std::span<const cap_value_t> kept, bool root) {
     cap_t set = cap_init();
     if (set == nullptr) return fail_errno("cap_init");
-    if (caller_is_root)
-        for (cap_value_t c : kRootKeeps) {
-            cap_set_flag(set, CAP_PERMITTED, 1, &c, CAP_SET);
-            cap_set_flag(set, CAP_EFFECTIVE, 1, &c, CAP_SET);
+    const int n = static_cast<int>(kept.size());
+    for (cap_flag_t flag : {CAP_PERMITTED, CAP_EFFECTIVE})
+        if (n > 0 && cap_set_flag(set, flag, n, kept.data(), CAP_SET) != 0) {
+            cap_free(set);
+            return fail_errno("cap_set_flag");
         }
-    return CapabilitySet(set, caller_is_root);
+    return CapabilitySet(set, root);
+}
+
+Result<CapabilitySet> CapabilitySet::for_caller(bool caller_is_root) {
+    return holding(
+        caller_is_root ? std::span<const cap_value_t>(kRootKeeps) : std::span<const cap_value_t>(),
+        caller_is_root);
 }
 
 Result<CapabilitySet> CapabilitySet::for_init() {
-    cap_t set = cap_init();
-    if (set == nullptr) return fail_errno("cap_init");
-    constexpr std::array<cap_value_t, 4> kInitKeeps = {CAP_KILL, CAP_SYS_PTRACE,
-                                                       CAP_NET_BIND_SERVICE, CAP_DAC_OVERRIDE};
-    for (cap_value_t c : kInitKeeps) {
-        cap_set_flag(set, CAP_PERMITTED, 1, &c, CAP_SET);
-        cap_set_flag(set, CAP_EFFECTIVE, 1, &c, CAP_SET);
-    }
-    return CapabilitySet(set, false);
+    static constexpr std::array<cap_value_t, 4> kInitKeeps = {
+        CAP_KILL, CAP_SYS_PTRACE, CAP_NET_BIND_SERVICE, CAP_DAC_OVERRIDE};
+    return holding(kInitKeeps, false);
 }
 
 bool keep_only(const CapabilitySet& keep, ChildError& err) {

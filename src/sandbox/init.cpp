@@ -300,12 +300,9 @@ void close_inherited_fds(const ChildPlan& plan) {
     close(fd_pair[1]);
     close(plan.stdout_fd);
     close(plan.stderr_fd);
-    if (plan.command_user_ns && !write_command_id_maps(plan, command, fd_pair[0], err)) {
-        kill(command, SIGKILL);
-        die_with_setup_error(plan, err);
-    }
-    // The set-up is done: init keeps only what watching the command needs.
-    if (!caps::keep_only(*plan.init_capabilities, err)) {
+    // Then the set-up is done: init keeps only what watching the command needs.
+    if ((plan.command_user_ns && !write_command_id_maps(plan, command, fd_pair[0], err)) ||
+        !caps::keep_only(*plan.init_capabilities, err)) {
         kill(command, SIGKILL);
         die_with_setup_error(plan, err);
     }

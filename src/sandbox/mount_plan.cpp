@@ -185,12 +185,7 @@ class Planner {
     // the overlay of the one beneath, as on the host.
     void add_whole_mount(const HostMount& m) {
         if (options_.is_directory && !options_.is_directory(m.mount_point)) {
-            MountStep step;  // a file mounted over a file
-            step.kind = StepKind::bind_file_read_only;
-            step.host_path = step.target = m.mount_point;
-            step.locked_flags = m.locked_flags;
-            step.read_only = true;
-            plan.steps.push_back(std::move(step));
+            add_file_read_only(m.mount_point, m);  // a file mounted over a file
             return;
         }
         add_whole_dir(m.mount_point, m);
@@ -293,6 +288,16 @@ class Planner {
         plan.steps.push_back(std::move(step));
     }
 
+    // The host file at `path` (on host mount `m`), bound read-only over its name.
+    void add_file_read_only(const std::string& path, const HostMount& m) {
+        MountStep step;
+        step.kind = StepKind::bind_file_read_only;
+        step.host_path = step.target = path;
+        step.read_only = true;
+        step.locked_flags = m.locked_flags;
+        plan.steps.push_back(std::move(step));
+    }
+
     // `dir` lies on host mount `m` (it is m's root, or a directory beneath it).
     void add_dir(const std::string& dir, const HostMount& m) {
         if (!has_mount_below(dir)) {
@@ -343,12 +348,7 @@ class Planner {
                     } else {
                         // Another user's file (or a large one): visible, read-only.
                         plan.skeleton.push_back({DirEntryInfo::Kind::other, skel_path, {}, {}});
-                        MountStep bind;
-                        bind.kind = StepKind::bind_file_read_only;
-                        bind.host_path = bind.target = path;
-                        bind.read_only = true;
-                        bind.locked_flags = m.locked_flags;
-                        plan.steps.push_back(std::move(bind));
+                        add_file_read_only(path, m);
                     }
                     continue;
                 case DirEntryInfo::Kind::other:

@@ -1,5 +1,4 @@
 #include "whatif/sandbox/net.hpp"
-#include "whatif/util/log.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -13,6 +12,7 @@
 #include <unistd.h>
 
 #include "whatif/net/stub_server.hpp"
+#include "whatif/util/log.hpp"
 
 namespace whatif::sandbox::net {
 

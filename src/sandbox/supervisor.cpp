@@ -646,10 +646,13 @@ Result<RunOutcome> run(const RunRequest& req) {
         const auto says = [&](const char* what) {
             return frames.setup_error->find(what) != std::string::npos;
         };
-        // init makes the command's user namespace when the clone did not.
-        const bool userns = says("CLONE_NEWUSER");
-        const int userns_errno = !userns ? 0 : says("ENOSPC") ? ENOSPC : says("EPERM") ? EPERM : 0;
-        if (says("EPERM") || says("EACCES") || userns_errno != 0)
+        // init makes the command's user namespace when the clone did not: its
+        // unshare's errno says what the clone's would have.
+        const int userns_errno = !says("CLONE_NEWUSER") ? 0
+                                 : says("ENOSPC")       ? ENOSPC
+                                 : says("EPERM")        ? EPERM
+                                                        : 0;
+        if (says("EACCES") || says("EPERM") || userns_errno != 0)
             if (const std::string why = user::userns_diagnosis(userns_errno); !why.empty())
                 msg += "; " + why;
         return fail(msg);

@@ -22,15 +22,22 @@ struct Scenario {
     Effects expected;
 };
 
+// `whatif run --format json -n -- sh -c SCRIPT`, the host tree checked unchanged
+// against a full before/after snapshot.
+nlohmann::json dry_run_host_unchanged(const World& w, const std::string& script,
+                                      ProcessResult& raw) {
+    const TreeSnapshot before = snapshot_tree(w.host);
+    auto set = w.dry_run_sh(script, &raw);
+    CHECK(describe_differences(before, snapshot_tree(w.host)) == "");
+    return set;
+}
+
 void check_scenario(const Scenario& s) {
     World w;
     s.setup(w);
-    const TreeSnapshot before = snapshot_tree(w.host);
     ProcessResult raw;
-    const auto set = w.dry_run_sh(s.script, &raw);
-    const TreeSnapshot after = snapshot_tree(w.host);
-    INFO("scenario: " << s.name << "\nstderr: " << raw.err);
-    CHECK(describe_differences(before, after) == "");
+    INFO("scenario: " << s.name << "\nstderr: " << raw.err);  // (read when a check fails)
+    const auto set = dry_run_host_unchanged(w, s.script, raw);
     CHECK(set["run"]["exit_status"] == 0);
     CHECK(w.host_effects(set) == s.expected);
     // Nothing outside the host tree was changed by these commands.
@@ -40,10 +47,14 @@ void check_scenario(const Scenario& s) {
 
 void nothing(const World&) {}
 
-// Root only: `body` runs twice, whatif as root (its mounts not locked: each is
-// overlaid whole) and as root of a user namespace of its own (locked: split
-// levels, as in a container).
+// Root only (host mounts are made): `body` runs twice, whatif as root (its mounts
+// not locked: each is overlaid whole) and as root of a user namespace of its own
+// (locked: split levels, as in a container).
 void in_both_mount_modes(const std::function<void(World&)>& body) {
+    if (geteuid() != 0) {
+        MESSAGE("making host mounts needs root: this case runs in the root pass");
+        return;
+    }
     for (const bool in_user_namespace : {false, true}) {
         CAPTURE(in_user_namespace);
         World w;
@@ -300,11 +311,6 @@ TEST_CASE("inside: pid namespace, fresh /proc, read-only /sys, store invisible")
 }
 
 TEST_CASE("a read-only host mount stays read-only inside; tmpfs mounts under mounts are captured") {
-    if (geteuid() != 0) {
-        MESSAGE(
-            "making host mounts needs root: this case runs in the root pass of scripts/test.sh");
-        return;
-    }
     // Directly (root's mounts unlocked), and as root of a user namespace of its own
     // (locked: split levels).
     in_both_mount_modes([](World& w) {
@@ -314,16 +320,14 @@ TEST_CASE("a read-only host mount stays read-only inside; tmpfs mounts under mou
         REQUIRE(mount("tmpfs", (w.host + "/tmpfs").c_str(), "tmpfs", 0, "size=1m") == 0);
         w.mkdirs("tmpfs/inner");
         w.write("tmpfs/inner/old", "old");
-        const auto before = snapshot_tree(w.host);
         ProcessResult raw;
-        const auto set = w.dry_run_sh(
+        const auto set = dry_run_host_unchanged(
+            w,
             "touch ro/x 2>/dev/null && echo ro-writable; echo new > tmpfs/inner/new; rm "
             "tmpfs/inner/old",
-            &raw);
-        const auto after = snapshot_tree(w.host);
+            raw);
         umount2((w.host + "/ro").c_str(), MNT_DETACH);
         umount2((w.host + "/tmpfs").c_str(), MNT_DETACH);
-        CHECK(describe_differences(before, after) == "");
         CHECK(raw.err.find("ro-writable") == std::string::npos);
         CHECK(w.host_effects(set) ==
               Effects{{"tmpfs/inner/new", "created"}, {"tmpfs/inner/old", "deleted"}});
@@ -331,10 +335,6 @@ TEST_CASE("a read-only host mount stays read-only inside; tmpfs mounts under mou
 }
 
 TEST_CASE("a host mount overlayfs refuses is read-only inside, says so, and the decision asks") {
-    if (geteuid() != 0) {
-        MESSAGE("making host mounts needs root: this case runs in the root pass");
-        return;
-    }
     // An overlay stacked twice already cannot be a layer (the kernel's stacking
     // depth); so it is with vfat, such as an EFI system partition.
     in_both_mount_modes([](World& w) {
@@ -351,15 +351,12 @@ TEST_CASE("a host mount overlayfs refuses is read-only inside, says so, and the 
                        "/w2")
                           .c_str()) == 0);
         w.write("stacked/old", "old");
-        const auto before = snapshot_tree(w.host);
         ProcessResult raw;
-        const auto set = w.dry_run_sh(
-            "echo a > plain/f; echo b > stacked/old 2>/dev/null || echo refused >&2", &raw);
-        const auto after = snapshot_tree(w.host);
+        const auto set = dry_run_host_unchanged(
+            w, "echo a > plain/f; echo b > stacked/old 2>/dev/null || echo refused >&2", raw);
         umount2((w.host + "/stacked").c_str(), MNT_DETACH);
         umount2((w.root + "/m1").c_str(), MNT_DETACH);
         INFO(raw.err);
-        CHECK(describe_differences(before, after) == "");
         CHECK(raw.err.find("refused") != std::string::npos);
         CHECK(w.host_effects(set) == Effects{{"plain/f", "created"}});
         bool warned = false;
@@ -374,10 +371,6 @@ TEST_CASE("a host mount overlayfs refuses is read-only inside, says so, and the 
 }
 
 TEST_CASE("a root caller's host mounts are overlaid whole: every file in them is writable") {
-    if (geteuid() != 0) {
-        MESSAGE("making host mounts needs root: this case runs in the root pass");
-        return;
-    }
     // level is a mount with a mount beneath it and a file too large for a skeleton
     // copy. Root's own mounts are not locked: level is one overlay, and big can be
     // written. As root of a user namespace (a container) they are locked: level is
@@ -388,13 +381,11 @@ TEST_CASE("a root caller's host mounts are overlaid whole: every file in them is
         w.mkdirs("level/inner");
         w.write("level/big", std::string(2 << 20, 'b'));
         REQUIRE(mount("tmpfs", (w.host + "/level/inner").c_str(), "tmpfs", 0, "size=1m") == 0);
-        const auto before = snapshot_tree(w.host);
         ProcessResult raw;
-        const auto set = w.dry_run_sh("echo x >> level/big; echo y > level/inner/f", &raw);
-        const auto after = snapshot_tree(w.host);
+        const auto set =
+            dry_run_host_unchanged(w, "echo x >> level/big; echo y > level/inner/f", raw);
         umount2((w.host + "/level").c_str(), MNT_DETACH);
         INFO(raw.err);
-        CHECK(describe_differences(before, after) == "");
         if (w.in_user_namespace)
             CHECK(w.host_effects(set) == Effects{{"level/inner/f", "created"}});
         else
@@ -462,10 +453,6 @@ TEST_CASE("the roots of the overlays grant inside what the host grants the calle
 }
 
 TEST_CASE("an empty dir at a split level: writes in it are captured, applied, and nothing else") {
-    if (geteuid() != 0) {
-        MESSAGE("making a split level needs a host mount: this case runs in the root pass");
-        return;
-    }
     // Split only where mounts are locked: as root of a user namespace of its own.
     // Directly, root's mounts are overlaid whole; the same must hold.
     in_both_mount_modes([](World& w) {
@@ -473,13 +460,10 @@ TEST_CASE("an empty dir at a split level: writes in it are captured, applied, an
         w.mkdirs("level/empty");
         chmod((w.host + "/level/empty").c_str(), 0750);
         REQUIRE(mount("tmpfs", (w.host + "/level/mnt").c_str(), "tmpfs", 0, "size=1m") == 0);
-        const auto before = snapshot_tree(w.host);
         ProcessResult raw;
-        const auto set = w.dry_run_sh(
-            "echo x > level/empty/x && mkdir level/empty/d && stat -c %a level/empty", &raw);
-        const auto after = snapshot_tree(w.host);
+        const auto set = dry_run_host_unchanged(
+            w, "echo x > level/empty/x && mkdir level/empty/d && stat -c %a level/empty", raw);
         INFO(raw.err);
-        CHECK(describe_differences(before, after) == "");
         CHECK(w.host_effects(set) ==
               Effects{{"level/empty/x", "created"}, {"level/empty/d", "created"}});
         CHECK(raw.err.find("750") != std::string::npos);  // the host's mode, inside
@@ -492,10 +476,6 @@ TEST_CASE("an empty dir at a split level: writes in it are captured, applied, an
 }
 
 TEST_CASE("dirs on the way down to a mount: the host's owner and mode inside, writes captured") {
-    if (geteuid() != 0) {
-        MESSAGE("making a mount beneath needs root: this case runs in the root pass");
-        return;
-    }
     // level and level/deep are plain dirs above a mount: where mounts are locked
     // (root of a user namespace of its own) they join their level's skeleton rather
     // than getting overlays of their own (mount_plan.hpp); directly, root's mounts
@@ -506,15 +486,13 @@ TEST_CASE("dirs on the way down to a mount: the host's owner and mode inside, wr
         chmod((w.host + "/level/deep").c_str(), 0750);
         REQUIRE(chown((w.host + "/level/deep").c_str(), 1234, 1234) == 0);
         REQUIRE(mount("tmpfs", (w.host + "/level/deep/mnt").c_str(), "tmpfs", 0, "size=1m") == 0);
-        const auto before = snapshot_tree(w.host);
         ProcessResult raw;
-        const auto set = w.dry_run_sh(
+        const auto set = dry_run_host_unchanged(
+            w,
             "echo a > level/new && echo b > level/deep/new && touch level/deep/mnt/inner && "
             "stat -c '%a %u:%g %n' level level/deep >&2",
-            &raw);
-        const auto after = snapshot_tree(w.host);
+            raw);
         INFO(raw.err);
-        CHECK(describe_differences(before, after) == "");
         CHECK(w.host_effects(set) == Effects{{"level/new", "created"},
                                              {"level/deep/new", "created"},
                                              {"level/deep/mnt/inner", "created"}});

@@ -2,6 +2,8 @@
 
 #include <sys/capability.h>
 
+#include <span>
+
 #include "whatif/sandbox/child_plan.hpp"
 #include "whatif/util/error.hpp"
 
@@ -30,6 +32,8 @@ class CapabilitySet {
 
   private:
     CapabilitySet(cap_t set, bool root) : set_(set), root_(root) {}
+    // Exactly `kept`, permitted and effective.
+    static Result<CapabilitySet> holding(std::span<const cap_value_t> kept, bool root);
     cap_t set_ = nullptr;
     bool root_ = false;
 };
