@@ -169,30 +169,28 @@ int run_command(const RunOptions& options) {
     set.run.timed_out = outcome->timed_out;
     set.files = std::move(scan->files);
     set.warnings = std::move(scan->warnings);
-    // What was captured is not what the command would do: never a silent allow.
-    std::vector<std::string> incomplete;
-    for (const std::string& w : outcome->mounts_not_overlaid) {
-        std::fprintf(stderr, "whatif: %s\n", w.c_str());
-        set.warnings.insert(set.warnings.begin(), w);
-        incomplete.push_back(
-            "the dry run is incomplete: a mount could not be overlaid and was "
-            "read-only, so writes there failed (see the warnings)");
-    }
+    // Said on stderr too, and listed first.
+    auto warn = [&](const std::string& warning) {
+        std::fprintf(stderr, "whatif: %s\n", warning.c_str());
+        set.warnings.insert(set.warnings.begin(), warning);
+    };
+    for (const std::string& w : outcome->mounts_not_overlaid) warn(w);
+    if (!outcome->mounts_not_overlaid.empty())
+        set.run.capture_incomplete =
+            "a mount could not be overlaid and was read-only, so writes there failed (see the "
+            "warnings)";
     // What the changes mean to git repositories and databases (the host's copies
     // against the upper layer's).
     set.vcs = effects::summarize_git(set.files, scan_layers);
     set.databases = effects::summarize_databases(set.files, scan_layers,
                                                  util::join_path(active->dir, "analysis"));
     if (store_filled) {
-        const std::string warning =
-            "the run store's filesystem filled up (" + store->root() +
-            "): the command's writes failed with 'No space left on device', so what it "
-            "would do is only partly shown; free space there, or set WHATIF_HOME to a larger "
-            "filesystem";
-        std::fprintf(stderr, "whatif: %s\n", warning.c_str());
-        set.warnings.insert(set.warnings.begin(), warning);
-        incomplete.push_back(
-            "the dry run is incomplete: the run store filled up, so the command's writes failed");
+        warn("the run store's filesystem filled up (" + store->root() +
+             "): the command's writes failed with 'No space left on device', so what it "
+             "would do is only partly shown; free space there, or set WHATIF_HOME to a larger "
+             "filesystem");
+        if (set.run.capture_incomplete.empty())
+            set.run.capture_incomplete = "the run store filled up, so the command's writes failed";
     }
     util::log_phase("git and databases summarized");
     record_processes(*outcome, options.argv, *cwd, set);
@@ -200,13 +198,6 @@ int run_command(const RunOptions& options) {
     record_secrets(*outcome, scan_layers, *credentials, decoy_watch, set);
     util::log_phase("observations recorded");
     set.decision = policy::decide(set, *profile, home);
-    if (!incomplete.empty()) {
-        set.decision.reasons.insert(
-            set.decision.reasons.begin(),
-            {"incomplete-capture", effects::Verdict::ask, std::move(incomplete.front()), {}});
-        if (set.decision.verdict == effects::Verdict::allow)
-            set.decision.verdict = effects::Verdict::ask;
-    }
 
     if (auto st = report::write_json_file(set, util::join_path(active->dir, "effects.json")); !st)
         return fail_run(st.error());

@@ -252,6 +252,7 @@ Status fill_from_json(const json& j, EffectSet& set) {
         set.run.exit_status = get_optional_int(r, "exit_status");
         set.run.signal = get_optional_int(r, "signal");
         set.run.timed_out = r.value("timed_out", false);
+        set.run.capture_incomplete = r.value("capture_incomplete", std::string());
         const json& d = j.at("decision");
         set.decision.verdict =
             verdict_from_string(d.at("verdict").get<std::string>()).value_or(Verdict::ask);
@@ -304,16 +305,17 @@ Status fill_from_json(const json& j, EffectSet& set) {
 
 void write_json(const EffectSet& set, const std::function<void(std::string_view)>& out) {
     const RunInfo& r = set.run;
-    const json run = {{"id", r.id},
-                      {"argv", argv_to_json(r.argv)},
-                      {"cwd", util::to_valid_utf8(r.cwd)},
-                      {"profile", r.profile},
-                      {"net", r.net},
-                      {"started_at", r.started_at},
-                      {"duration_ms", r.duration_ms},
-                      {"exit_status", optional_int(r.exit_status)},
-                      {"signal", optional_int(r.signal)},
-                      {"timed_out", r.timed_out}};
+    json run = {{"id", r.id},
+                {"argv", argv_to_json(r.argv)},
+                {"cwd", util::to_valid_utf8(r.cwd)},
+                {"profile", r.profile},
+                {"net", r.net},
+                {"started_at", r.started_at},
+                {"duration_ms", r.duration_ms},
+                {"exit_status", optional_int(r.exit_status)},
+                {"signal", optional_int(r.signal)},
+                {"timed_out", r.timed_out}};
+    if (!r.capture_incomplete.empty()) run["capture_incomplete"] = r.capture_incomplete;
     json reasons = json::array();
     for (const auto& reason : set.decision.reasons) reasons.push_back(reason_to_json(reason));
     const json decision = {{"verdict", to_string(set.decision.verdict)}, {"reasons", reasons}};

@@ -312,6 +312,16 @@ effects::Decision decide(effects::EffectSet& set, const Profile& profile, const 
                (severity(a.verdict) == severity(b.verdict) && a.rule != "unmatched" &&
                 b.rule == "unmatched");
     });
+    // Whatever the profile says: what was captured is not what the command would
+    // do, so never a silent allow. First, since it qualifies every other reason.
+    if (!set.run.capture_incomplete.empty()) {
+        d.reasons.insert(d.reasons.begin(),
+                         {"incomplete-capture",
+                          Verdict::ask,
+                          "the dry run is incomplete: " + set.run.capture_incomplete,
+                          {}});
+        if (d.verdict == Verdict::allow) d.verdict = Verdict::ask;
+    }
     return d;
 }
 

@@ -367,6 +367,16 @@ TEST_CASE("a host mount overlayfs refuses is read-only inside, says so, and the 
         CHECK(warned);
         CHECK(set["decision"]["verdict"] == "ask");
         CHECK(set["decision"]["reasons"][0]["rule"] == "incomplete-capture");
+        // Decided again under another profile: still incomplete, still no allow.
+        for (const char* profile : {"agent", "ci"}) {
+            CAPTURE(profile);
+            const auto again = w.whatif({"check", "last", "-p", profile, "--format", "json"});
+            const auto rechecked = nlohmann::json::parse(again.out, nullptr, false);
+            REQUIRE_FALSE(rechecked.is_discarded());
+            CHECK(rechecked["decision"]["verdict"] != "allow");
+            REQUIRE_FALSE(rechecked["decision"]["reasons"].empty());
+            CHECK(rechecked["decision"]["reasons"][0]["rule"] == "incomplete-capture");
+        }
     });
 }
 

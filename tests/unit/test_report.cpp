@@ -43,6 +43,31 @@ effects::EffectSet sample_set() {
 
 }  // namespace
 
+TEST_CASE("an incomplete capture never allows, under any profile, and survives the JSON") {
+    effects::EffectSet set;
+    set.run.id = "20261123T205731-3f9c";
+    set.run.argv = {"true"};
+    set.run.cwd = "/home/ana/proj";
+    set.run.capture_incomplete = "the run store filled up, so the command's writes failed";
+    // Stored and read back (whatif check decides again from effects.json).
+    auto back = effects::effect_set_from_json(effects::to_json(set));
+    REQUIRE(back.has_value());
+    CHECK(back->run.capture_incomplete == set.run.capture_incomplete);
+    CHECK_FALSE(effects::to_json(effects::EffectSet{})["run"].contains("capture_incomplete"));
+    for (const char* name : {"default", "agent", "ci", "strict"}) {
+        CAPTURE(name);
+        auto profile = policy::load_profile(name);
+        REQUIRE(profile.has_value());
+        const auto d = policy::decide(*back, *profile, "/home/ana");
+        CHECK(d.verdict != effects::Verdict::allow);
+        REQUIRE_FALSE(d.reasons.empty());
+        CHECK(d.reasons[0].rule == "incomplete-capture");
+        CHECK(d.reasons[0].message ==
+              "the dry run is incomplete: the run store filled up, so the command's writes "
+              "failed");
+    }
+}
+
 TEST_CASE(
     "the default profile: nothing happened is allowed, a mass deletion asks with its reason") {
     effects::EffectSet empty;

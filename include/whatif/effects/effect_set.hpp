@@ -42,6 +42,10 @@ struct RunInfo {
     std::optional<int> exit_status;
     std::optional<int> signal;
     bool timed_out = false;
+    // Why what was captured is not all the command would do (a host mount that
+    // could not be overlaid, the run store full): the decision then never allows
+    // (policy::decide). Empty: the capture is complete. JSON: only when set.
+    std::string capture_incomplete;
 };
 
 struct Reason {
