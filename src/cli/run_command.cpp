@@ -176,9 +176,11 @@ int run_command(const RunOptions& options) {
     };
     for (const std::string& w : outcome->mounts_not_overlaid) warn(w);
     if (!outcome->mounts_not_overlaid.empty())
-        set.run.capture_incomplete =
-            "a mount could not be overlaid and was read-only, so writes there failed (see the "
-            "warnings)";
+        set.run.add_gap({"unsupported-mount",
+                         "a mount could not be overlaid and was read-only in the dry run, so "
+                         "writes there failed that would not fail for real (see the warnings)",
+                         {},
+                         {}});
     // What the changes mean to git repositories and databases (the host's copies
     // against the upper layer's).
     set.vcs = effects::summarize_git(set.files, scan_layers);
@@ -189,8 +191,11 @@ int run_command(const RunOptions& options) {
              "): the command's writes failed with 'No space left on device', so what it "
              "would do is only partly shown; free space there, or set WHATIF_HOME to a larger "
              "filesystem");
-        if (set.run.capture_incomplete.empty())
-            set.run.capture_incomplete = "the run store filled up, so the command's writes failed";
+        set.run.add_gap({"store-full",
+                         "the run store filled up, so the command's writes failed in the dry run "
+                         "that would not fail for real",
+                         {store->root()},
+                         {}});
     }
     util::log_phase("git and databases summarized");
     record_processes(*outcome, options.argv, *cwd, set);

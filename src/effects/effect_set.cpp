@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <istream>
+#include <stdexcept>
 
 #include "whatif/util/strings.hpp"
 
@@ -105,6 +106,44 @@ json reason_to_json(const Reason& r) {
             {"verdict", to_string(r.verdict)},
             {"message", r.message},
             {"paths", paths}};
+}
+
+// run.capture: "complete", or one object per gap (paths and pids only when set).
+json capture_to_json(const std::vector<CaptureGap>& capture) {
+    if (capture.empty()) return "complete";
+    json out = json::array();
+    for (const auto& gap : capture) {
+        json g = {{"kind", gap.kind}, {"message", util::to_valid_utf8(gap.message)}};
+        if (!gap.paths.empty()) {
+            json paths = json::array();
+            for (const auto& p : gap.paths) paths.push_back(util::to_valid_utf8(p));
+            g["paths"] = std::move(paths);
+        }
+        if (!gap.pids.empty()) g["pids"] = gap.pids;
+        out.push_back(std::move(g));
+    }
+    return out;
+}
+
+std::vector<CaptureGap> capture_from_json(const json& run) {
+    std::vector<CaptureGap> out;
+    if (auto c = run.find("capture"); c != run.end() && c->is_array()) {
+        for (const auto& g : *c) {
+            CaptureGap gap;
+            gap.kind = g.at("kind").get<std::string>();
+            gap.message = g.at("message").get<std::string>();
+            gap.paths = g.value("paths", std::vector<std::string>{});
+            gap.pids = g.value("pids", std::vector<int>{});
+            out.push_back(std::move(gap));
+        }
+        return out;
+    }
+    if (auto c = run.find("capture"); c != run.end() && !(c->is_string() && *c == "complete"))
+        throw std::runtime_error("run.capture is neither \"complete\" nor a list");
+    // Stored by an older whatif: one sentence, no kind.
+    if (const std::string legacy = run.value("capture_incomplete", std::string()); !legacy.empty())
+        out.push_back({"incomplete", legacy, {}, {}});
+    return out;
 }
 
 json argv_to_json(const std::vector<std::string>& argv) {
@@ -252,7 +291,7 @@ Status fill_from_json(const json& j, EffectSet& set) {
         set.run.exit_status = get_optional_int(r, "exit_status");
         set.run.signal = get_optional_int(r, "signal");
         set.run.timed_out = r.value("timed_out", false);
-        set.run.capture_incomplete = r.value("capture_incomplete", std::string());
+        set.run.capture = capture_from_json(r);
         const json& d = j.at("decision");
         set.decision.verdict =
             verdict_from_string(d.at("verdict").get<std::string>()).value_or(Verdict::ask);
@@ -314,8 +353,14 @@ void write_json(const EffectSet& set, const std::function<void(std::string_view)
                 {"duration_ms", r.duration_ms},
                 {"exit_status", optional_int(r.exit_status)},
                 {"signal", optional_int(r.signal)},
-                {"timed_out", r.timed_out}};
-    if (!r.capture_incomplete.empty()) run["capture_incomplete"] = r.capture_incomplete;
+                {"timed_out", r.timed_out},
+                {"capture", capture_to_json(r.capture)}};
+    // For readers of the first format: the gaps' messages in one string.
+    if (!r.capture.empty()) {
+        std::string joined;
+        for (const auto& gap : r.capture) joined += (joined.empty() ? "" : "; ") + gap.message;
+        run["capture_incomplete"] = util::to_valid_utf8(joined);
+    }
     json reasons = json::array();
     for (const auto& reason : set.decision.reasons) reasons.push_back(reason_to_json(reason));
     const json decision = {{"verdict", to_string(set.decision.verdict)}, {"reasons", reasons}};

@@ -313,15 +313,12 @@ effects::Decision decide(effects::EffectSet& set, const Profile& profile, const 
                 b.rule == "unmatched");
     });
     // Whatever the profile says: what was captured is not what the command would
-    // do, so never a silent allow. First, since it qualifies every other reason.
-    if (!set.run.capture_incomplete.empty()) {
-        d.reasons.insert(d.reasons.begin(),
-                         {"incomplete-capture",
-                          Verdict::ask,
-                          "the dry run is incomplete: " + set.run.capture_incomplete,
-                          {}});
-        if (d.verdict == Verdict::allow) d.verdict = Verdict::ask;
-    }
+    // do, so never an allow. First, since each gap qualifies every other reason.
+    std::vector<effects::Reason> gaps;
+    for (const auto& gap : set.run.capture)
+        gaps.push_back({"incomplete-capture", Verdict::ask, gap.message, gap.paths});
+    d.reasons.insert(d.reasons.begin(), gaps.begin(), gaps.end());
+    if (!gaps.empty() && d.verdict == Verdict::allow) d.verdict = Verdict::ask;
     return d;
 }
 

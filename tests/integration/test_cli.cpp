@@ -345,4 +345,6 @@ TEST_CASE("the upper layer running out of space: the command sees ENOSPC, the ho
     REQUIRE(set["warnings"].size() >= 1);
     CHECK(set["warnings"][0].get<std::string>().find("filled up") != std::string::npos);
     CHECK(set["decision"]["reasons"][0]["rule"] == "incomplete-capture");
+    REQUIRE(set["run"]["capture"].is_array());
+    CHECK(set["run"]["capture"][0]["kind"] == "store-full");
 }

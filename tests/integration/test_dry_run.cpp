@@ -367,6 +367,8 @@ TEST_CASE("a host mount overlayfs refuses is read-only inside, says so, and the 
         CHECK(warned);
         CHECK(set["decision"]["verdict"] == "ask");
         CHECK(set["decision"]["reasons"][0]["rule"] == "incomplete-capture");
+        REQUIRE(set["run"]["capture"].is_array());
+        CHECK(set["run"]["capture"][0]["kind"] == "unsupported-mount");
         // Decided again under another profile: still incomplete, still no allow.
         for (const char* profile : {"agent", "ci"}) {
             CAPTURE(profile);

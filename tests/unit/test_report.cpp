@@ -48,11 +48,22 @@ TEST_CASE("an incomplete capture never allows, under any profile, and survives t
     set.run.id = "20261123T205731-3f9c";
     set.run.argv = {"true"};
     set.run.cwd = "/home/ana/proj";
-    set.run.capture_incomplete = "the run store filled up, so the command's writes failed";
+    set.run.add_gap({"background-processes",
+                     "2 processes were still running when the command ended: sleep 1, rm -rf "
+                     "data; what they would do is unknown",
+                     {},
+                     {7, 8}});
+    set.run.add_gap(
+        {"store-full", "the run store filled up", {"/home/ana/.local/state/whatif"}, {}});
     // Stored and read back (whatif check decides again from effects.json).
     auto back = effects::effect_set_from_json(effects::to_json(set));
     REQUIRE(back.has_value());
-    CHECK(back->run.capture_incomplete == set.run.capture_incomplete);
+    REQUIRE(back->run.capture.size() == 2);
+    CHECK(back->run.capture[0].kind == "background-processes");
+    CHECK(back->run.capture[0].pids == std::vector<int>{7, 8});
+    CHECK(back->run.capture[1].paths == std::vector<std::string>{"/home/ana/.local/state/whatif"});
+    CHECK(effects::to_json(set)["run"]["capture"][0]["kind"] == "background-processes");
+    CHECK(effects::to_json(effects::EffectSet{})["run"]["capture"] == "complete");
     CHECK_FALSE(effects::to_json(effects::EffectSet{})["run"].contains("capture_incomplete"));
     for (const char* name : {"default", "agent", "ci", "strict"}) {
         CAPTURE(name);
@@ -60,12 +71,23 @@ TEST_CASE("an incomplete capture never allows, under any profile, and survives t
         REQUIRE(profile.has_value());
         const auto d = policy::decide(*back, *profile, "/home/ana");
         CHECK(d.verdict != effects::Verdict::allow);
-        REQUIRE_FALSE(d.reasons.empty());
+        REQUIRE(d.reasons.size() >= 2);
         CHECK(d.reasons[0].rule == "incomplete-capture");
-        CHECK(d.reasons[0].message ==
-              "the dry run is incomplete: the run store filled up, so the command's writes "
-              "failed");
+        CHECK(d.reasons[0].message == back->run.capture[0].message);
+        CHECK(d.reasons[1].rule == "incomplete-capture");
     }
+}
+
+TEST_CASE("a stored run of the first format: capture_incomplete is read as one gap") {
+    auto j = effects::to_json(effects::EffectSet{});
+    j["run"].erase("capture");
+    j["run"]["capture_incomplete"] = "the run store filled up";
+    auto back = effects::effect_set_from_json(j);
+    REQUIRE(back.has_value());
+    REQUIRE(back->run.capture.size() == 1);
+    CHECK(back->run.capture[0].message == "the run store filled up");
+    j["run"]["capture"] = 3;
+    CHECK_FALSE(effects::effect_set_from_json(j).has_value());
 }
 
 TEST_CASE(

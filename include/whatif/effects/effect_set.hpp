@@ -31,6 +31,19 @@ struct ProcessRecord {
     uint64_t argv_truncated = 0;  // arguments past the process log's budget, not kept
 };
 
+// Something the dry run could not see, so that what it captured is not all the
+// command would do (DESIGN.md: an ALLOW means the dry run saw everything).
+// Every stage that notices a gap adds one; policy::decide reads them first and
+// never allows a run that has any.
+struct CaptureGap {
+    // background-processes, timeout, sandbox-refused, store-full, unsupported-mount,
+    // unreadable-upper, privileged-exec, hidden-processes, command-failed-early, ...
+    std::string kind;
+    std::string message;  // one sentence a person understands, said first in the report
+    std::vector<std::string> paths;
+    std::vector<int> pids;
+};
+
 struct RunInfo {
     std::string id;
     std::vector<std::string> argv;
@@ -42,10 +55,12 @@ struct RunInfo {
     std::optional<int> exit_status;
     std::optional<int> signal;
     bool timed_out = false;
-    // Why what was captured is not all the command would do (a host mount that
-    // could not be overlaid, the run store full): the decision then never allows
-    // (policy::decide). Empty: the capture is complete. JSON: only when set.
-    std::string capture_incomplete;
+    // Why what was captured is not all the command would do. Empty: the capture
+    // is complete. JSON: run.capture, "complete" or the list; stored runs of older
+    // versions carry one string, run.capture_incomplete, read as one gap.
+    std::vector<CaptureGap> capture;
+    bool capture_complete() const { return capture.empty(); }
+    void add_gap(CaptureGap gap) { capture.push_back(std::move(gap)); }
 };
 
 struct Reason {
