@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <ctime>
 
+#include "whatif/cli/capture.hpp"
 #include "whatif/cli/commands.hpp"
 #include "whatif/cli/observations.hpp"
 #include "whatif/cli/sandbox_request.hpp"
@@ -175,12 +176,7 @@ int run_command(const RunOptions& options) {
         set.warnings.insert(set.warnings.begin(), warning);
     };
     for (const std::string& w : outcome->mounts_not_overlaid) warn(w);
-    if (!outcome->mounts_not_overlaid.empty())
-        set.run.add_gap({"unsupported-mount",
-                         "a mount could not be overlaid and was read-only in the dry run, so "
-                         "writes there failed that would not fail for real (see the warnings)",
-                         {},
-                         {}});
+    record_sandbox_gaps(*outcome, set);
     // What the changes mean to git repositories and databases (the host's copies
     // against the upper layer's).
     set.vcs = effects::summarize_git(set.files, scan_layers);
@@ -191,11 +187,7 @@ int run_command(const RunOptions& options) {
              "): the command's writes failed with 'No space left on device', so what it "
              "would do is only partly shown; free space there, or set WHATIF_HOME to a larger "
              "filesystem");
-        set.run.add_gap({"store-full",
-                         "the run store filled up, so the command's writes failed in the dry run "
-                         "that would not fail for real",
-                         {store->root()},
-                         {}});
+        record_store_full(store->root(), set);
     }
     util::log_phase("git and databases summarized");
     record_processes(*outcome, options.argv, *cwd, set);
