@@ -200,6 +200,7 @@ int run_command(const RunOptions& options) {
         return fail_run(st.error());
     util::stop_point("report");
     meta.state = store::RunState::complete;
+    for (const auto& gap : set.run.capture) meta.capture_gaps.push_back(gap.kind);
     meta.verdict = std::string(to_string(set.decision.verdict));
     if (auto st = store::save_meta(active->dir, meta); !st) return report_error(st.error());
 

@@ -121,8 +121,7 @@ int list_command() {
     auto runs = store->list();
     if (!runs) return report_error(runs.error());
     for (const auto& run : *runs) {
-        const std::string state =
-            run.meta.applied_at.empty() ? std::string(to_string(run.meta.state)) : "applied";
+        const std::string state = store::listed_state(run.meta);
         std::printf("%-20s  %-10s  %-5s  %s\n", run.meta.id.c_str(), state.c_str(),
                     run.meta.verdict.empty() ? "-" : run.meta.verdict.c_str(),
                     util::join_argv_for_display(run.meta.argv).c_str());

@@ -149,6 +149,50 @@ bool Grouping::system_path(const effects::FileEffect& f) {
         f.path, {"/etc", "/usr", "/boot", "/var/lib", "/bin", "/sbin", "/lib", "/lib64", "/opt"});
 }
 
+// The command failed (a non-zero exit, or a signal). A timeout is a gap of its own
+// (capture.hpp). change "after-stub": something only the sandbox does was in its
+// way (a stubbed network answer or credential, a write the sandbox refused), so
+// the real run may not fail there and go on to do what the dry run never reached;
+// "failed": nothing of the sandbox's own was.
+namespace {
+
+std::optional<Finding> command_failed_finding(const effects::EffectSet& set) {
+    const effects::RunInfo& r = set.run;
+    if (r.timed_out || (!r.signal && (!r.exit_status || *r.exit_status == 0))) return std::nullopt;
+    Finding f = finding("command-failed");
+    f.detail = r.signal ? "killed by " + util::signal_name(*r.signal)
+                        : "exit " + std::to_string(*r.exit_status);
+    std::vector<std::string> stubs;
+    for (const auto& n : set.network) {
+        if (n.value("outcome", "") == "allowed") continue;
+        std::string what =
+            n.value("host", nlohmann::json()).is_string()      ? n["host"].get<std::string>()
+            : n.value("path", nlohmann::json()).is_string()    ? n["path"].get<std::string>()
+            : n.value("address", nlohmann::json()).is_string() ? n["address"].get<std::string>()
+                                                               : std::string();
+        if (!what.empty()) {
+            stubs.push_back("the stub network (" + what + ")");
+            break;
+        }
+    }
+    for (const auto& s : set.secrets)
+        if (s.value("access", "") != "replaced") {
+            stubs.push_back("a stub credential");
+            break;
+        }
+    for (const auto& gap : r.capture)
+        if (gap.kind == "sandbox-refused") {
+            stubs.push_back("a write the sandbox refused");
+            break;
+        }
+    f.change = stubs.empty() ? "failed" : "after-stub";
+    for (size_t i = 0; i < stubs.size(); ++i) f.detail += (i == 0 ? " after " : ", ") + stubs[i];
+    if (!r.argv.empty()) f.argv = util::join_argv_for_display(r.argv);
+    return f;
+}
+
+}  // namespace
+
 std::vector<Finding> other_findings(const effects::EffectSet& set) {
     std::vector<Finding> out;
     for (const auto& v : set.vcs)
@@ -216,6 +260,7 @@ std::vector<Finding> other_findings(const effects::EffectSet& set) {
         f.argv = s.value("name", nlohmann::json()).is_string() ? s["name"].get<std::string>() : "";
         out.push_back(std::move(f));
     }
+    if (auto f = command_failed_finding(set)) out.push_back(std::move(*f));
     return out;
 }
 

@@ -72,9 +72,10 @@ Result<effects::Verdict> get_verdict(const std::string& source, const toml::node
 }
 
 const std::set<std::string> kAnalyses = {
-    "file",        "mass-delete",         "outside-cwd", "system-path",
-    "persistence", "permission-widening", "vcs",         "database",
-    "network",     "destructive-intent",  "process",     "secret"};
+    "file",          "mass-delete",         "outside-cwd", "system-path",
+    "persistence",   "permission-widening", "vcs",         "database",
+    "network",       "destructive-intent",  "process",     "secret",
+    "command-failed"};
 
 // The values a rule's `changes` can name, by analysis (vcs findings have their own).
 const std::set<std::string>* changes_for(const std::string& analysis) {
@@ -83,6 +84,9 @@ const std::set<std::string>* changes_for(const std::string& analysis) {
     static const std::set<std::string> vcs = {"created", "moved",     "rewritten",
                                               "deleted", "discarded", "switched"};
     static const std::set<std::string> databases = {"created", "modified", "deleted", "replaced"};
+    // analysis.cpp: command_failed_finding.
+    static const std::set<std::string> command_failed = {"after-stub", "failed"};
+    if (analysis == "command-failed") return &command_failed;
     if (analysis == "vcs") return &vcs;
     if (analysis == "database") return &databases;
     if (analysis == "file" || analysis == "mass-delete" || analysis == "persistence" ||

@@ -4,6 +4,7 @@
 
 #include "whatif/effects/databases.hpp"
 #include "whatif/effects/vcs.hpp"
+#include "whatif/report/text.hpp"
 #include "whatif/util/strings.hpp"
 
 namespace whatif::report {
@@ -34,8 +35,13 @@ std::string render_markdown(const effects::EffectSet& set,
     const char* icon = d.verdict == effects::Verdict::allow ? "✅"
                        : d.verdict == effects::Verdict::ask ? "⚠️"
                                                             : "⛔";
-    std::string out = "### " + std::string(icon) + " whatif: " + verdict + " — `" +
-                      cell(util::join_argv_for_display(set.run.argv)) + "`\n\n";
+    // The command's own status and the time it took, in the heading: a deploy script
+    // that failed in the dry run must not read as a plain success.
+    std::string out =
+        "### " + std::string(icon) + " whatif: " + verdict + " — `" +
+        cell(util::join_argv_for_display(set.run.argv)) + "` (" + status_text(set.run) + ", " +
+        util::human_duration_ms(static_cast<uint64_t>(std::max<int64_t>(set.run.duration_ms, 0))) +
+        ")\n\n";
     for (const auto& r : d.reasons)
         out += "- **" + std::string(to_string(r.verdict)) + "** " + cell(r.message) + " _(rule " +
                r.rule + ")_\n";

@@ -281,13 +281,6 @@ class LineBuilder {
     uint64_t total_lines_ = 0, total_weight_ = 0;
 };
 
-std::string status_text(const effects::RunInfo& r) {
-    if (r.timed_out) return "timed out, killed";
-    if (r.signal) return "killed by " + util::signal_name(*r.signal);
-    if (r.exit_status) return "exit " + std::to_string(*r.exit_status);
-    return "no exit status";
-}
-
 std::string pad(std::string_view word, size_t width = 10) {
     std::string out(word);
     if (out.size() < width) out.append(width - out.size(), ' ');
@@ -444,6 +437,13 @@ bool stdout_wants_color() {
     const char* term = std::getenv("TERM");
     if (term != nullptr && std::string_view(term) == "dumb") return false;
     return isatty(STDOUT_FILENO) == 1;
+}
+
+std::string status_text(const effects::RunInfo& r) {
+    if (r.timed_out) return "timed out, killed";
+    if (r.signal) return "killed by " + util::signal_name(*r.signal);
+    if (r.exit_status) return "exit " + std::to_string(*r.exit_status);
+    return "no exit status";
 }
 
 std::string render_text(const effects::EffectSet& set, const TextOptions& options) {

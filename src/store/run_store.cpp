@@ -92,6 +92,16 @@ void spread_runs_over_block_groups(const std::string& runs_dir) {
 
 }  // namespace
 
+std::string listed_state(const RunMeta& meta) {
+    if (!meta.applied_at.empty()) return "applied";
+    if (meta.state == RunState::complete && !meta.capture_gaps.empty())
+        return std::find(meta.capture_gaps.begin(), meta.capture_gaps.end(), "timeout") !=
+                       meta.capture_gaps.end()
+                   ? "timed-out"
+                   : "partial";
+    return std::string(to_string(meta.state));
+}
+
 std::string_view to_string(RunState s) {
     return kStates[static_cast<size_t>(s)];
 }
@@ -330,6 +340,7 @@ Status save_meta(const std::string& run_dir, const RunMeta& meta) {
               {"error", meta.error},
               {"verdict", meta.verdict},
               {"applied_at", meta.applied_at},
+              {"capture_gaps", meta.capture_gaps},
               {"layers", layers}};
     return util::write_file_atomically(
         util::join_path(run_dir, "meta.json"),
@@ -353,6 +364,7 @@ Result<RunMeta> load_meta(const std::string& run_dir) {
         m.error = j.value("error", std::string());
         m.verdict = j.value("verdict", std::string());
         m.applied_at = j.value("applied_at", std::string());
+        m.capture_gaps = j.value("capture_gaps", std::vector<std::string>{});
         for (const auto& l : j.value("layers", json::array()))
             m.layers.push_back(
                 {l.at("host_mount").get<std::string>(), l.at("upper").get<std::string>()});

@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include <algorithm>
+
 #include "whatif/policy/decision.hpp"
 #include "whatif/report/json.hpp"
 #include "whatif/report/text.hpp"
@@ -153,4 +155,58 @@ TEST_CASE("JSON report follows schema whatif/effects/v1 and round-trips") {
     CHECK(back->files.size() == set.files.size());
     CHECK(back->decision.verdict == effects::Verdict::ask);
     CHECK_FALSE(effects::effect_set_from_json(nlohmann::json::object()).has_value());
+}
+
+TEST_CASE("command-failed: agent asks when a stub came first, ci on any failure, none on success") {
+    auto verdict_and_rules = [](effects::EffectSet& set, const char* profile_name) {
+        auto profile = policy::load_profile(profile_name);
+        REQUIRE(profile.has_value());
+        const auto d = policy::decide(set, *profile, "/home/ana");
+        std::vector<std::string> rules;
+        for (const auto& r : d.reasons) rules.push_back(r.rule + ": " + r.message);
+        return std::make_pair(d.verdict, rules);
+    };
+    auto has_rule = [](const std::vector<std::string>& rules, const std::string& prefix) {
+        return std::any_of(rules.begin(), rules.end(),
+                           [&](const std::string& r) { return r.starts_with(prefix); });
+    };
+    effects::EffectSet set;
+    set.run.argv = {"./deploy.sh"};
+    set.run.cwd = "/home/ana/proj";
+    set.run.exit_status = 1;
+    // A plain failure: the real run fails the same way; the agent may go on.
+    {
+        auto [verdict, rules] = verdict_and_rules(set, "agent");
+        CHECK(verdict == effects::Verdict::allow);
+        CHECK_FALSE(has_rule(rules, "command-failed"));
+        auto [ci_verdict, ci_rules] = verdict_and_rules(set, "ci");
+        CHECK(ci_verdict == effects::Verdict::ask);
+        CHECK(has_rule(ci_rules, "command-failed: the command failed in the dry run (exit 1)"));
+    }
+    // After the stub network answered it: the real run may not fail there.
+    set.network.push_back(
+        {{"kind", "dns"}, {"host", "api.github.com"}, {"outcome", "stubbed"}, {"protocol", "dns"}});
+    {
+        auto [verdict, rules] = verdict_and_rules(set, "agent");
+        CHECK(verdict == effects::Verdict::ask);
+        CHECK(has_rule(rules,
+                       "command-failed: the command failed in the dry run (exit 1 after the "
+                       "stub network (api.github.com))"));
+    }
+    // A signal counts as a failure; a success is none; a timeout is a gap, not a failure.
+    set.network.clear();
+    set.secrets.push_back(
+        {{"kind", "file"}, {"path", "/home/ana/.aws/credentials"}, {"access", "read"}});
+    set.run.exit_status.reset();
+    set.run.signal = 11;
+    CHECK(has_rule(verdict_and_rules(set, "agent").second,
+                   "command-failed: the command failed in the dry run (killed by SIGSEGV after a "
+                   "stub credential)"));
+    set.run.signal.reset();
+    set.run.exit_status = 0;
+    CHECK_FALSE(has_rule(verdict_and_rules(set, "ci").second, "command-failed"));
+    set.run.exit_status.reset();
+    set.run.signal = 9;
+    set.run.timed_out = true;
+    CHECK_FALSE(has_rule(verdict_and_rules(set, "ci").second, "command-failed"));
 }

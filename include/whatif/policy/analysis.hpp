@@ -15,6 +15,9 @@
 //   destructive-intent  DROP/TRUNCATE/DELETE/ALTER queries, FLUSHALL/FLUSHDB, HTTP DELETE
 //   process             one per program the command ran
 //   secret              one per secrets[] entry
+//   command-failed      the command failed (exit status, signal); change "after-stub" when
+//                       a stubbed network answer or credential, or a write the sandbox
+//                       refused, came before (the real run may not fail there), else "failed"
 //
 // File effects can be millions: the per-file analyses look at one effect at a
 // time, and the grouping ones (mass-delete, outside-cwd, system-path) say which

@@ -14,6 +14,8 @@ struct TextOptions {
 };
 
 std::string render_text(const effects::EffectSet& set, const TextOptions& options);
+// "exit 0", "exit 127", "killed by SIGKILL", "timed out, killed": every report says it.
+std::string status_text(const effects::RunInfo& run);
 // Colors when stdout is a terminal and NO_COLOR is unset (https://no-color.org).
 bool stdout_wants_color();
 

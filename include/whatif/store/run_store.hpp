@@ -31,9 +31,12 @@ struct RunMeta {
     std::string started_at;  // RFC 3339, UTC
     int64_t started_unix_ns = 0;
     RunState state = RunState::running;
-    std::string error;                   // when failed
-    std::string verdict;                 // when complete
-    std::string applied_at;              // RFC 3339, once `apply` finished
+    std::string error;       // when failed
+    std::string verdict;     // when complete
+    std::string applied_at;  // RFC 3339, once `apply` finished
+    // The kinds of the effect set's capture gaps (effect_set.hpp), when complete:
+    // `whatif list` says timed-out or partial without reading the effect set.
+    std::vector<std::string> capture_gaps;
     std::vector<sandbox::Layer> layers;  // upper_dir relative to the run directory
 };
 
@@ -43,6 +46,10 @@ struct ActiveRun {
     std::string dir;
     UniqueFd lock;
 };
+
+// What `whatif list` shows: applied, timed-out, partial (the dry run ended but
+// could not see everything), or the state itself.
+std::string listed_state(const RunMeta& meta);
 
 struct RunListing {
     RunMeta meta;  // state is `incomplete` when the owning whatif died mid-run
