@@ -15,6 +15,7 @@
 #include <set>
 
 #include "whatif/creds/leaks.hpp"
+#include "whatif/effects/upper_file.hpp"
 #include "whatif/net/dns.hpp"
 #include "whatif/util/fs.hpp"
 #include "whatif/util/strings.hpp"
@@ -176,6 +177,10 @@ DecoyWatch DecoyWatch::of(const std::vector<creds::Decoy>& decoys) {
 
 namespace {
 
+// Files the command wrote are searched for canaries up to this size (and decoys
+// read back): the canaries of a run are short, and a file that large is not read.
+constexpr uint64_t kMaxLeakScanBytes = 4 << 20;
+
 // The holder of the inotify fd's last reference: it waits until whatif is gone
 // (the gate pipe's write end closes with it), then exits, and its exit pays for the
 // grace period. It shares whatif's memory (CLONE_VM: no page tables copied), so it
@@ -271,14 +276,15 @@ void record_secrets(const sandbox::RunOutcome& outcome,
     // Written: files the command created or changed that hold a canary (none can
     // without canaries: then no file is read).
     auto may_hold_canary = [](const effects::FileEffect& f) {
-        return f.after && f.after->type == effects::FileType::file && f.after->size <= (4u << 20) &&
+        return f.after && f.after->type == effects::FileType::file &&
+               f.after->size <= kMaxLeakScanBytes &&
                (f.change == effects::Change::created || f.change == effects::Change::modified ||
                 f.change == effects::Change::replaced);
     };
     if (!canaries.all().empty())
         for (const auto& f : set.files) {
             if (!may_hold_canary(f)) continue;
-            auto content = util::read_file(effects::upper_path_of(layers, f.path));
+            auto content = effects::read_upper_file(layers, f.path, kMaxLeakScanBytes);
             if (!content) continue;
             for (const auto* c : creds::canaries_in(*content, canaries.all()))
                 add_leak(*c, "written", f.path, 0);
@@ -298,8 +304,9 @@ void record_secrets(const sandbox::RunOutcome& outcome,
     for (size_t i = 0; i < decoys.size(); ++i) {
         if (read.contains(i))
             set.secrets.push_back(entry("file", "read", "", decoys[i].host_path, "", 0));
-        auto now = util::read_file(decoys[i].decoy_path);
-        if (now && *now != decoys[i].content)
+        // Grown past the cap, or no regular file any more: it was written too.
+        auto now = util::read_regular_file(decoys[i].decoy_path, kMaxLeakScanBytes);
+        if (!now || *now != decoys[i].content)
             set.secrets.push_back(entry("file", "written", "", decoys[i].host_path, "", 0));
     }
     for (const auto& name : scrubbed.replaced)

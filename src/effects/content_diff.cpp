@@ -2,15 +2,11 @@
 
 #include <dtl/dtl.hpp>
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <sstream>
 #include <vector>
 
+#include "whatif/util/fs.hpp"
 #include "whatif/util/strings.hpp"
-#include "whatif/util/unique_fd.hpp"
 
 namespace whatif::effects {
 
@@ -71,28 +67,6 @@ Result<std::string> unified_diff(const std::string* before, const std::string* a
     return text;
 }
 
-Result<std::string> read_regular_file(const std::string& path, uint64_t max_bytes) {
-    UniqueFd fd(open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
-    if (!fd) return fail_errno("open(" + path + ")");
-    struct stat st {};
-    if (fstat(fd.get(), &st) != 0) return fail_errno("fstat(" + path + ")");
-    if (!S_ISREG(st.st_mode)) return fail(path + " is not a regular file any more");
-    if (static_cast<uint64_t>(st.st_size) > max_bytes)
-        return fail("too large to diff (" + util::human_bytes(static_cast<uint64_t>(st.st_size)) +
-                    ")");
-    std::string out(static_cast<size_t>(st.st_size), '\0');
-    size_t done = 0;
-    while (done < out.size()) {
-        const ssize_t n = read(fd.get(), out.data() + done, out.size() - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return fail_errno("read(" + path + ")");
-        if (n == 0) break;
-        done += static_cast<size_t>(n);
-    }
-    out.resize(done);
-    return out;
-}
-
 std::vector<DiffSnippet> diff_snippets(
     const FileEffects& files, const std::function<std::string(const std::string&)>& upper_of,
     size_t max_files, size_t max_lines) {
@@ -104,11 +78,11 @@ std::vector<DiffSnippet> diff_snippets(
         if (!e.after || e.after->type != FileType::file) continue;
         std::optional<std::string> before, after;
         if (e.before && e.before->type == FileType::file) {
-            auto text = read_regular_file(e.path, kMaxBytes);
+            auto text = util::read_regular_file(e.path, kMaxBytes);
             if (!text) continue;
             before = std::move(*text);
         }
-        auto text = read_regular_file(upper_of(e.path), kMaxBytes);
+        auto text = util::read_regular_file(upper_of(e.path), kMaxBytes);
         if (!text) continue;
         after = std::move(*text);
         auto diff = unified_diff(before ? &*before : nullptr, &*after, e.path);

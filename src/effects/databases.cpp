@@ -225,7 +225,7 @@ Schema read_version(const Version& v, const std::string& scratch) {
     }
     auto copy = [&](const std::string& from, const char* suffix) {
         if (from.empty()) return true;
-        auto bytes = util::read_file(from);
+        auto bytes = util::read_regular_file(from, kMaxCopyBytes);
         return bytes && util::write_file_atomically(scratch + "/db" + suffix, *bytes).has_value();
     };
     if (!copy(v.db, "") || !copy(v.wal, "-wal") || !copy(v.journal, "-journal")) {

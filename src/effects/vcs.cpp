@@ -9,6 +9,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "whatif/effects/upper_file.hpp"
 #include "whatif/util/fs.hpp"
 #include "whatif/util/program.hpp"
 #include "whatif/util/strings.hpp"
@@ -22,6 +23,9 @@ namespace {
 constexpr size_t kMaxWorkTreePaths = 100'000;  // per repository; beyond, not analysed
 constexpr size_t kMaxHistoryQuestions = 64;    // git calls about refs, per repository
 constexpr size_t kShownPaths = 10;
+// A ref file or HEAD holds one line; packed-refs one per ref. Past these, not read.
+constexpr uint64_t kMaxRefFileBytes = 4096;
+constexpr uint64_t kMaxPackedRefsBytes = 64 << 20;
 constexpr size_t kPathspecsPerCall = 500;
 
 struct RefChange {
@@ -72,7 +76,8 @@ void read_loose_refs(const std::string& dir, const std::string& name, Refs& out)
         if (S_ISDIR(st.st_mode)) {
             read_loose_refs(path, name + "/" + entry, out);
         } else if (S_ISREG(st.st_mode)) {
-            if (auto text = util::read_file(path)) out[name + "/" + entry] = first_line(*text);
+            if (auto text = util::read_regular_file(path, kMaxRefFileBytes))
+                out[name + "/" + entry] = first_line(*text);
         }
     }
 }
@@ -232,13 +237,14 @@ void summarize_refs(const std::string& repo, const RepoEffects& fx,
     const std::string git_dir = repo + "/.git";
     Refs loose_before, packed_before;
     read_loose_refs(git_dir + "/refs", "refs", loose_before);
-    if (auto text = util::read_file(git_dir + "/packed-refs"))
+    if (auto text = util::read_regular_file(git_dir + "/packed-refs", kMaxPackedRefsBytes))
         packed_before = parse_packed_refs(*text);
     Refs loose_after = loose_before, packed_after = packed_before;
     auto upper_text = [&](const std::string& rel) -> std::optional<std::string> {
-        const std::string upper = upper_path_of(layers, git_dir + "/" + rel);
-        if (upper.empty()) return std::nullopt;
-        auto text = util::read_file(upper);
+        // What the command left there: a symlink to a host file, a FIFO or /dev/zero
+        // is not read (effects/upper_file.hpp).
+        auto text = read_upper_file(layers, git_dir + "/" + rel,
+                                    rel == "packed-refs" ? kMaxPackedRefsBytes : kMaxRefFileBytes);
         return text ? std::optional<std::string>(*text) : std::nullopt;
     };
     for (const auto& rc : fx.loose_refs) {
@@ -258,7 +264,8 @@ void summarize_refs(const std::string& repo, const RepoEffects& fx,
                after = merged(packed_after, loose_after);
 
     std::string head_before, head_after;
-    if (auto text = util::read_file(git_dir + "/HEAD")) head_before = head_value(first_line(*text));
+    if (auto text = util::read_regular_file(git_dir + "/HEAD", kMaxRefFileBytes))
+        head_before = head_value(first_line(*text));
     head_after = head_before;
     if (fx.head && *fx.head != Change::deleted)
         if (auto text = upper_text("HEAD")) head_after = head_value(first_line(*text));

@@ -2,7 +2,9 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <utility>
@@ -180,6 +182,53 @@ Result<std::string> read_file(const std::string& path) {
         out.append(buf, static_cast<size_t>(n));
     }
     return out;
+}
+
+namespace {
+
+Result<std::string> read_open_regular_file(UniqueFd fd, const std::string& path,
+                                           uint64_t max_bytes) {
+    struct stat st {};
+    if (fstat(fd.get(), &st) != 0) return fail_errno("fstat(" + path + ")");
+    if (!S_ISREG(st.st_mode)) return fail(path + " is not a regular file");
+    if (static_cast<uint64_t>(st.st_size) > max_bytes)
+        return fail(path + " is larger than " + std::to_string(max_bytes) + " bytes: not read");
+    std::string out(static_cast<size_t>(st.st_size), '\0');
+    size_t done = 0;
+    while (done < out.size()) {
+        const ssize_t n = read(fd.get(), out.data() + done, out.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return fail_errno("read(" + path + ")");
+        if (n == 0) break;
+        done += static_cast<size_t>(n);
+    }
+    out.resize(done);  // it shrank meanwhile; never read past the size it had
+    return out;
+}
+
+}  // namespace
+
+Result<std::string> read_regular_file(const std::string& path, uint64_t max_bytes) {
+    UniqueFd fd(open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
+    if (!fd) return fail_errno("open(" + path + ", O_NOFOLLOW)");
+    return read_open_regular_file(std::move(fd), path, max_bytes);
+}
+
+Result<std::string> read_file_beneath(const std::string& dir, const std::string& rel,
+                                      uint64_t max_bytes) {
+    UniqueFd dir_fd(open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!dir_fd) return fail_errno("open(" + dir + ")");
+    open_how how{};
+    how.flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+    std::string_view relative = rel;
+    while (!relative.empty() && relative.front() == '/') relative.remove_prefix(1);
+    const std::string name(relative.empty() ? "." : relative);
+    UniqueFd fd(
+        static_cast<int>(syscall(SYS_openat2, dir_fd.get(), name.c_str(), &how, sizeof how)));
+    const std::string path = join_path(dir, name);
+    if (!fd) return fail_errno("openat2(" + path + ", RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS)");
+    return read_open_regular_file(std::move(fd), path, max_bytes);
 }
 
 Status make_dirs(const std::string& path, unsigned mode) {

@@ -17,10 +17,6 @@ namespace whatif::effects {
 Result<std::string> unified_diff(const std::string* before, const std::string* after,
                                  std::string_view shown_path);
 
-// A regular file's content, opened without following a symlink or blocking on a
-// FIFO (the host may have changed since the run); an error past max_bytes.
-Result<std::string> read_regular_file(const std::string& path, uint64_t max_bytes);
-
 // Short diffs for reports (Markdown): the first `max_files` text files created or
 // modified (not ignored), each cut to `max_lines` lines. upper_of maps a host path
 // to the file in the run's upper layer.

@@ -18,6 +18,17 @@ Status write_file_atomically(const std::string& path, std::string_view content,
                              unsigned mode = 0600, Durability durability = Durability::rename_only);
 Result<std::string> read_file(const std::string& path);
 
+// Reading what whatif does not trust (anything a command left in an upper layer):
+// a regular file only, opened non-blocking (a FIFO never hangs whatif) and without
+// following a symlink (a link to a host file never brings its bytes into the run
+// store), at most max_bytes (past that, an error: /dev/zero is no regular file, and
+// a huge file is not read). read_regular_file refuses a symlink as the last
+// component; read_file_beneath refuses one anywhere below `dir` (openat2 with
+// RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS).
+Result<std::string> read_regular_file(const std::string& path, uint64_t max_bytes);
+Result<std::string> read_file_beneath(const std::string& dir, const std::string& rel,
+                                      uint64_t max_bytes);
+
 // The same promise for content produced piece by piece (a large effect set): the
 // pieces go to a temporary file beside `path`, which commit() renames over it. A
 // writer destroyed without commit() removes its temporary file.

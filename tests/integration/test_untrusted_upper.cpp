@@ -1,0 +1,73 @@
+// What whatif reads on the host side from an upper layer is the command's doing,
+// and untrusted: a ref or HEAD replaced by a symlink to a host file, a FIFO or a
+// device must not bring host bytes into the run store, hang whatif, or read
+// without bound (util::read_file_beneath).
+#include "integration/harness.hpp"
+
+using namespace whatif;
+using namespace whatif::test;
+
+namespace {
+
+void make_repo(const World& w) {
+    ProcessOptions o;
+    o.cwd = w.host;
+    const auto r =
+        run_process("/bin/sh",
+                    {"-c",
+                     "git init -q -b main . && echo a > a && git add a && git -c user.name=t -c "
+                     "user.email=t@example.com commit -qm one"},
+                    o);
+    REQUIRE(r.exit_code == 0);
+}
+
+// Every byte whatif kept of the run: the effect set, the report, the run's metadata.
+std::string stored_run_text(const World& w, const std::string& report) {
+    std::string all = report;
+    const std::string runs = w.store + "/runs";
+    ProcessOptions o;
+    const auto listing = run_process(
+        "/bin/sh", {"-c", "cat " + runs + "/*/effects.json " + runs + "/*/meta.json 2>/dev/null"},
+        o);
+    return all + listing.out;
+}
+
+}  // namespace
+
+TEST_CASE("a HEAD or ref made a symlink to a host file: its bytes never reach the run") {
+    World w;
+    make_repo(w);
+    const std::string secret = w.root + "/secret.txt";
+    std::ofstream(secret) << "ref: refs/heads/SECRET-MARKER-5f1c\n";
+    for (const std::string target : {".git/HEAD", ".git/refs/heads/main"}) {
+        CAPTURE(target);
+        const auto r = w.whatif({"run", "-n", "--format", "json", "--", "sh", "-c",
+                                 "rm -f " + target + " && ln -s " + secret + " " + target});
+        INFO("stderr: " << r.err);
+        REQUIRE(r.exit_code != 1);
+        const auto text = w.whatif({"show", "last"});
+        CHECK(stored_run_text(w, r.out + text.out).find("SECRET-MARKER") == std::string::npos);
+    }
+}
+
+TEST_CASE("a HEAD made a FIFO or a link to /dev/zero: whatif finishes and reads nothing of it") {
+    World w;
+    make_repo(w);
+    for (const std::string script :
+         {"rm .git/HEAD && mkfifo .git/HEAD", "rm .git/HEAD && ln -s /dev/zero .git/HEAD",
+          "rm .git/refs/heads/main && mkfifo .git/refs/heads/main"}) {
+        CAPTURE(script);
+        // A hang would stop the test binary: the timeout makes it a failure instead.
+        ProcessOptions o;
+        o.cwd = w.host;
+        o.env = {{"WHATIF_HOME", w.store}, {"HOME", w.home}, {"NO_COLOR", "1"}};
+        const auto r = run_process(
+            "/usr/bin/timeout",
+            {"60", whatif_binary(), "run", "-n", "--format", "json", "--", "sh", "-c", script}, o);
+        INFO("stderr: " << r.err);
+        CHECK(r.exit_code != 124);  // timeout's own code: whatif hung
+        CHECK(r.exit_code != 1);
+        const auto set = nlohmann::json::parse(r.out, nullptr, false);
+        CHECK_FALSE(set.is_discarded());
+    }
+}
