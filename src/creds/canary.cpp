@@ -1,6 +1,8 @@
 #include "whatif/creds/canary.hpp"
 
+#include <algorithm>
 #include <array>
+#include <cctype>
 #include <random>
 
 #include "whatif/util/random.hpp"
@@ -14,6 +16,19 @@ constexpr std::array<std::string_view, 18> kPrefixes = {
     "glpat-",      "npm_",          "pypi-",   "xoxb-",    "xoxp-", "AKIA", "ASIA", "sk-",  "AIza"};
 
 }  // namespace
+
+bool looks_like_token(std::string_view value) {
+    if (value.size() < 16 || value.size() > 4096) return false;
+    const bool token_chars = std::all_of(value.begin(), value.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.' ||
+               c == '/' || c == '+' || c == '=';
+    });
+    if (!token_chars) return false;
+    return std::any_of(kPrefixes.begin(), kPrefixes.end(), [&](std::string_view p) {
+        // "sk-" alone is too short a mark for a long value; the others name their issuer.
+        return value.starts_with(p) && value.size() >= p.size() + 16;
+    });
+}
 
 std::string CanaryRegistry::make(std::string_view real, const std::string& source) {
     static std::mt19937_64 rng(util::random_u64());

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <cstring>
 #include <sstream>
 
@@ -22,6 +23,20 @@ bool is_regular_file(const std::string& path) {
     return lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_size <= kMaxCredentialFile;
 }
 
+// A credential file as the decoy must cover it: the file a symlink leads to
+// (~/.aws/credentials -> ../dotfiles/aws, the common dotfiles layout), since the
+// decoy is mounted over the file itself, wherever it is. Empty: no such file.
+std::string credential_file(const std::string& path) {
+    struct stat st {};
+    if (lstat(path.c_str(), &st) != 0) return {};
+    if (!S_ISLNK(st.st_mode)) return is_regular_file(path) ? path : std::string();
+    char* real = realpath(path.c_str(), nullptr);
+    if (real == nullptr) return {};
+    std::string resolved = real;
+    std::free(real);
+    return is_regular_file(resolved) ? resolved : std::string();
+}
+
 void add_tree(const std::string& dir, int depth, std::vector<std::string>& out) {
     DIR* d = opendir(dir.c_str());
     if (d == nullptr) return;
@@ -32,7 +47,9 @@ void add_tree(const std::string& dir, int depth, std::vector<std::string>& out) 
         struct stat st {};
         if (lstat(path.c_str(), &st) != 0) continue;
         if (S_ISDIR(st.st_mode) && depth > 0) add_tree(path, depth - 1, out);
-        if (S_ISREG(st.st_mode) && st.st_size <= kMaxCredentialFile) out.push_back(path);
+        if (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode))
+            if (std::string file = credential_file(path); !file.empty())
+                out.push_back(std::move(file));
     }
     closedir(d);
 }
@@ -109,14 +126,15 @@ std::vector<std::string> find_credential_files(const std::string& home, const st
          {".aws/credentials", ".aws/config", ".kube/config", ".docker/config.json", ".netrc",
           ".git-credentials", ".config/gh/hosts.yml", ".pgpass", ".npmrc", ".pypirc",
           ".terraform.d/credentials.tfrc.json"}) {
-        const std::string path = util::join_path(home, rel);
-        if (is_regular_file(path)) files.push_back(path);
+        if (std::string file = credential_file(util::join_path(home, rel)); !file.empty())
+            files.push_back(std::move(file));
     }
     // ~/.ssh: private keys only; known_hosts, config and public keys stay real.
     if (DIR* d = opendir(util::join_path(home, ".ssh").c_str())) {
         while (dirent* e = readdir(d)) {
-            const std::string path = util::join_path(util::join_path(home, ".ssh"), e->d_name);
-            if (!is_regular_file(path)) continue;
+            const std::string path =
+                credential_file(util::join_path(util::join_path(home, ".ssh"), e->d_name));
+            if (path.empty()) continue;
             auto head = util::read_file(path);
             if (head && head->find("PRIVATE KEY-----") != std::string::npos) files.push_back(path);
         }
@@ -132,8 +150,8 @@ std::vector<std::string> find_credential_files(const std::string& home, const st
             if (name.ends_with(".example") || name.ends_with(".sample") ||
                 name.ends_with(".template"))
                 continue;
-            const std::string path = util::join_path(cwd, name);
-            if (is_regular_file(path)) files.push_back(path);
+            if (std::string file = credential_file(util::join_path(cwd, name)); !file.empty())
+                files.push_back(std::move(file));
         }
         closedir(d);
     }

@@ -403,11 +403,11 @@ std::string network_text(const effects::EffectSet& set) {
 }
 
 std::string secrets_text(const effects::EffectSet& set) {
-    std::vector<std::string> read, written;
-    size_t replaced = 0;
+    std::vector<std::string> read, written, replaced;
     for (const auto& s : set.secrets) {
         const std::string kind = s.value("kind", ""), access = s.value("access", "");
-        if (kind == "env") ++replaced;
+        if (kind == "env" && s.value("name", nlohmann::json()).is_string())
+            replaced.push_back(util::shell_quote_for_display(s["name"].get<std::string>()));
         if (kind == "file" && access == "read")
             read.push_back(util::shell_quote_for_display(s.value("path", "")));
         if (kind == "file" && access == "written")
@@ -424,8 +424,9 @@ std::string secrets_text(const effects::EffectSet& set) {
     if (!written.empty())
         line += std::string(line.empty() ? "" : "; ") + "wrote " + list(written) + " (decoys)";
     if (line.empty()) line = "none touched";
-    if (replaced > 0)
-        line += "; " + util::plural(replaced, "variable", "variables") + " replaced by canaries";
+    if (!replaced.empty())
+        line += "; " + util::plural(replaced.size(), "variable", "variables") +
+                " replaced by canaries: " + list(replaced);
     return "  " + pad("secrets") + line + "\n";
 }
 

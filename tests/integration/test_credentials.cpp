@@ -184,3 +184,61 @@ TEST_CASE("copying ~/.aws/credentials into the project: a leak written to that p
     CHECK_FALSE(w.exists(w.host + "/aws-backup"));
     w.check_store_has_no_real_secret();
 }
+
+TEST_CASE(
+    "credential files that are symlinks (the dotfiles layout) get decoys, relative or absolute") {
+    for (const bool absolute : {false, true}) {
+        CAPTURE(absolute);
+        SecretWorld w;
+        REQUIRE(whatif::util::make_dirs(w.home + "/dotfiles", 0700).has_value());
+        REQUIRE(rename((w.home + "/.aws/credentials").c_str(),
+                       (w.home + "/dotfiles/aws").c_str()) == 0);
+        REQUIRE(rename((w.home + "/.git-credentials").c_str(),
+                       (w.home + "/dotfiles/git-credentials").c_str()) == 0);
+        const std::string prefix = absolute ? w.home + "/dotfiles/" : "../dotfiles/";
+        REQUIRE(symlink((prefix + "aws").c_str(), (w.home + "/.aws/credentials").c_str()) == 0);
+        REQUIRE(
+            symlink((absolute ? prefix + "git-credentials" : "dotfiles/git-credentials").c_str(),
+                    (w.home + "/.git-credentials").c_str()) == 0);
+        ProcessResult raw;
+        w.run("cat ~/.aws/credentials ~/.git-credentials ~/dotfiles/aws", &raw);
+        CHECK(raw.out.find("aws_access_key_id = AKIA") != std::string::npos);
+        CHECK(raw.out.find(kAwsKeyId) == std::string::npos);
+        CHECK(raw.out.find(kAwsSecret) == std::string::npos);
+        CHECK(raw.out.find(kGitPassword) == std::string::npos);
+        w.check_store_has_no_real_secret();
+    }
+}
+
+TEST_CASE("secret variables the old name list missed are canaries inside, and named") {
+    World w;
+    const std::string pg = "realPgEnvPassword0042", dsn = "realDsnPassword0042",
+                      jdbc = "realJdbcPassword0042";
+    ProcessOptions o;
+    o.cwd = w.host;
+    o.env = {{"WHATIF_HOME", w.store},
+             {"HOME", w.home},
+             {"PGPASSWORD", pg},
+             {"SSHPASS", pg + "b"},
+             {"github_token", pg + "c"},
+             {"APP_DB", "postgres://app:" + dsn + "@db.internal/prod"},
+             {"JDBC", "jdbc:mysql://h/db?user=u&password=" + jdbc},
+             {"GIT_ASKPASS", "/bin/sh"}};
+    const std::string report = w.root + "/report.json";
+    const auto raw =
+        run_process(whatif_binary(), {"run", "-n", "--report", report, "--", "sh", "-c", "env"}, o);
+    INFO("stderr: " << raw.err);
+    REQUIRE(raw.exit_code != 1);
+    for (const auto& secret : {pg, dsn, jdbc}) CHECK(raw.out.find(secret) == std::string::npos);
+    CHECK(raw.out.find("GIT_ASKPASS=/bin/sh") != std::string::npos);
+    CHECK(raw.out.find("APP_DB=postgres://app:") != std::string::npos);
+    const auto set = json::parse(read_text(report), nullptr, false);
+    REQUIRE_FALSE(set.is_discarded());
+    std::set<std::string> replaced;
+    for (const auto& e : secrets_of(set, "env")) replaced.insert(e["name"].get<std::string>());
+    for (const char* name : {"PGPASSWORD", "SSHPASS", "github_token", "APP_DB", "JDBC"})
+        CHECK_MESSAGE(replaced.contains(name), name);
+    CHECK_FALSE(replaced.contains("GIT_ASKPASS"));
+    const auto shown = run_process(whatif_binary(), {"show", "last"}, o);
+    CHECK(shown.out.find("PGPASSWORD") != std::string::npos);  // the report names them
+}

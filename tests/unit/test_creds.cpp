@@ -51,6 +51,53 @@ TEST_CASE("secret variable names") {
     CHECK(scrubbed.replaced == std::vector<std::string>{"GITHUB_TOKEN", "REDIS_URL"});
 }
 
+TEST_CASE("secret variables by class: names in any case and style, secrets inside values") {
+    for (const char* name :
+         {"PGPASSWORD", "MYSQL_PWD", "SSHPASS", "API_KEY", "REDIS_PASS", "github_token", "apiKey",
+          "STRIPE_SECRET_KEY", "SENTRY_DSN", "SLACK_WEBHOOK", "VAULT_TOKEN", "CI_JOB_TOKEN",
+          "DBPASSWORD", "Session_Cookie", "GPG_PASSPHRASE", "HF_AUTH", "AZURE_CREDENTIALS"})
+        CHECK_MESSAGE(is_secret_name(name), name);
+    for (const char* name :
+         {"PWD", "OLDPWD", "SSH_AUTH_SOCK", "GPG_KEY_FILE", "TOKEN_URL", "PASSWORD_FILE",
+          "BYPASS_CACHE", "COMPASS_MODE", "KEYMAP", "XAUTHORITY", "AWS_PROFILE", "DB_USER",
+          "DB_HOST", "LS_COLORS", "TERM", "SHELL"})
+        CHECK_FALSE_MESSAGE(is_secret_name(name), name);
+    CanaryRegistry r;
+    const struct {
+        const char* value;
+        const char* secret;
+    } inside[] = {
+        {"postgres://u:pw-hunter2@h/db", "pw-hunter2"},
+        {"jdbc:postgresql://h:5432/db?user=app&password=hunter2x&ssl=true", "hunter2x"},
+        {"Server=tcp:h,1433;Database=d;User ID=u;Password=Sup3rSecret;", "Sup3rSecret"},
+        {"DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=c2VjcmV0a2V5c2VjcmV0a2V5==;",
+         "c2VjcmV0a2V5c2VjcmV0a2V5=="},
+        {"https://hooks.slack.com/services/T000/B000/XXXXXXXXXXXXXXXXXXXX", "XXXXXXXXXXXXXXXXXXXX"},
+        {"ghp_abcdefghijklmnopqrstuvwxyz0123456789", "abcdefghijklmnopqrstuvwxyz0123456789"},
+        {"eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl", "eyJzdWIiOiIxIn0"},
+    };
+    for (const auto& c : inside) {
+        const std::string value = c.value;
+        CAPTURE(value);
+        const std::string replaced = replace_secret_in_value(c.value, r, "test");
+        CHECK_FALSE(replaced.empty());
+        CHECK(replaced.find(c.secret) == std::string::npos);
+    }
+    for (const char* plain : {"/usr/bin:/bin", "en_US.UTF-8", "xterm-256color", "1", "main",
+                              "3f786850e387550fdab836ed7e6dc881de23001b"})
+        CHECK_MESSAGE(replace_secret_in_value(plain, r, "test").empty(), plain);
+    // Through the environment: a path-valued "pass" variable stays, so git keeps working.
+    char a[] = "GIT_ASKPASS=/bin/sh";
+    char b[] = "MYSQL_PWD=hunter2";
+    char c[] = "BYPASS_AUTH=1";
+    char* env[] = {a, b, c, nullptr};
+    const auto scrubbed = scrub_environment(env, r);
+    CHECK(scrubbed.entries[0] == "GIT_ASKPASS=/bin/sh");
+    CHECK(scrubbed.entries[1].find("hunter2") == std::string::npos);
+    CHECK(scrubbed.entries[2] == "BYPASS_AUTH=1");
+    CHECK(scrubbed.replaced == std::vector<std::string>{"MYSQL_PWD"});
+}
+
 TEST_CASE("decoys keep each file's format and hold no real secret") {
     CanaryRegistry r;
     const std::string aws =

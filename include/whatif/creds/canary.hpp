@@ -30,4 +30,9 @@ class CanaryRegistry {
 std::string replace_url_password(std::string_view value, CanaryRegistry& registry,
                                  const std::string& source);
 
+// A value in the shape of an issued credential: a known issuer's prefix (ghp_,
+// github_pat_, sk-ant-, xoxb-, glpat-, npm_, pypi-, AKIA, AIza, ...) and enough
+// token characters after it.
+bool looks_like_token(std::string_view value);
+
 }  // namespace whatif::creds
