@@ -1,6 +1,7 @@
 #include "whatif/creds/decoys.hpp"
 
 #include <dirent.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -16,11 +17,15 @@ namespace whatif::creds {
 
 namespace {
 
-constexpr off_t kMaxCredentialFile = 1 << 20;
+constexpr uint64_t kMaxCredentialFile = 16 << 20;
+// Decoys per run, at most: each is a mount (a tree of thousands is not credentials).
+constexpr size_t kMaxCredentialFiles = 2000;
 
+// Any size: a credential file larger than kMaxCredentialFile gets an empty decoy
+// (make_decoys), never its real bytes.
 bool is_regular_file(const std::string& path) {
     struct stat st {};
-    return lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_size <= kMaxCredentialFile;
+    return lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
 
 // A credential file as the decoy must cover it: the file a symlink leads to
@@ -42,7 +47,7 @@ void add_tree(const std::string& dir, int depth, std::vector<std::string>& out) 
     if (d == nullptr) return;
     while (dirent* e = readdir(d)) {
         const std::string name = e->d_name;
-        if (name == "." || name == ".." || out.size() > 200) continue;
+        if (name == "." || name == ".." || out.size() > kMaxCredentialFiles) continue;
         const std::string path = util::join_path(dir, name);
         struct stat st {};
         if (lstat(path.c_str(), &st) != 0) continue;
@@ -120,40 +125,105 @@ std::string replace_keyed_value(const std::string& line, CanaryRegistry& registr
 
 }  // namespace
 
-std::vector<std::string> find_credential_files(const std::string& home, const std::string& cwd) {
-    std::vector<std::string> files;
+namespace {
+
+// One home's credential files (the caller's, or, for a root caller, another user's).
+void add_home_credentials(const std::string& home, std::vector<std::string>& files) {
     for (const char* rel :
          {".aws/credentials", ".aws/config", ".kube/config", ".docker/config.json", ".netrc",
-          ".git-credentials", ".config/gh/hosts.yml", ".pgpass", ".npmrc", ".pypirc",
-          ".terraform.d/credentials.tfrc.json"}) {
-        if (std::string file = credential_file(util::join_path(home, rel)); !file.empty())
+          ".git-credentials", ".config/git/credentials", ".config/gh/hosts.yml", ".pgpass",
+          ".npmrc", ".pypirc", ".vault-token", ".my.cnf", ".terraform.d/credentials.tfrc.json",
+          ".config/hub", ".gnupg/private-keys-v1.d"}) {
+        const std::string path = util::join_path(home, rel);
+        if (std::string file = credential_file(path); !file.empty())
             files.push_back(std::move(file));
+        else
+            add_tree(path, 1, files);  // a directory of keys
     }
-    // ~/.ssh: private keys only; known_hosts, config and public keys stay real.
-    if (DIR* d = opendir(util::join_path(home, ".ssh").c_str())) {
-        while (dirent* e = readdir(d)) {
-            const std::string path =
-                credential_file(util::join_path(util::join_path(home, ".ssh"), e->d_name));
-            if (path.empty()) continue;
-            auto head = util::read_file(path);
-            if (head && head->find("PRIVATE KEY-----") != std::string::npos) files.push_back(path);
+    // ~/.ssh and its subdirectories: private keys (PEM or OpenSSH, PuTTY's .ppk) only;
+    // known_hosts, config and public keys stay real.
+    std::vector<std::string> ssh;
+    add_tree(util::join_path(home, ".ssh"), 2, ssh);
+    add_tree(util::join_path(home, ".putty"), 1, ssh);
+    for (const auto& path : ssh) {
+        if (path.ends_with(".ppk")) {
+            files.push_back(path);
+            continue;
         }
-        closedir(d);
+        auto head = util::read_regular_file(path, kMaxCredentialFile);
+        if (head && head->find("PRIVATE KEY") != std::string::npos) files.push_back(path);
     }
     add_tree(util::join_path(home, ".config/gcloud"), 3, files);
     add_tree(util::join_path(home, ".azure"), 3, files);
-    // Project .env files (not the documented examples).
+}
+
+bool is_env_file_name(const std::string& name) {
+    if (!(name == ".env" || name.starts_with(".env."))) return false;
+    return !(name.ends_with(".example") || name.ends_with(".sample") ||
+             name.ends_with(".template"));
+}
+
+}  // namespace
+
+std::vector<std::string> find_credential_files(const std::string& home, const std::string& cwd) {
+    std::vector<std::string> files;
+    if (!home.empty()) add_home_credentials(home, files);
+    // The files the usual variables name, wherever they are.
+    for (const char* name :
+         {"KUBECONFIG", "GOOGLE_APPLICATION_CREDENTIALS", "AWS_SHARED_CREDENTIALS_FILE",
+          "AWS_CONFIG_FILE", "PGPASSFILE", "NETRC", "VAULT_TOKEN_FILE"}) {
+        const char* value = std::getenv(name);
+        if (value == nullptr) continue;
+        std::string_view list = value;  // KUBECONFIG is a list, like PATH
+        while (!list.empty()) {
+            const size_t colon = list.find(':');
+            const std::string path(list.substr(0, colon));
+            if (!path.empty())
+                if (std::string file = credential_file(path); !file.empty())
+                    files.push_back(std::move(file));
+            if (colon == std::string_view::npos) break;
+            list.remove_prefix(colon + 1);
+        }
+    }
+    if (const char* docker = std::getenv("DOCKER_CONFIG"); docker != nullptr)
+        if (std::string file = credential_file(util::join_path(docker, "config.json"));
+            !file.empty())
+            files.push_back(std::move(file));
+    // Root sees every user's files: each home's credentials get decoys too.
+    if (geteuid() == 0) {
+        setpwent();
+        while (const passwd* pw = getpwent()) {
+            // People (and root), not system accounts, whose homes hold no credentials.
+            if (pw->pw_dir == nullptr || home == pw->pw_dir ||
+                (pw->pw_uid != 0 && pw->pw_uid < 1000))
+                continue;
+            const std::string other = pw->pw_dir;
+            if (other == "/" || other.empty() || other.starts_with("/nonexistent") ||
+                other.starts_with("/bin") || other.starts_with("/usr") ||
+                other.starts_with("/dev") || other.starts_with("/proc"))
+                continue;
+            add_home_credentials(other, files);
+        }
+        endpwent();
+    }
+    // Project .env files (not the documented examples): in cwd, and in each of its
+    // parents (a monorepo's root .env is read from a package directory), by name.
     if (DIR* d = opendir(cwd.c_str())) {
         while (dirent* e = readdir(d)) {
             const std::string name = e->d_name;
-            if (!(name == ".env" || name.starts_with(".env."))) continue;
-            if (name.ends_with(".example") || name.ends_with(".sample") ||
-                name.ends_with(".template"))
-                continue;
+            if (!is_env_file_name(name)) continue;
             if (std::string file = credential_file(util::join_path(cwd, name)); !file.empty())
                 files.push_back(std::move(file));
         }
         closedir(d);
+    }
+    for (std::string dir = util::parent_path(cwd); !dir.empty() && dir != "/";
+         dir = util::parent_path(dir)) {
+        for (const char* name :
+             {".env", ".env.local", ".env.production", ".env.development", ".env.staging"})
+            if (std::string file = credential_file(util::join_path(dir, name)); !file.empty())
+                files.push_back(std::move(file));
+        if (dir == util::parent_path(dir)) break;
     }
     std::sort(files.begin(), files.end());
     files.erase(std::unique(files.begin(), files.end()), files.end());
@@ -220,14 +290,17 @@ Result<std::vector<Decoy>> make_decoys(const std::vector<std::string>& files,
     if (files.empty()) return decoys;
     if (auto st = util::make_dirs(dir, 0700); !st) return std::unexpected(st.error());
     for (size_t i = 0; i < files.size(); ++i) {
-        auto real = util::read_file(files[i]);
+        struct stat st {};
+        if (stat(files[i].c_str(), &st) != 0) continue;
+        // Too large to rewrite: an empty decoy, never the real bytes.
+        auto real = static_cast<uint64_t>(st.st_size) > kMaxCredentialFile
+                        ? Result<std::string>(std::string())
+                        : util::read_regular_file(files[i], kMaxCredentialFile);
         if (!real) continue;  // unreadable to us: unreadable to the command too
         Decoy d;
         d.host_path = files[i];
         d.decoy_path = util::join_path(dir, std::to_string(i));
         d.content = decoy_content(files[i], *real, registry);
-        struct stat st {};
-        stat(files[i].c_str(), &st);
         if (auto w = util::write_file_atomically(d.decoy_path, d.content, st.st_mode & 0777); !w)
             return std::unexpected(w.error());
         decoys.push_back(std::move(d));

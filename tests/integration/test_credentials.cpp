@@ -242,3 +242,50 @@ TEST_CASE("secret variables the old name list missed are canaries inside, and na
     const auto shown = run_process(whatif_binary(), {"show", "last"}, o);
     CHECK(shown.out.find("PGPASSWORD") != std::string::npos);  // the report names them
 }
+
+TEST_CASE(
+    "credential files beyond the usual list get decoys: git's XDG file, nested ssh keys, "
+    ".ppk, vault, parents' .env, files named by variables, a large kubeconfig") {
+    SecretWorld w;
+    const std::string token = "realToken0000000000000000000000000042";
+    REQUIRE(whatif::util::make_dirs(w.home + "/.config/git", 0700).has_value());
+    REQUIRE(whatif::util::make_dirs(w.home + "/.ssh/work", 0700).has_value());
+    REQUIRE(whatif::util::make_dirs(w.home + "/.putty", 0700).has_value());
+    std::ofstream(w.home + "/.config/git/credentials")
+        << "https://ana:" << token << "a@git.example\n";
+    std::ofstream(w.home + "/.ssh/work/id_rsa") << "-----BEGIN RSA PRIVATE KEY-----\n"
+                                                << token << "b\n-----END RSA PRIVATE KEY-----\n";
+    std::ofstream(w.home + "/.putty/server.ppk") << "Private-Lines: 1\n" << token << "c\n";
+    std::ofstream(w.home + "/.vault-token") << token << "d\n";
+    std::ofstream(w.root + "/.env") << "API_KEY=" << token << "e\n";  // the project's parent
+    const std::string kube = w.root + "/kubeconfig", gcp = w.root + "/gcp.json";
+    {
+        std::ofstream k(kube);  // past the size decoys are rewritten at: an empty decoy
+        k << "token: " << token << "f\n";
+        k << std::string(17 << 20, '#') << "\n";
+    }
+    std::ofstream(gcp) << "{\"private_key\": \"" << token << "g\"}\n";
+    ProcessOptions o;
+    o.cwd = w.host;
+    o.env = {{"WHATIF_HOME", w.store},
+             {"HOME", w.home},
+             {"KUBECONFIG", "/nonexistent:" + kube},
+             {"GOOGLE_APPLICATION_CREDENTIALS", gcp}};
+    const auto raw = run_process(whatif_binary(),
+                                 {"run", "-n", "--", "sh", "-c",
+                                  "cat ~/.config/git/credentials ~/.ssh/work/id_rsa "
+                                  "~/.putty/server.ppk ~/.vault-token ../.env "
+                                  "'" +
+                                      gcp + "'; head -c 100 '" + kube + "'"},
+                                 o);
+    INFO("stderr: " << raw.err);
+    REQUIRE(raw.exit_code != 1);
+    CHECK(raw.out.find(token) == std::string::npos);
+    CHECK(raw.out.find("https://ana:") != std::string::npos);  // the format stays
+    w.check_store_has_no_real_secret();
+    for (const auto& [path, entry] : snapshot_tree(w.store)) {
+        if (entry.type != 'f' || entry.size > (1 << 20)) continue;
+        INFO("stored file " << path);
+        CHECK(read_text(w.store + "/" + path).find(token) == std::string::npos);
+    }
+}

@@ -17,10 +17,15 @@ struct Decoy {
     std::string content;     // what the decoy held at the start
 };
 
-// The credential files that exist for this user and project: ~/.aws/credentials and
-// config, ~/.ssh private keys, ~/.kube/config, ~/.docker/config.json, ~/.netrc,
-// ~/.git-credentials, ~/.config/gh/hosts.yml, ~/.config/gcloud, ~/.azure, ~/.pgpass,
-// ~/.npmrc, ~/.pypirc, ~/.terraform.d/credentials.tfrc.json, and .env files in cwd.
+// The credential files that exist for this user and project, as the files they are
+// (a symlink's target): ~/.aws/credentials and config, private keys in ~/.ssh and
+// its subdirectories and PuTTY's .ppk, ~/.kube/config, ~/.docker/config.json,
+// ~/.netrc, ~/.git-credentials and ~/.config/git/credentials, ~/.config/gh/hosts.yml,
+// ~/.config/gcloud, ~/.azure, ~/.pgpass, ~/.my.cnf, ~/.npmrc, ~/.pypirc, ~/.vault-token,
+// ~/.terraform.d/credentials.tfrc.json, GnuPG's private keys; the files KUBECONFIG,
+// GOOGLE_APPLICATION_CREDENTIALS, AWS_SHARED_CREDENTIALS_FILE, AWS_CONFIG_FILE,
+// PGPASSFILE, NETRC and DOCKER_CONFIG name; .env files in cwd and its parents; and,
+// for a root caller, the same in every other person's home.
 std::vector<std::string> find_credential_files(const std::string& home, const std::string& cwd);
 
 // The decoy for one file: same format, every secret value a canary.
