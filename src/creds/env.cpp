@@ -149,6 +149,9 @@ ScrubbedEnvironment scrub_environment(char** environ_in, CanaryRegistry& registr
             continue;
         }
         const std::string name = entry.substr(0, eq), value = entry.substr(eq + 1);
+        // whatif's own settings say "you are watched" to a command that looks: they
+        // stay with whatif.
+        if (name.starts_with("WHATIF_")) continue;
         std::string replacement;
         if (!value.empty()) replacement = replace_secret_in_value(value, registry, "env " + name);
         if (replacement.empty() && !value.empty() && is_secret_name(name) &&

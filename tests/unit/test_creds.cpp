@@ -90,11 +90,13 @@ TEST_CASE("secret variables by class: names in any case and style, secrets insid
     char a[] = "GIT_ASKPASS=/bin/sh";
     char b[] = "MYSQL_PWD=hunter2";
     char c[] = "BYPASS_AUTH=1";
-    char* env[] = {a, b, c, nullptr};
+    char d[] = "WHATIF_HOME=/home/ana/.local/state/whatif";
+    char* env[] = {a, b, d, c, nullptr};
     const auto scrubbed = scrub_environment(env, r);
     CHECK(scrubbed.entries[0] == "GIT_ASKPASS=/bin/sh");
     CHECK(scrubbed.entries[1].find("hunter2") == std::string::npos);
-    CHECK(scrubbed.entries[2] == "BYPASS_AUTH=1");
+    CHECK(scrubbed.entries[2] == "BYPASS_AUTH=1");  // WHATIF_HOME is whatif's own: gone
+    CHECK(scrubbed.entries.size() == 3);
     CHECK(scrubbed.replaced == std::vector<std::string>{"MYSQL_PWD"});
 }
 
