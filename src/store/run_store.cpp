@@ -141,6 +141,22 @@ Result<RunStore> RunStore::open_at(const std::string& root) {
     if (real == nullptr) return fail_errno("realpath(" + root + ")");
     std::string resolved = real;
     std::free(real);
+    // A store is trusted input only from its owner: `sudo -E whatif apply` with a
+    // user's WHATIF_HOME would otherwise write, as root, whatever that user put in
+    // the store's effect sets and upper layers. Owned by the caller, or by root.
+    for (const std::string& dir : {resolved, util::join_path(resolved, "runs")}) {
+        struct stat st {};
+        if (stat(dir.c_str(), &st) != 0) return fail_errno("stat(" + dir + ")");
+        if (st.st_uid != geteuid() && st.st_uid != 0)
+            return bad_input("the run store " + dir + " belongs to uid " +
+                             std::to_string(st.st_uid) +
+                             ", not to you: whatif uses only a store of its caller's (or root's); "
+                             "set WHATIF_HOME to one of yours");
+        if ((st.st_mode & 0022) != 0 && (st.st_mode & S_ISVTX) == 0)
+            return bad_input("the run store " + dir +
+                             " is writable by others: whatif will not trust what is in it "
+                             "(chmod go-w it)");
+    }
     return RunStore(resolved);
 }
 
@@ -196,6 +212,12 @@ Result<std::string> RunStore::resolve(std::string_view ref) const {
 }
 
 Result<RunMeta> RunStore::load(const std::string& id) const {
+    // A run made by someone else (in a store others may write to) is not ours to trust.
+    struct stat st {};
+    if (lstat(run_dir(id).c_str(), &st) == 0 &&
+        (!S_ISDIR(st.st_mode) || (st.st_uid != geteuid() && st.st_uid != 0)))
+        return bad_input("run " + id + " in " + root_ +
+                         " is not a directory of yours: whatif will not use it");
     auto meta = load_meta(run_dir(id));
     if (!meta) return meta;
     if (meta->state == RunState::running && !run_is_locked(run_dir(id)))

@@ -71,3 +71,32 @@ TEST_CASE("a HEAD made a FIFO or a link to /dev/zero: whatif finishes and reads 
         CHECK_FALSE(set.is_discarded());
     }
 }
+
+TEST_CASE(
+    "a run store that is not the caller's (or root's), or that others may write, is refused") {
+    World w;
+    REQUIRE(w.whatif({"run", "-n", "--", "true"}).exit_code == 0);
+    // Writable by others: anyone could have put an effect set there.
+    REQUIRE(chmod(w.store.c_str(), 0777) == 0);
+    auto r = w.whatif({"list"});
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("writable by others") != std::string::npos);
+    REQUIRE(chmod(w.store.c_str(), 0700) == 0);
+    CHECK(w.whatif({"list"}).exit_code == 0);
+    if (geteuid() != 0) {
+        MESSAGE("a store owned by another user needs root to make: the root pass checks it");
+        return;
+    }
+    // Another user's store (sudo -E whatif apply with their WHATIF_HOME): root trusts
+    // nothing in it, and changes nothing on the host.
+    REQUIRE(chown(w.store.c_str(), 65534, 65534) == 0);
+    const TreeSnapshot before = snapshot_tree(w.host);
+    for (const std::vector<std::string>& args :
+         {std::vector<std::string>{"list"}, {"apply", "last"}, {"show", "last"}}) {
+        CAPTURE(args.front());
+        r = w.whatif(args);
+        CHECK(r.exit_code == 2);
+        CHECK(r.err.find("belongs to uid 65534") != std::string::npos);
+    }
+    CHECK(describe_differences(before, snapshot_tree(w.host)) == "");
+}
