@@ -14,7 +14,7 @@ namespace {
 // Markdown table cells and code spans must not be broken by the data.
 std::string cell(const std::string& text) {
     std::string out;
-    for (char c : util::to_valid_utf8(text)) {
+    for (char c : util::printable(util::to_valid_utf8(text))) {
         if (c == '|')
             out += "\\|";
         else if (c == '`')

@@ -375,7 +375,9 @@ std::string network_text(const effects::EffectSet& set) {
             what += (what.empty() ? "" : " ") + effects::field(n, "detail").get<std::string>();
         if (n.value("proto", "") == "udp" && what.empty()) what = "UDP";
         if (what.size() > 120) what = what.substr(0, 117) + "...";
-        const std::string line = where + (what.empty() ? "" : " (" + what + ")");
+        // Host names and what was sent are the network's bytes: shown, never sent.
+        const std::string line =
+            util::printable(where) + (what.empty() ? "" : " (" + util::printable(what) + ")");
         if (seen.insert(line).second) contacts.push_back(line);
     }
     const std::string verb = set.run.net == "host" ? "contacted " : "would contact ";
@@ -463,22 +465,26 @@ std::string render_text(const effects::EffectSet& set, const TextOptions& option
                                            : d.verdict == effects::Verdict::ask ? "1;33"
                                                                                 : "1;31";
     out += "decision: " + p.paint(verdict_color, verdict);
+    // Reasons quote what the command did (a query, a host, argv): util::printable, so
+    // that nothing in them can paint a decision line of its own.
     if (!d.reasons.empty())
-        out += " — " + d.reasons.front().message + " (rule " + d.reasons.front().rule + ")";
+        out += " — " + util::printable(d.reasons.front().message) + " (rule " +
+               util::printable(d.reasons.front().rule) + ")";
     out += "\n";
     for (size_t i = 1; i < d.reasons.size(); ++i)
-        out += "          " + d.reasons[i].message + " (rule " + d.reasons[i].rule + ")\n";
+        out += "          " + util::printable(d.reasons[i].message) + " (rule " +
+               util::printable(d.reasons[i].rule) + ")\n";
     // Then leaks: a secret on its way out matters more than anything below.
     for (const auto& s : set.secrets) {
         if (s.value("kind", "") != "leak") continue;
         const std::string what = effects::field(s, "name").is_string()
                                      ? effects::field(s, "name").get<std::string>()
                                      : util::shell_quote_for_display(s.value("path", "a secret"));
-        out += "  " + p.paint("1;31", pad("LEAK")) + what + " " + s.value("access", "sent") +
-               " to " +
-               (effects::field(s, "destination").is_string()
-                    ? effects::field(s, "destination").get<std::string>()
-                    : std::string("?")) +
+        out += "  " + p.paint("1;31", pad("LEAK")) + util::printable(what) + " " +
+               util::printable(s.value("access", "sent")) + " to " +
+               util::printable(effects::field(s, "destination").is_string()
+                                   ? effects::field(s, "destination").get<std::string>()
+                                   : std::string("?")) +
                "\n";
     }
 
@@ -562,7 +568,7 @@ std::string render_text(const effects::EffectSet& set, const TextOptions& option
                        " more\n";
                 break;
             }
-            out += "  " + pad(shown == 0 ? label : "") + describe(e) + "\n";
+            out += "  " + pad(shown == 0 ? label : "") + util::printable(describe(e)) + "\n";
             ++shown;
         }
     };
@@ -572,7 +578,8 @@ std::string render_text(const effects::EffectSet& set, const TextOptions& option
         out += "  " + pad("processes") + process_tree_text(set.processes) + "\n";
     out += network_text(set);
     out += secrets_text(set);
-    for (const auto& w : set.warnings) out += "  " + p.paint("33", pad("warning")) + w + "\n";
+    for (const auto& w : set.warnings)
+        out += "  " + p.paint("33", pad("warning")) + util::printable(w) + "\n";
 
     return out;
 }

@@ -39,7 +39,56 @@ size_t utf8_sequence_length(std::string_view s, size_t i) {
     return len;
 }
 
+// A valid multi-byte sequence that a terminal acts on instead of showing: C1
+// controls (U+0080..U+009F, CSI and OSC among them) and the bidirectional
+// overrides and isolates (U+202A..U+202E, U+2066..U+2069), which reorder what
+// follows them on screen.
+bool is_terminal_control(std::string_view s, size_t i, size_t n) {
+    const auto b = [&](size_t k) { return static_cast<unsigned char>(s[i + k]); };
+    if (n == 2) return b(0) == 0xC2 && b(1) >= 0x80 && b(1) <= 0x9F;
+    if (n == 3 && b(0) == 0xE2 && b(1) == 0x80) return b(2) >= 0xAA && b(2) <= 0xAE;
+    if (n == 3 && b(0) == 0xE2 && b(1) == 0x81) return b(2) >= 0xA6 && b(2) <= 0xA9;
+    return false;
+}
+
 }  // namespace
+
+std::string printable(std::string_view s) {
+    std::string out;
+    out.reserve(s.size());
+    for (size_t i = 0; i < s.size();) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        const size_t n = utf8_sequence_length(s, i);
+        if (n > 1 && !is_terminal_control(s, i, n)) {
+            out.append(s.substr(i, n));
+            i += n;
+            continue;
+        }
+        if (n == 1 && c >= 0x20 && c != 0x7F) {
+            out += static_cast<char>(c);
+            ++i;
+            continue;
+        }
+        // Everything else byte by byte, as \xNN (\n, \r, \t by name).
+        const size_t bytes = n == 0 ? 1 : n;
+        for (size_t k = 0; k < bytes; ++k) {
+            const auto byte = static_cast<unsigned char>(s[i + k]);
+            if (byte == '\n') {
+                out += "\\n";
+            } else if (byte == '\r') {
+                out += "\\r";
+            } else if (byte == '\t') {
+                out += "\\t";
+            } else {
+                char buf[8];
+                std::snprintf(buf, sizeof buf, "\\x%02x", byte);
+                out += buf;
+            }
+        }
+        i += bytes;
+    }
+    return out;
+}
 
 bool is_valid_utf8(std::string_view s) {
     for (size_t i = 0; i < s.size();) {
@@ -110,7 +159,7 @@ std::string shell_quote_for_display(std::string_view s) {
     for (size_t i = 0; i < s.size();) {
         const auto c = static_cast<unsigned char>(s[i]);
         const size_t n = utf8_sequence_length(s, i);
-        if (n == 0 || c < 0x20 || c == 0x7F) {
+        if (n == 0 || c < 0x20 || c == 0x7F || (n > 1 && is_terminal_control(s, i, n))) {
             needs_ansi_c = true;
             break;
         }
@@ -131,8 +180,17 @@ std::string shell_quote_for_display(std::string_view s) {
     for (size_t i = 0; i < s.size();) {
         const auto c = static_cast<unsigned char>(s[i]);
         const size_t n = utf8_sequence_length(s, i);
-        if (n > 1) {
+        if (n > 1 && !is_terminal_control(s, i, n)) {
             out.append(s.substr(i, n));
+            i += n;
+            continue;
+        }
+        if (n > 1) {  // a C1 control or a bidi override: its bytes, escaped
+            for (size_t k = 0; k < n; ++k) {
+                char buf[8];
+                std::snprintf(buf, sizeof buf, "\\x%02x", static_cast<unsigned char>(s[i + k]));
+                out += buf;
+            }
             i += n;
             continue;
         }

@@ -5,6 +5,7 @@
 #include "whatif/policy/decision.hpp"
 #include "whatif/report/json.hpp"
 #include "whatif/report/text.hpp"
+#include "whatif/util/strings.hpp"
 
 using namespace whatif;
 using effects::Change;
@@ -209,4 +210,47 @@ TEST_CASE("command-failed: agent asks when a stub came first, ci on any failure,
     set.run.signal = 9;
     set.run.timed_out = true;
     CHECK_FALSE(has_rule(verdict_and_rules(set, "ci").second, "command-failed"));
+}
+
+TEST_CASE("bytes from the command and the network never reach the terminal raw") {
+    CHECK(util::printable("DROP TABLE users") == "DROP TABLE users");
+    CHECK(util::printable("é ünïcode ✓") == "é ünïcode ✓");
+    CHECK(util::printable("a\x1b]52;c;ZXZpbA==\x07") == "a\\x1b]52;c;ZXZpbA==\\x07");
+    CHECK(util::printable("x\ndecision: ALLOW\r") == "x\\ndecision: ALLOW\\r");
+    CHECK(util::printable("\xc2\x9b"
+                          "2J") == "\\xc2\\x9b2J");  // C1 CSI
+    CHECK(util::printable("\xe2\x80\xae"
+                          "txt") == "\\xe2\\x80\\xaetxt");  // right-to-left override
+    CHECK(util::printable("\xff") == "\\xff");
+    CHECK(util::shell_quote_for_display("a\xe2\x80\xae"
+                                        "b") == "$'a\\xe2\\x80\\xaeb'");
+
+    effects::EffectSet set;
+    set.run.id = "20261123T205731-3f9c";
+    set.run.argv = {"redis-cli"};
+    set.run.cwd = "/home/ana/proj";
+    set.run.exit_status = 0;
+    set.run.net = "stub";
+    const std::string evil = "FLUSHALL\x1b[2K\r\x1b[1A\ndecision: ALLOW\x1b]52;c;ZXZpbA==\x07";
+    set.network.push_back({{"kind", "connect"},
+                           {"proto", "tcp"},
+                           {"host", "cache\x1b[31m.internal"},
+                           {"address", "203.0.113.7"},
+                           {"port", 6379},
+                           {"protocol", "redis"},
+                           {"detail", evil},
+                           {"outcome", "stubbed"}});
+    set.warnings.push_back("odd \x1b[8mhidden");
+    auto profile = policy::load_profile("agent");
+    REQUIRE(profile.has_value());
+    set.decision = policy::decide(set, *profile, "/home/ana");
+    const std::string text = report::render_text(set, {.color = false});
+    CHECK(text.find('\x1b') == std::string::npos);
+    CHECK(text.find('\r') == std::string::npos);
+    CHECK(text.find('\x07') == std::string::npos);
+    size_t decision_lines = 0;
+    for (size_t at = 0; (at = text.find("\ndecision:", at)) != std::string::npos; ++at)
+        ++decision_lines;
+    CHECK(decision_lines == 1);
+    CHECK(text.find("FLUSHALL\\x1b[2K") != std::string::npos);
 }

@@ -17,6 +17,12 @@ std::string from_hex(std::string_view hex);  // empty on malformed input
 // bash's $'...' quoting, so that newlines, control bytes and invalid UTF-8 are
 // visible and the name can be pasted back into a shell exactly.
 std::string shell_quote_for_display(std::string_view s);
+// Any text from the command or the network (a query, an HTTP target, a user
+// name, an SSH banner), made safe to show on a terminal: control bytes, C1
+// controls, bidirectional overrides and invalid UTF-8 become \xNN (\n, \r, \t
+// by name), so that nothing in it moves the cursor, writes the clipboard (OSC 52)
+// or paints a line of its own. Every report goes through it for such text.
+std::string printable(std::string_view s);
 // Quote argv so that the printed command line can be pasted into a shell.
 std::string join_argv_for_display(const std::vector<std::string>& argv);
 
