@@ -150,7 +150,10 @@ int run_command(const RunOptions& options) {
         scan_layers.push_back({layer.host_mount, layer.upper_dir});
     util::stop_point("scan");
     const auto scan_started = std::chrono::steady_clock::now();
-    auto scan = effects::scan_upper_layers(scan_layers, active->dir);
+    std::vector<effects::SeededDir> stand_ins;
+    for (const auto& s : outcome->stand_ins.dirs)
+        stand_ins.push_back({s.host_path, s.mode, s.uid, s.gid});
+    auto scan = effects::scan_upper_layers(scan_layers, active->dir, stand_ins);
     if (!scan) return fail_run(scan.error());
     spdlog::info("scan: {} entries, {} effects in {} us", scan->entries_scanned, scan->files.size(),
                  std::chrono::duration_cast<std::chrono::microseconds>(
