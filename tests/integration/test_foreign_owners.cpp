@@ -151,6 +151,17 @@ TEST_CASE("foreign owners: the expected layouts are captured, not merely flagged
         CHECK(named);
         CHECK(set["decision"]["reasons"][0]["rule"] == "incomplete-capture");
     }
+    // A refused write the command line does not name, and a command that goes on
+    // to succeed: the message it printed is the net.
+    {
+        const std::string project = std::string(fixtures) + "/suppgroup/proj";
+        ProcessResult raw;
+        const json set = dry_run(w, project, "d=da; echo x >> ${d}ta/a; true", raw);
+        const json* gap = refused_gap(set);
+        REQUIRE(gap != nullptr);
+        CHECK(gap->at("message").get<std::string>().find("Value too large") != std::string::npos);
+        CHECK(set["decision"]["verdict"] != "allow");
+    }
     // Reading there is no doubt: no false ask for the refusal.
     for (const std::string layout : {"suppgroup", "otheruser"}) {
         CAPTURE(layout);
@@ -195,4 +206,32 @@ TEST_CASE("a normal project still allows ls, true and touch under agent") {
         CHECK(set["decision"]["verdict"] == "allow");
         for (const auto& f : set["files"]) CHECK(f["change"] != "metadata");
     }
+}
+
+TEST_CASE("foreign owners: apply commits what was written beneath stand-ins, not the stand-ins") {
+    const char* fixtures = foreign_fixtures();
+    if (geteuid() == 0 || fixtures == nullptr) {
+        MESSAGE(
+            "skipped: needs the unprivileged pass and WHATIF_FOREIGN_FIXTURES (scripts/test.sh)");
+        return;
+    }
+    World w;
+    const std::string project = std::string(fixtures) + "/setgid/proj";
+    const std::string made = project + "/applied-" + std::to_string(getpid());
+    struct stat before {};
+    REQUIRE(stat(project.c_str(), &before) == 0);
+    ProcessResult raw;
+    const json set = dry_run(w, project, "echo applied > " + whatif::util::base_name(made), raw);
+    CHECK(refused_gap(set) == nullptr);
+    REQUIRE(dry_effects(set, project) == Effects{{whatif::util::base_name(made), "created"}});
+    const auto applied = w.whatif({"apply"});
+    INFO(applied.out << applied.err);
+    CHECK(applied.exit_code == 0);
+    CHECK(read_text(made) == "applied\n");
+    struct stat after {};
+    REQUIRE(stat(project.c_str(), &after) == 0);
+    CHECK(after.st_mode == before.st_mode);  // the host dir is as it was: root's, setgid
+    CHECK(after.st_uid == before.st_uid);
+    CHECK(after.st_gid == before.st_gid);
+    unlink(made.c_str());
 }
