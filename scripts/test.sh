@@ -71,9 +71,33 @@ if [[ $(id -u) -eq 0 ]]; then
     install -o root -g root -m 0755 "$stage/probes/caps_report" "$stage/fixtures/filecap_report"
     setcap cap_sys_admin,cap_dac_override,cap_sys_module+ep "$stage/fixtures/filecap_report"
     chmod -R a+rX "$stage"
+    # Foreign owners (tests/integration/test_foreign_owners.cpp), made by root: every
+    # layout lies beneath root-owned dirs ($stage/fixtures/foreign); the user is a
+    # supplementary member of whatif-grp.
+    getent group whatif-grp >/dev/null || groupadd whatif-grp
+    id -nG "$user" | grep -qw whatif-grp || usermod -aG whatif-grp "$user"
+    foreign="$stage/fixtures/foreign"
+    for layout in rootparent suppgroup otheruser setgid; do
+        proj="$foreign/$layout/proj"
+        install -d -o root -g root -m 0755 "$foreign/$layout"
+        install -d -o "$user" -g "$user" -m 0755 "$proj" "$proj/data"
+        for file in data/a data/b f; do
+            echo "$file" >"$proj/$file"
+            chown "$user:$user" "$proj/$file"
+        done
+    done
+    chown "$user:whatif-grp" "$foreign/suppgroup/proj/f" "$foreign/suppgroup/proj/data/a"
+    chmod 0664 "$foreign/suppgroup/proj/f"
+    chown nobody:whatif-grp "$foreign/otheruser/proj/f"
+    chmod 0664 "$foreign/otheruser/proj/f"
+    chown root:whatif-grp "$foreign/setgid/proj"
+    chown -R "$user:whatif-grp" "$foreign/setgid/proj/data" "$foreign/setgid/proj/f"
+    chmod 2775 "$foreign/setgid/proj" "$foreign/setgid/proj/data"
+    chmod 0664 "$foreign/setgid/proj/f" "$foreign/setgid/proj/data/a" "$foreign/setgid/proj/data/b"
     as_user=(runuser -u "$user" -- env -i PATH=/usr/local/bin:/usr/bin:/bin HOME="$(getent passwd "$user" | cut -d: -f6)"
              UBSAN_OPTIONS="${UBSAN_OPTIONS:-}" WHATIF_TEST_LONG="$WHATIF_TEST_LONG"
-             WHATIF_BIN="$stage/whatif" WHATIF_PROBES_DIR="$stage/probes" WHATIF_PRIV_FIXTURES="$stage/fixtures")
+             WHATIF_BIN="$stage/whatif" WHATIF_PROBES_DIR="$stage/probes" WHATIF_PRIV_FIXTURES="$stage/fixtures"
+             WHATIF_FOREIGN_FIXTURES="$stage/fixtures/foreign")
     run_suite "unit tests as $user" "${as_user[@]}" "$stage/whatif_unit_tests"
     run_suite "integration tests as $user" "${as_user[@]}" "$stage/whatif_integration_tests"
 fi

@@ -132,6 +132,8 @@ int run_command(const RunOptions& options) {
     request.progress = isatty(STDERR_FILENO) == 1;
     use_credentials(*credentials, request);
     if (auto st = store::reserve_room(store->root()); !st) return fail_run(st.error());
+    // Read before the run: the host as the command found it.
+    const std::vector<std::string> unmapped = unmapped_owner_paths(options.argv, *cwd);
     auto outcome = sandbox::run(request);
     // Checked before the reserved room goes back: a full store means the
     // command's own writes hit ENOSPC in the upper layer.
@@ -150,7 +152,10 @@ int run_command(const RunOptions& options) {
         scan_layers.push_back({layer.host_mount, layer.upper_dir});
     util::stop_point("scan");
     const auto scan_started = std::chrono::steady_clock::now();
-    auto scan = effects::scan_upper_layers(scan_layers, active->dir);
+    std::vector<effects::SeededDir> stand_ins;
+    for (const auto& s : outcome->stand_ins.dirs)
+        stand_ins.push_back({s.host_path, s.mode, s.uid, s.gid});
+    auto scan = effects::scan_upper_layers(scan_layers, active->dir, stand_ins);
     if (!scan) return fail_run(scan.error());
     spdlog::info("scan: {} entries, {} effects in {} us", scan->entries_scanned, scan->files.size(),
                  std::chrono::duration_cast<std::chrono::microseconds>(
@@ -177,6 +182,7 @@ int run_command(const RunOptions& options) {
     };
     for (const std::string& w : outcome->mounts_not_overlaid) warn(w);
     record_sandbox_gaps(*outcome, set);
+    record_sandbox_refused(active->dir, *outcome, unmapped, set);
     // What the changes mean to git repositories and databases (the host's copies
     // against the upper layer's).
     set.vcs = effects::summarize_git(set.files, scan_layers);

@@ -211,6 +211,7 @@ FileState host_state_of(const struct stat& st, int dir_fd, const char* name) {
 class Scanner {
   public:
     ScanResult result;
+    const std::vector<SeededDir>* seeded = nullptr;
 
     void scan_layer(const ScanLayer& layer) {
         UniqueFd upper(open(layer.upper_dir.c_str(), kDirFlags));
@@ -231,6 +232,14 @@ class Scanner {
 
   private:
     void warn(std::string message) { result.warnings.push_back(std::move(message)); }
+
+    // A handful at most (the ancestors of a few paths): a linear search.
+    const SeededDir* seeded_dir(const std::string& path) const {
+        if (seeded == nullptr) return nullptr;
+        for (const SeededDir& s : *seeded)
+            if (s.path == path) return &s;
+        return nullptr;
+    }
 
     static bool opaque_of(int upper_dir_fd) {
         // "y": opaque. "x" (overlayfs >= 6.7) only marks a dir holding xattr whiteouts.
@@ -369,8 +378,13 @@ class Scanner {
             return;
         }
         // A directory's mtime changes with every entry added or removed beneath it:
-        // only owner and mode count as its own metadata.
-        if (!same_owner_and_mode(ust, *hst))
+        // only owner and mode count as its own metadata. A stand-in's are whatif's:
+        // only what the command changed of them is an effect.
+        if (const SeededDir* seed = seeded_dir(path)) {
+            if ((ust.st_mode & 07777) != seed->mode || ust.st_uid != seed->uid ||
+                ust.st_gid != seed->gid)
+                emit(path, Change::metadata, FileType::dir, before, after);
+        } else if (!same_owner_and_mode(ust, *hst))
             emit(path, Change::metadata, FileType::dir, before, after);
         if (!upper) return;
         UniqueFd host(openat(host_parent, name.c_str(), kDirFlags));
@@ -402,8 +416,10 @@ std::optional<uint64_t> hash_file_at(int dir_fd, const char* name) {
 }
 
 Result<ScanResult> scan_upper_layers(const std::vector<ScanLayer>& layers,
-                                     const std::string& spill_dir) {
+                                     const std::string& spill_dir,
+                                     const std::vector<SeededDir>& seeded) {
     Scanner scanner;
+    scanner.seeded = &seeded;
     if (!spill_dir.empty()) scanner.result.files.set_spill_dir(spill_dir);
     for (const auto& layer : layers) scanner.scan_layer(layer);
     if (const auto& err = scanner.result.files.error())

@@ -25,6 +25,7 @@
 #include "whatif/sandbox/init.hpp"
 #include "whatif/sandbox/sandbox.hpp"
 #include "whatif/sandbox/seccomp.hpp"
+#include "whatif/sandbox/stand_ins.hpp"
 #include "whatif/sandbox/user.hpp"
 #include "whatif/util/fs.hpp"
 #include "whatif/util/log.hpp"
@@ -55,25 +56,19 @@ struct Pipe {
 // upper dir grants the caller what the host mount's root grants them, so that what
 // fails for real (creating files in a root-owned '/') fails in the dry run. Init
 // makes the dir (child_plan.hpp: ChildMount::upper_mode).
-void upper_root_permissions(const std::string& host_root, ChildMount& cm) {
+void upper_root_permissions(const std::string& host_root, const CallerIds& caller, ChildMount& cm) {
     struct stat st {};
     if (stat(host_root.c_str(), &st) != 0) return;  // 0700, the caller's
-    const mode_t perms = st.st_mode & 07777;
     if (geteuid() == 0) {
         cm.upper_uid = static_cast<int>(st.st_uid);
         cm.upper_gid = static_cast<int>(st.st_gid);
-        cm.upper_mode = perms;
+        cm.upper_mode = st.st_mode & 07777;
         return;
     }
-    mode_t caller_bits = 0;
-    if (st.st_uid == geteuid())
-        caller_bits = (perms >> 6) & 7;
-    else if (st.st_gid == getegid())
-        caller_bits = (perms >> 3) & 7;
-    else
-        caller_bits = perms & 7;
-    // setuid/setgid bits on a directory root are the host's business; sticky (/tmp) matters.
-    cm.upper_mode = (perms & 01077) | (caller_bits << 6);
+    // The caller's bits (owner, group incl. supplementary groups, or other) as the
+    // owner's: setuid/setgid bits on a directory root are the host's business;
+    // sticky (/tmp) matters.
+    cm.upper_mode = caller_owned_mode(st, caller);
 }
 
 Status check_store_filesystem(const std::string& run_dir) {
@@ -136,18 +131,31 @@ std::vector<gid_t> groups() {
 struct PreparedChild {
     ChildPlan plan;
     std::vector<Layer> layers;
+    StandIns stand_ins;
 };
+
+// Where an unprivileged command most likely writes: beneath these, foreign-owned
+// dirs get stand-ins (stand_ins.hpp).
+std::vector<std::string> stand_in_candidates(const RunRequest& req) {
+    std::vector<std::string> out = {req.cwd, "/var/tmp"};
+    for (const char* name : {"HOME", "TMPDIR", "XDG_RUNTIME_DIR"})
+        if (const char* value = std::getenv(name); value != nullptr && value[0] == '/')
+            out.emplace_back(value);
+    for (std::string& path : paths_named_by(req.argv, req.cwd)) out.push_back(std::move(path));
+    return out;
+}
 
 Result<PreparedChild> prepare_child(const RunRequest& req) {
     if (auto st = check_store_filesystem(req.run_dir); !st) return std::unexpected(st.error());
     auto host_mounts = read_host_mounts();
     if (!host_mounts) return std::unexpected(host_mounts.error());
     const bool mounts_locked = mounts_would_be_locked();
+    const CallerIds caller{geteuid(), getegid(), groups()};
     const MountPlan mount_plan =
         plan_mounts(*host_mounts, host_dir_lister(),
                     {.caller_uid = geteuid(),
                      .caller_gid = getegid(),
-                     .caller_groups = groups(),
+                     .caller_groups = caller.groups,
                      .mounts_locked = mounts_locked,
                      .is_directory = [](const std::string& path) {
                          struct stat st {};
@@ -193,7 +201,7 @@ Result<PreparedChild> prepare_child(const RunRequest& req) {
                 util::join_path(req.run_dir, "upper/" + std::to_string(step.layer));
             const std::string work =
                 util::join_path(req.run_dir, "work/" + std::to_string(step.layer));
-            upper_root_permissions(step.host_path, cm);
+            upper_root_permissions(step.host_path, caller, cm);
             cm.upper = upper;
             cm.work = work;
             for (const Layer& prior : req.prior_layers) {
@@ -216,6 +224,14 @@ Result<PreparedChild> prepare_child(const RunRequest& req) {
                           : "ro-bind",
                       cm.source, cm.target);
         plan.mounts.push_back(std::move(cm));
+    }
+    // Root maps every id of its namespace: copy-up works for every owner.
+    if (!plan.caller_is_root) {
+        std::vector<std::string> upper_dirs;
+        for (int layer = 0; layer < mount_plan.layer_count; ++layer)
+            upper_dirs.push_back(util::join_path(req.run_dir, "upper/" + std::to_string(layer)));
+        prepared.stand_ins =
+            make_stand_ins(mount_plan, upper_dirs, stand_in_candidates(req), caller);
     }
 
     plan.proc_target = util::join_path(plan.staging_root, "proc");
@@ -473,6 +489,7 @@ Result<RunOutcome> run(const RunRequest& req) {
     if (command.executable) outcome.exe = command.path;
     plan.resolved_command = command.path;
     outcome.layers = prepared->layers;
+    outcome.stand_ins = std::move(prepared->stand_ins);
     const auto started = std::chrono::steady_clock::now();
 
     // Fork-like clone: the child gets a copy of our memory, no separate stack.

@@ -11,6 +11,7 @@
 #include <map>
 
 #include "whatif/sandbox/mount_plan.hpp"
+#include "whatif/sandbox/stand_ins.hpp"
 
 using namespace whatif::sandbox;
 using Kind = DirEntryInfo::Kind;
@@ -376,4 +377,26 @@ TEST_CASE("mounts count as locked unless root owns its mount namespace and nothi
     REQUIRE(waitpid(child, &status, 0) == child);
     REQUIRE(WIFEXITED(status));
     CHECK(WEXITSTATUS(status) == 0);
+}
+
+TEST_CASE("a stand-in's mode grants the caller what the host grants it, as the owner") {
+    const CallerIds caller{1000, 1000, {27, 1002}};
+    struct stat st {};
+    st.st_uid = 0;
+    st.st_gid = 0;
+    st.st_mode = S_IFDIR | 0755;
+    CHECK(caller_owned_mode(st, caller) == 0555);  // other's r-x as the owner's
+    st.st_mode = S_IFDIR | 01777;
+    CHECK(caller_owned_mode(st, caller) == 01777);  // sticky kept
+    st.st_gid = 1002;                               // a supplementary group
+    st.st_mode = S_IFDIR | 02770;
+    CHECK(caller_owned_mode(st, caller) == 0770);  // setgid dropped
+    st.st_mode = S_IFDIR | 0750;
+    CHECK(caller_owned_mode(st, caller) == 0550);
+    st.st_uid = 1000;
+    st.st_mode = S_IFDIR | 02755;
+    CHECK(caller_owned_mode(st, caller) == 0755);
+    CHECK_FALSE(owners_mapped(st, caller));  // group 1002 is not mapped
+    st.st_gid = 1000;
+    CHECK(owners_mapped(st, caller));
 }

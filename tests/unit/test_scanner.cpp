@@ -264,3 +264,27 @@ TEST_CASE("a directory the command made unreadable is reported, not silently ski
         CHECK(result->warnings.front().find("locked") != std::string::npos);
     }
 }
+
+TEST_CASE("a stand-in dir is compared with its seeded state, not with the host") {
+    Fixture f;
+    mkdir((f.host + "/standin").c_str(), 0755);
+    mkdir((f.host + "/changed").c_str(), 0755);
+    Fixture::write(f.host + "/standin/old", "x");
+    mkdir((f.upper + "/standin").c_str(), 0700);  // whatif's own mode for it
+    mkdir((f.upper + "/changed").c_str(), 0700);
+    Fixture::write(f.upper + "/standin/new", "y");
+    const std::vector<effects::SeededDir> seeded = {
+        {f.host + "/standin", 0700, geteuid(), getegid()},
+        {f.host + "/changed", 0500, geteuid(), getegid()}};  // the command chmod'ed it
+    auto result = effects::scan_upper_layers({{f.host, f.upper}}, {}, seeded);
+    REQUIRE(result.has_value());
+    std::map<std::string, effects::FileEffect> by_path;
+    for (auto& e : result->files) by_path[e.path.substr(f.host.size())] = e;
+    CHECK(by_path.size() == 2);
+    CHECK_FALSE(by_path.contains("/standin"));
+    REQUIRE(by_path.contains("/standin/new"));
+    CHECK(by_path["/standin/new"].change == Change::created);
+    REQUIRE(by_path.contains("/changed"));
+    CHECK(by_path["/changed"].change == Change::metadata);
+    CHECK(by_path["/changed"].before->mode == 0755);
+}

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "whatif/effects/effect_set.hpp"
 #include "whatif/sandbox/sandbox.hpp"
@@ -17,5 +18,20 @@ void record_sandbox_gaps(const sandbox::RunOutcome& outcome, effects::EffectSet&
 
 // The run store's filesystem filled up during the run: the command's writes failed.
 void record_store_full(const std::string& store_root, effects::EffectSet& set);
+
+// Before the run, for an unprivileged caller: the files the command names (argv's
+// paths and the words of a shell command line) and the entries directly in the
+// cwd whose owner or group the sandbox does not map, so that the dry run cannot
+// write them (overlayfs refuses the copy-up with EOVERFLOW). One readdir of the
+// cwd, bounded; empty for root, who maps every id.
+std::vector<std::string> unmapped_owner_paths(const std::vector<std::string>& argv,
+                                              const std::string& cwd);
+
+// sandbox-refused: the command printed EOVERFLOW's message (stdout.log and
+// stderr.log of the run, their first and last MB), or a foreign-owned dir could
+// get no stand-in, or a file of `unmapped` (unmapped_owner_paths, minus the
+// stand-ins) may have been a write the dry run refused: the command failed.
+void record_sandbox_refused(const std::string& run_dir, const sandbox::RunOutcome& outcome,
+                            const std::vector<std::string>& unmapped, effects::EffectSet& set);
 
 }  // namespace whatif::cli

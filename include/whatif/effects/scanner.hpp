@@ -3,6 +3,9 @@
 // grows with what the command changed, not with the size of the disk.
 #pragma once
 
+#include <sys/types.h>
+
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -26,10 +29,21 @@ struct ScanResult {
     uint64_t entries_scanned = 0;
 };
 
+// A directory whatif itself put in an upper layer before the run, with this owner
+// and mode (sandbox/stand_ins.hpp): its own metadata is compared with these, not
+// with the host's; a difference is the command's doing, reported against the host.
+struct SeededDir {
+    std::string path;  // host path
+    uint32_t mode = 0;
+    uid_t uid = 0;
+    gid_t gid = 0;
+};
+
 // spill_dir: where the findings may spill to disk when they are many (the run
 // directory); empty: $TMPDIR.
 Result<ScanResult> scan_upper_layers(const std::vector<ScanLayer>& layers,
-                                     const std::string& spill_dir = {});
+                                     const std::string& spill_dir = {},
+                                     const std::vector<SeededDir>& seeded = {});
 
 // XXH3-64 of a file's content, opened relative to dir_fd without following
 // symlinks; nullopt when it cannot be read.

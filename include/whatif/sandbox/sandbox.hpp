@@ -10,6 +10,7 @@
 
 #include "whatif/net/stub_server.hpp"
 #include "whatif/sandbox/proclog.hpp"
+#include "whatif/sandbox/stand_ins.hpp"
 
 #include <map>
 #include "whatif/util/error.hpp"
@@ -66,6 +67,8 @@ struct RunOutcome {
     // Host mounts that overlayfs refused as a layer, read-only in the run instead
     // (mnt.cpp): one warning each.
     std::vector<std::string> mounts_not_overlaid;
+    // Unprivileged caller: the stand-ins made for foreign-owned dirs (stand_ins.hpp).
+    StandIns stand_ins;
 };
 
 Result<RunOutcome> run(const RunRequest& request);
