@@ -15,6 +15,7 @@
 //   destructive-intent  DROP/TRUNCATE/DELETE/ALTER queries, FLUSHALL/FLUSHDB, HTTP DELETE
 //   process             one per program the command ran
 //   secret              one per secrets[] entry
+//   signal              one per signals[] entry: a signal sent outside the sandbox
 //
 // File effects can be millions: the per-file analyses look at one effect at a
 // time, and the grouping ones (mass-delete, outside-cwd, system-path) say which
