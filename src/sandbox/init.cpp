@@ -240,7 +240,14 @@ void report_survivors(int status_fd) {
         if (stat_len <= 0) continue;  // gone meanwhile
         stat[stat_len] = '\0';
         const char* close_paren = strrchr(stat, ')');
-        if (close_paren != nullptr && close_paren[1] == ' ' && close_paren[2] == 'Z') continue;
+        if (close_paren == nullptr) continue;
+        // Done already: a zombie, or a process on its way out (its memory, and so
+        // its command line, may be gone; PF_EXITING in the flags).
+        char state = 0;
+        unsigned flags = 0;
+        if (sscanf(close_paren + 1, " %c %*d %*d %*d %*d %*d %u", &state, &flags) == 2 &&
+            (state == 'Z' || state == 'X' || (flags & 0x4) != 0))
+            continue;
         char payload[4096];
         int len = snprintf(payload, sizeof payload, "%ld", pid) + 1;  // and its NUL
         snprintf(path, sizeof path, "/proc/%ld/cmdline", pid);
@@ -249,8 +256,7 @@ void report_survivors(int status_fd) {
         if (n <= 0) {
             // No command line (a kernel-side state, or mid-exec): its name, as ps shows it.
             const char* open_paren = strchr(stat, '(');
-            if (open_paren == nullptr || close_paren == nullptr || close_paren < open_paren)
-                continue;
+            if (open_paren == nullptr || close_paren < open_paren) continue;
             n = snprintf(payload + len, room, "[%.*s]",
                          static_cast<int>(close_paren - open_paren - 1), open_paren + 1);
             n = std::min<ssize_t>(n, static_cast<ssize_t>(room) - 1) + 1;

@@ -76,15 +76,17 @@ TEST_CASE("background work that ends within the grace is captured, and the run i
 
 TEST_CASE("processes still running after the grace are killed and reported with their argv") {
     World w;
+    // A sleep of its own: other runs on this machine may be sleeping 30 s too.
+    const std::string nap = "sleep 30." + std::to_string(getpid() % 1000);
     double seconds = 0;
-    const auto set = dry_run_checked(w, "echo started > started.txt; sleep 30 &",
+    const auto set = dry_run_checked(w, "echo started > started.txt; " + nap + " &",
                                      {"-p", "agent", "--background-grace", "1s"}, &seconds);
     CHECK(seconds < 15);  // the grace, not sleep's 30 s
     const auto gaps = gaps_of(set, "background-processes");
     REQUIRE(gaps.size() == 1);
     const std::string message = gaps[0]["message"];
     CHECK(message.find("1 process was still running") != std::string::npos);
-    CHECK(message.find("sleep 30") != std::string::npos);
+    CHECK(message.find(nap) != std::string::npos);
     REQUIRE(gaps[0]["pids"].is_array());
     CHECK(gaps[0]["pids"].size() == 1);
     CHECK(set["decision"]["verdict"] != "allow");
@@ -93,7 +95,7 @@ TEST_CASE("processes still running after the grace are killed and reported with 
     CHECK(w.host_effects(set) == std::map<std::string, std::string>{{"started.txt", "created"}});
     // The shell itself exited normally.
     CHECK(set["run"]["exit_status"] == 0);
-    CHECK(processes_with("sleep 30") == 0);
+    CHECK(processes_with(nap) == 0);
 }
 
 TEST_CASE("a setsid daemon: what it did in the grace is captured, and it is reported") {
