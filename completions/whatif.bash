@@ -17,7 +17,7 @@ _whatif() {
         return
     fi
     if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W "-p --profile --net -n --no-apply -y --yes --format --report --timeout --exit-status -C --cwd -v --only --exclude --force --keep-privileges --abort --edit" -- "$cur"))
+        COMPREPLY=($(compgen -W "-p --profile --net -n --no-apply -y --yes --format --report --timeout --background-grace --background --exit-status -C --cwd -v --only --exclude --force --keep-privileges --abort --edit" -- "$cur"))
         return
     fi
     COMPREPLY=($(compgen -c -- "$cur") $(compgen -f -- "$cur"))

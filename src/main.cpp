@@ -23,7 +23,7 @@ const std::set<std::string> kSubcommands = {"run",     "show",  "diff",  "list",
 // run's options that take a value (the next word).
 const std::set<std::string> kRunOptionsWithValue = {
     "-p",        "--profile",     "--net", "--format", "--report",
-    "--timeout", "--exit-status", "-C",    "--cwd"};
+    "--timeout", "--exit-status", "-C",    "--cwd",    "--background-grace"};
 
 // "whatif [run] ... COMMAND": "run" may be left out. Options before a "run" belong
 // to it ("whatif -vv run -- true"); before any other word, that word is the command.
@@ -116,7 +116,7 @@ int main(int argc, char** argv) {
     auto chosen = [](const CLI::App* sub) { return sub != nullptr && sub->parsed(); };
 
     whatif::cli::RunOptions run_options;
-    std::string format = "text", exit_status = "decision", timeout;
+    std::string format = "text", exit_status = "decision", timeout, background_grace;
     CLI::App* run = nullptr;
     if (wanted("run")) {
         run = app.add_subcommand("run", "dry-run COMMAND (\"run\" may be left out)");
@@ -137,6 +137,13 @@ int main(int argc, char** argv) {
         run->add_option("--timeout", timeout,
                         "kill the dry run after DURATION (e.g. 30s, 5m; default 30m)")
             ->check(duration_check());
+        run->add_option("--background-grace", background_grace,
+                        "how long processes the command leaves running may go on before they "
+                        "are killed and reported (default from the profile, 3s)")
+            ->check(duration_check());
+        run->add_flag("--background", run_options.background,
+                      "the command is meant to run in the background (a server, a watcher): "
+                      "it gets the grace period from its start");
         run->add_option("--exit-status", exit_status, "what the exit code means")
             ->check(CLI::IsMember({"decision", "command"}));
         run->add_option("-C,--cwd", run_options.cwd, "run in DIR");
@@ -307,6 +314,8 @@ int main(int argc, char** argv) {
                                           ? whatif::cli::ExitStatusMode::command
                                           : whatif::cli::ExitStatusMode::decision;
             if (!timeout.empty()) run_options.timeout = *whatif::util::parse_duration(timeout);
+            if (!background_grace.empty())
+                run_options.background_grace = *whatif::util::parse_duration(background_grace);
             return whatif::cli::run_command(run_options);
         }
         if (chosen(show)) {

@@ -4,6 +4,8 @@
 #include <iterator>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
 
 #include "whatif/cli/commands.hpp"
 #include "whatif/hooks/hook.hpp"
@@ -38,10 +40,14 @@ int hook_command(const std::string& agent_name, const std::string& profile) {
     int status = 0;
     try {
         bp::ipstream out;
-        bp::child child("/proc/self/exe",
-                        bp::args({"run", "--format", "json", "-n", "-p", profile, "-C",
-                                  (*proposed)->cwd, "--", "bash", "-c", (*proposed)->command}),
-                        bp::std_in<bp::null, bp::std_out> out, bp::std_err > bp::null);
+        std::vector<std::string> args = {"run", "--format", "json", "-n",
+                                         "-p",  profile,    "-C",   (*proposed)->cwd};
+        if ((*proposed)->background) args.emplace_back("--background");
+        for (const std::string& a :
+             {std::string("--"), std::string("bash"), std::string("-c"), (*proposed)->command})
+            args.push_back(a);
+        bp::child child("/proc/self/exe", bp::args(args), bp::std_in<bp::null, bp::std_out> out,
+                        bp::std_err > bp::null);
         set = effects::read_effect_set(out);
         out.ignore(std::numeric_limits<std::streamsize>::max());  // never block the child
         child.wait();

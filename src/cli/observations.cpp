@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
+#include <cstring>
 
 #include <nlohmann/json.hpp>
 #include <set>
@@ -311,6 +312,24 @@ void record_secrets(const sandbox::RunOutcome& outcome,
     }
     for (const auto& name : scrubbed.replaced)
         set.secrets.push_back(entry("env", "replaced", name, "", "", 0));
+}
+
+void record_signals(const sandbox::RunOutcome& outcome, effects::EffectSet& set) {
+    for (const auto& s : outcome.signals) {
+        const char* abbrev = sigabbrev_np(s.signal);
+        nlohmann::json argv = nullptr;
+        if (!s.argv.empty()) {
+            argv = nlohmann::json::array();
+            for (const auto& a : s.argv) argv.push_back(util::to_valid_utf8(a));
+        }
+        set.signals.push_back(
+            {{"signal", s.signal},
+             {"name", abbrev != nullptr ? "SIG" + std::string(abbrev) : std::to_string(s.signal)},
+             {"target", s.target},
+             {"call", s.call},
+             {"pid", s.pid},
+             {"argv", std::move(argv)}});
+    }
 }
 
 }  // namespace whatif::cli

@@ -127,6 +127,8 @@ int run_command(const RunOptions& options) {
     request.run_dir = active->dir;
     request.store_dir = store->root();
     request.timeout = options.timeout.value_or(profile->timeout);
+    request.background_grace = options.background_grace.value_or(profile->background_grace);
+    request.command_is_background = options.background;
     request.command_stdout_to_stderr = options.format == ReportFormat::json;
     request.net = options.net;
     request.progress = isatty(STDERR_FILENO) == 1;
@@ -199,6 +201,7 @@ int run_command(const RunOptions& options) {
     record_processes(*outcome, options.argv, *cwd, set);
     record_network(*outcome, set);
     record_secrets(*outcome, scan_layers, *credentials, decoy_watch, set);
+    record_signals(*outcome, set);
     util::log_phase("observations recorded");
     set.decision = policy::decide(set, *profile, home);
 

@@ -322,17 +322,20 @@ Status fill_from_json(const json& j, EffectSet& set) {
         }
         set.network = j.value("network", json::array());
         set.secrets = j.value("secrets", json::array());
+        set.signals = j.value("signals", json::array());  // absent in runs of older versions
         set.warnings = j.value("warnings", std::vector<std::string>{});
         set.vcs = j.value("vcs", json::array());  // absent in runs of older versions
         set.databases = j.value("databases", json::array());
-        for (const json* a : {&set.network, &set.secrets, &set.vcs, &set.databases}) {
+        for (const json* a : {&set.network, &set.secrets, &set.signals, &set.vcs, &set.databases}) {
             if (!a->is_array())
                 return fail(
-                    "malformed effect set: network, secrets, vcs and databases must be arrays");
+                    "malformed effect set: network, secrets, signals, vcs and databases must be "
+                    "arrays");
             for (const auto& entry : *a)
                 if (!entry.is_object())
                     return fail(
-                        "malformed effect set: network, secrets, vcs and databases hold objects");
+                        "malformed effect set: network, secrets, signals, vcs and databases hold "
+                        "objects");
         }
         return {};
     } catch (const std::exception& e) {  // json errors, and std::stoul on a bad mode
@@ -408,6 +411,9 @@ void write_json(const EffectSet& set, const std::function<void(std::string_view)
     });
     array_lines("secrets", [&](auto&& emit) {
         for (const auto& s : set.secrets) emit(s);
+    });
+    array_lines("signals", [&](auto&& emit) {
+        for (const auto& s : set.signals) emit(s);
     });
     array_lines("vcs", [&](auto&& emit) {
         for (const auto& v : set.vcs) emit(v);

@@ -49,6 +49,8 @@ Result<std::optional<ProposedCommand>> parse_hook_input(Agent agent, const std::
                 return std::optional<ProposedCommand>{};
             return bad_input("the hook input has no \"tool_input\" object");
         }
+        if (auto bg = input->find("run_in_background"); bg != input->end() && bg->is_boolean())
+            proposed.background = bg->get<bool>();
         auto command = input->find("command");
         if (command != input->end() && command->is_array()) {  // codex may send argv
             std::vector<std::string> argv;

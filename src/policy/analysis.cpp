@@ -249,6 +249,21 @@ std::vector<Finding> other_findings(const effects::EffectSet& set) {
         f.detail = joined;
         out.push_back(std::move(f));
     }
+    for (const auto& s : set.signals) {
+        Finding f = finding("signal");
+        const std::string target =
+            s.value("target", nlohmann::json()).is_string() ? s["target"].get<std::string>() : "";
+        const std::string name = s.value("name", nlohmann::json()).is_string()
+                                     ? s["name"].get<std::string>()
+                                     : "a signal";
+        f.detail = name + (target == "-1"            ? " to -1 (every process of the user)"
+                           : target.starts_with("-") ? " to process group " + target.substr(1)
+                                                     : " to pid " + target);
+        if (s.value("argv", nlohmann::json()).is_array())
+            for (const auto& a : s["argv"])
+                if (a.is_string()) f.argv += (f.argv.empty() ? "" : " ") + a.get<std::string>();
+        out.push_back(std::move(f));
+    }
     for (const auto& s : set.secrets) {
         Finding f = finding("secret");
         f.secret_kind = s.value("kind", "");

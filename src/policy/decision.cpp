@@ -265,7 +265,10 @@ effects::Decision decide(effects::EffectSet& set, const Profile& profile, const 
     if (outside.finding.count > 0) eval.finish_group(outside);
     if (system.finding.count > 0) eval.finish_group(system);
     const std::vector<Finding> others = other_findings(set);
-    for (const auto& f : others) eval.add(f);
+    // A signal sent outside is an effect like a file's: unmatched unless allowed.
+    size_t signals_uncovered = 0;
+    for (const auto& f : others)
+        if (!eval.add(f) && f.analysis == "signal") ++signals_uncovered;
 
     // Pass 2: what no allow rule covers gets the profile's verdict for the unmatched.
     size_t uncovered = 0;
@@ -291,6 +294,7 @@ effects::Decision decide(effects::EffectSet& set, const Profile& profile, const 
             continue;
         ++uncovered;
     }
+    uncovered += signals_uncovered;
 
     effects::Decision d;
     d.verdict = Verdict::allow;

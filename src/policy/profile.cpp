@@ -72,10 +72,10 @@ Result<effects::Verdict> get_verdict(const std::string& source, const toml::node
 }
 
 const std::set<std::string> kAnalyses = {
-    "file",          "mass-delete",         "outside-cwd", "system-path",
-    "persistence",   "permission-widening", "vcs",         "database",
-    "network",       "destructive-intent",  "process",     "secret",
-    "command-failed"};
+    "file",        "mass-delete",         "outside-cwd", "system-path",
+    "persistence", "permission-widening", "vcs",         "database",
+    "network",     "destructive-intent",  "process",     "secret",
+    "signal",      "command-failed"};
 
 // The values a rule's `changes` can name, by analysis (vcs findings have their own).
 const std::set<std::string>* changes_for(const std::string& analysis) {
@@ -284,6 +284,8 @@ Result<Profile> load(const std::string& name_or_file, int depth) {
         merged.extends = profile->extends;
         merged.text = profile->text;
         if (profile->timeout != std::chrono::milliseconds(-1)) merged.timeout = profile->timeout;
+        if (profile->background_grace != std::chrono::milliseconds(-1))
+            merged.background_grace = profile->background_grace;
         if (static_cast<int>(profile->unmatched) != -1) merged.unmatched = profile->unmatched;
         merged.ignore.insert(merged.ignore.end(), profile->ignore.begin(), profile->ignore.end());
         merged.rules.insert(merged.rules.end(), profile->rules.begin(), profile->rules.end());
@@ -291,6 +293,8 @@ Result<Profile> load(const std::string& name_or_file, int depth) {
     }
     if (profile->timeout == std::chrono::milliseconds(-1))
         profile->timeout = std::chrono::minutes(30);
+    if (profile->background_grace == std::chrono::milliseconds(-1))
+        profile->background_grace = std::chrono::seconds(3);
     if (static_cast<int>(profile->unmatched) == -1) profile->unmatched = effects::Verdict::ask;
     return profile;
 }
@@ -306,15 +310,16 @@ Result<Profile> parse_profile(std::string_view text, const std::string& source) 
                          std::to_string(e.source().begin.column) + ": " +
                          std::string(e.description()));
     }
-    if (auto e = check_keys(
-            source, doc,
-            {"name", "description", "extends", "timeout", "unmatched", "ignore", "rules"},
-            "the profile"))
+    if (auto e = check_keys(source, doc,
+                            {"name", "description", "extends", "timeout", "background_grace",
+                             "unmatched", "ignore", "rules"},
+                            "the profile"))
         return std::unexpected(*e);
     Profile p;
     p.source = source;
     p.text = std::string(text);
-    p.timeout = std::chrono::milliseconds(-1);        // unset: inherited or the default
+    p.timeout = std::chrono::milliseconds(-1);  // unset: inherited or the default
+    p.background_grace = std::chrono::milliseconds(-1);
     p.unmatched = static_cast<effects::Verdict>(-1);  // unset
     for (const auto& [key_node, value] : doc) {
         const std::string key(key_node.str());
@@ -322,12 +327,12 @@ Result<Profile> parse_profile(std::string_view text, const std::string& source) 
             auto s = get_string(source, value, key);
             if (!s) return std::unexpected(s.error());
             (key == "name" ? p.name : key == "description" ? p.description : p.extends) = *s;
-        } else if (key == "timeout") {
+        } else if (key == "timeout" || key == "background_grace") {
             auto s = get_string(source, value, key);
             if (!s) return std::unexpected(s.error());
             auto d = util::parse_duration(*s);
             if (!d) return std::unexpected(profile_error(source, value, d.error().message));
-            p.timeout = *d;
+            (key == "timeout" ? p.timeout : p.background_grace) = *d;
         } else if (key == "unmatched") {
             auto v = get_verdict(source, value, key);
             if (!v) return std::unexpected(v.error());

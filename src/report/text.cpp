@@ -432,6 +432,33 @@ std::string secrets_text(const effects::EffectSet& set) {
     return "  " + pad("secrets") + line + "\n";
 }
 
+// "signals  SIGKILL to -1 (kill -9 -1)": only when some went outside the sandbox.
+std::string signals_text(const effects::EffectSet& set) {
+    std::string out;
+    size_t shown = 0;
+    for (const auto& s : set.signals) {
+        if (shown == 3) {
+            out +=
+                "  " + pad("") + "and " + util::with_thousands(set.signals.size() - 3) + " more\n";
+            break;
+        }
+        std::string sender;
+        if (effects::field(s, "argv").is_array())
+            for (const auto& a : s["argv"])
+                if (a.is_string()) sender += (sender.empty() ? "" : " ") + a.get<std::string>();
+        if (sender.size() > 60) sender = sender.substr(0, 57) + "...";
+        const std::string target =
+            effects::field(s, "target").is_string() ? s["target"].get<std::string>() : "?";
+        const std::string name =
+            effects::field(s, "name").is_string() ? s["name"].get<std::string>() : "a signal";
+        out += "  " + pad(shown == 0 ? "signals" : "") + name + " to " + target +
+               (target == "-1" ? " (every process of the user)" : "") +
+               (sender.empty() ? "" : " (" + sender + ")") + "\n";
+        ++shown;
+    }
+    return out;
+}
+
 }  // namespace
 
 bool stdout_wants_color() {
@@ -578,6 +605,7 @@ std::string render_text(const effects::EffectSet& set, const TextOptions& option
         out += "  " + pad("processes") + process_tree_text(set.processes) + "\n";
     out += network_text(set);
     out += secrets_text(set);
+    out += signals_text(set);
     for (const auto& w : set.warnings)
         out += "  " + p.paint("33", pad("warning")) + util::printable(w) + "\n";
 

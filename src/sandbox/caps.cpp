@@ -28,6 +28,10 @@ bool kept(cap_value_t c, bool root) {
 
 }  // namespace
 
+bool kept_for_root(cap_value_t c) {
+    return kept(c, true);
+}
+
 Result<CapabilitySet> CapabilitySet::holding(std::span<const cap_value_t> kept, bool root) {
     cap_t set = cap_init();
     if (set == nullptr) return fail_errno("cap_init");

@@ -4,10 +4,12 @@
 #include <fcntl.h>
 #include <sched.h>
 
+#include <dirent.h>
 #include <linux/close_range.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -17,6 +19,7 @@
 #include <sys/sysinfo.h>
 #include <sys/wait.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 #include <algorithm>
 #include <iterator>
@@ -198,6 +201,74 @@ int receive_fd(int socket_fd) {
     _exit(exec_errno == ENOENT ? 127 : 126);
 }
 
+long long monotonic_ms() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<long long>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
+}
+
+// Up to `size` bytes of a small /proc file; -1 when it cannot be read.
+ssize_t read_proc_file(const char* path, char* buf, size_t size) {
+    const int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    size_t total = 0;
+    while (total < size) {
+        const ssize_t n = read(fd, buf + total, size - total);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        total += static_cast<size_t>(n);
+    }
+    close(fd);
+    return static_cast<ssize_t>(total);
+}
+
+// Every process still in the sandbox but init, as a survivor frame each: its pid
+// and command line (a zombie is done, not running: left out). Read from the
+// sandbox's own /proc, before anything is killed.
+void report_survivors(int status_fd) {
+    DIR* proc = opendir("/proc");
+    if (proc == nullptr) return;
+    int reported = 0;
+    while (dirent* entry = readdir(proc)) {
+        char* end = nullptr;
+        const long pid = strtol(entry->d_name, &end, 10);
+        if (end == entry->d_name || *end != '\0' || pid <= 1) continue;
+        char path[64];
+        char stat[512];
+        snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+        const ssize_t stat_len = read_proc_file(path, stat, sizeof stat - 1);
+        if (stat_len <= 0) continue;  // gone meanwhile
+        stat[stat_len] = '\0';
+        const char* close_paren = strrchr(stat, ')');
+        if (close_paren == nullptr) continue;
+        // Done already: a zombie, or a process on its way out (its memory, and so
+        // its command line, may be gone; PF_EXITING in the flags).
+        char state = 0;
+        unsigned flags = 0;
+        if (sscanf(close_paren + 1, " %c %*d %*d %*d %*d %*d %u", &state, &flags) == 2 &&
+            (state == 'Z' || state == 'X' || (flags & 0x4) != 0))
+            continue;
+        char payload[4096];
+        int len = snprintf(payload, sizeof payload, "%ld", pid) + 1;  // and its NUL
+        snprintf(path, sizeof path, "/proc/%ld/cmdline", pid);
+        const size_t room = sizeof payload - static_cast<size_t>(len) - 1;
+        ssize_t n = read_proc_file(path, payload + len, room);
+        if (n <= 0) {
+            // No command line (a kernel-side state, or mid-exec): its name, as ps shows it.
+            const char* open_paren = strchr(stat, '(');
+            if (open_paren == nullptr || close_paren < open_paren) continue;
+            n = snprintf(payload + len, room, "[%.*s]",
+                         static_cast<int>(close_paren - open_paren - 1), open_paren + 1);
+            n = std::min<ssize_t>(n, static_cast<ssize_t>(room) - 1) + 1;
+        }
+        len += static_cast<int>(n);
+        if (payload[len - 1] != '\0') payload[len++] = '\0';  // a rewritten or cut command line
+        proclog::write_frame(status_fd, proclog::kFrameSurvivor, payload, static_cast<size_t>(len));
+        if (++reported == 1000) break;  // RLIMIT_NPROC bounds them anyway; the report need not
+    }
+    closedir(proc);
+}
+
 }  // namespace
 
 // Everything the supervisor had open (the run's lock above all: a lock held by
@@ -328,37 +399,57 @@ void close_inherited_fds(const ChildPlan& plan) {
                      : plan.net_mode == ChildPlan::NetMode::none ? proclog::NetState::Mode::none
                                                                  : proclog::NetState::Mode::host;
     net_state.channel_fd = plan.net_channel_fd;
+    // The command's own process ends the run, unless it left others running
+    // (`cmd &`, nohup, a daemon: orphans, reparented to us): then they get the
+    // grace period, during which their execs and connections are served and
+    // recorded like the command's, and those still running at its end are
+    // reported and killed. A background command's grace runs from its start.
+    std::optional<int> command_status;
+    long long grace_ends_at =
+        plan.command_is_background ? monotonic_ms() + plan.background_grace_ms : -1;
     for (;;) {
+        int poll_timeout = -1;
+        if (grace_ends_at >= 0)
+            poll_timeout = static_cast<int>(
+                std::clamp<long long>(grace_ends_at - monotonic_ms(), 0, 1'000'000));
         pollfd fds[2] = {{sigfd, POLLIN, 0}, {notify_fd, POLLIN, 0}};
-        if (poll(fds, notify_fd >= 0 ? 2 : 1, -1) < 0) continue;
+        if (poll(fds, notify_fd >= 0 ? 2 : 1, poll_timeout) < 0) continue;
         if (notify_fd >= 0 && (fds[1].revents & POLLIN) != 0)
             proclog::handle_notification(notify_fd, plan.status_fd, net_state);
-        if ((fds[0].revents & POLLIN) == 0) continue;
-        signalfd_siginfo info{};
-        while (read(sigfd, &info, sizeof info) == sizeof info) {
-            const int sig = static_cast<int>(info.ssi_signo);
-            if (sig == SIGCHLD) continue;
-            // The command has a session of its own, so the terminal's signals reach
-            // it only through us: the supervisor forwards them (SI_USER), we pass
-            // them to the command's whole process group.
-            if (info.ssi_code == SI_USER || info.ssi_code == SI_QUEUE) kill(-command, sig);
+        if ((fds[0].revents & POLLIN) != 0) {
+            signalfd_siginfo info{};
+            while (read(sigfd, &info, sizeof info) == sizeof info) {
+                const int sig = static_cast<int>(info.ssi_signo);
+                if (sig == SIGCHLD) continue;
+                // The command has a session of its own, so the terminal's signals reach
+                // it only through us: the supervisor forwards them (SI_USER), we pass
+                // them to the command's whole process group.
+                if (info.ssi_code == SI_USER || info.ssi_code == SI_QUEUE) kill(-command, sig);
+            }
         }
         int status = 0;
         pid_t pid = 0;
         while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
             if (pid != command) continue;  // an orphan, reaped
-            // The command is done: end everything it left running, so that the
-            // upper layers are final once the supervisor hears from us. (Our own
-            // exit would do it too, but only after the kernel has torn down the
-            // mount namespace, which the supervisor need not wait for.)
-            kill(-1, SIGKILL);
-            // Notifications still pending belong to processes being killed.
-            while (waitpid(-1, nullptr, 0) > 0 || errno == EINTR) {
-            }
-            const int exited[2] = {status, command};
-            proclog::write_frame(plan.status_fd, proclog::kFrameExited, exited, sizeof exited);
-            _exit(0);
+            command_status = status;
+            if (grace_ends_at < 0) grace_ends_at = monotonic_ms() + plan.background_grace_ms;
         }
+        // Every process of the namespace descends from us: no child left is none left.
+        const bool none_left = pid < 0 && errno == ECHILD;
+        const bool grace_over = grace_ends_at >= 0 && monotonic_ms() >= grace_ends_at;
+        if (!(command_status && none_left) && !grace_over) continue;
+        if (!none_left) report_survivors(plan.status_fd);
+        // End everything still running, so that the upper layers are final once the
+        // supervisor hears from us. (Our own exit would do it too, but only after
+        // the kernel has torn down the mount namespace, which the supervisor need
+        // not wait for.)
+        kill(-1, SIGKILL);
+        // Notifications still pending belong to processes being killed.
+        while ((pid = waitpid(-1, &status, 0)) > 0 || errno == EINTR)
+            if (pid == command) command_status = status;
+        const int exited[2] = {command_status.value_or(SIGKILL), command};
+        proclog::write_frame(plan.status_fd, proclog::kFrameExited, exited, sizeof exited);
+        _exit(0);
     }
 }
 

@@ -17,6 +17,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 
 namespace whatif::sandbox::proclog {
 
@@ -232,6 +233,71 @@ std::string ip_payload(const seccomp_notif& req, const Memory& mem, NetState& ne
     return payload;
 }
 
+// The highest pid the sandbox's pid namespace has handed out (pids are given in
+// increasing order from 2): a pid at most this is one of the command's processes,
+// alive or gone; 0 when unknown, and then every target is taken as a host's.
+int last_pid_in_sandbox() {
+    const int fd = open("/proc/sys/kernel/ns_last_pid", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    char buf[32] = {};
+    const ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    return n > 0 ? atoi(buf) : 0;
+}
+
+// kill(2)'s pid as the command gave it: is what it names outside the sandbox for
+// real? -1 is every process the user may signal (inside, only the sandbox's: why
+// it looks harmless here); a group or pid the sandbox never had is the host's, as
+// is 1 (whatif's init here, the host's init for real). 0 is the sender's own group.
+bool aimed_outside(int target) {
+    if (target == -1) return true;
+    if (target == 0) return false;
+    const long id = target < 0 ? -static_cast<long>(target) : target;
+    return id == 1 || id > last_pid_in_sandbox();
+}
+
+// kill, tkill, tgkill, rt_sigqueueinfo, rt_tgsigqueueinfo (the filter notifies
+// them only with a signal, not the probe signal 0): a frame when aimed outside.
+std::string signal_payload(const seccomp_notif& req) {
+    const int nr = req.data.nr;
+    const char* call = nr == static_cast<int>(SYS_kill)              ? "kill"
+                       : nr == static_cast<int>(SYS_tkill)           ? "tkill"
+                       : nr == static_cast<int>(SYS_tgkill)          ? "tgkill"
+                       : nr == static_cast<int>(SYS_rt_sigqueueinfo) ? "rt_sigqueueinfo"
+                                                                     : "rt_tgsigqueueinfo";
+    const bool thread_call =
+        nr == static_cast<int>(SYS_tgkill) || nr == static_cast<int>(SYS_rt_tgsigqueueinfo);
+    const bool names_thread = thread_call || nr == static_cast<int>(SYS_tkill);
+    const int target = static_cast<int>(static_cast<int32_t>(req.data.args[0]));
+    const int sig = static_cast<int>(req.data.args[thread_call ? 2 : 1]);
+    // A thread call names a thread group, never a process group or "all".
+    if (sig == 0 || (names_thread && target <= 0) || !aimed_outside(target)) return {};
+    std::string payload;
+    append_field(payload, std::to_string(req.pid));
+    append_field(payload, std::to_string(sig));
+    append_field(payload, std::to_string(target));
+    append_field(payload, call);
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/cmdline", static_cast<int>(req.pid));
+    const int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        char buf[4096];
+        const ssize_t n = read(fd, buf, sizeof buf);
+        close(fd);
+        if (n > 0) {
+            payload.append(buf, static_cast<size_t>(n));
+            if (payload.back() != '\0') payload += '\0';
+        }
+    }
+    return payload;
+}
+
+bool is_signal_call(int nr) {
+    return nr == static_cast<int>(SYS_kill) || nr == static_cast<int>(SYS_tkill) ||
+           nr == static_cast<int>(SYS_tgkill) || nr == static_cast<int>(SYS_rt_sigqueueinfo) ||
+           nr == static_cast<int>(SYS_rt_tgsigqueueinfo);
+}
+
 }  // namespace
 
 void write_frame(int fd, char type, const void* payload, size_t size) {
@@ -263,7 +329,10 @@ void handle_notification(int notify_fd, int status_fd, NetState& net) {
             const bool is_sendto = req->data.nr == static_cast<int>(SYS_sendto);
             std::string payload;
             char frame = kFrameExec;
-            if (mem.ok() && (is_connect || is_sendto)) {
+            if (is_signal_call(req->data.nr)) {
+                payload = signal_payload(*req);
+                frame = kFrameSignal;
+            } else if (mem.ok() && (is_connect || is_sendto)) {
                 payload = is_connect ? connect_payload(*req, mem) : std::string();
                 frame = kFrameConnect;
                 if (payload.empty()) {

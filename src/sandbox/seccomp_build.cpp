@@ -72,6 +72,15 @@ Result<std::vector<sock_filter>> build_filter() {
     // Datagrams sent to an address (UDP without connect); a stream's send() has no
     // address and is never notified.
     add(SCMP_ACT_NOTIFY, "sendto", 1, SCMP_A4(SCMP_CMP_NE, 0));
+    // Signals, to see those aimed outside the sandbox (kill -9 -1, a host pid),
+    // which inside reach nothing or only the sandbox's own processes. The probe
+    // signal 0 (kill -0, "is it alive?") is not notified. pidfd_send_signal needs
+    // none: a pidfd only ever names a process the sandbox can see.
+    add(SCMP_ACT_NOTIFY, "kill", 1, SCMP_A1(SCMP_CMP_NE, 0));
+    add(SCMP_ACT_NOTIFY, "tkill", 1, SCMP_A1(SCMP_CMP_NE, 0));
+    add(SCMP_ACT_NOTIFY, "rt_sigqueueinfo", 1, SCMP_A1(SCMP_CMP_NE, 0));
+    add(SCMP_ACT_NOTIFY, "tgkill", 1, SCMP_A2(SCMP_CMP_NE, 0));
+    add(SCMP_ACT_NOTIFY, "rt_tgsigqueueinfo", 1, SCMP_A2(SCMP_CMP_NE, 0));
     if (!failed.empty()) return fail("seccomp_rule_add(" + failed + ") failed");
 
     // libseccomp 2.5 exports to a file descriptor only.

@@ -340,6 +340,8 @@ struct StatusFrames {
     std::vector<proclog::ExecRecord> execs;
     std::vector<proclog::ConnectRecord> connects;
     std::vector<proclog::NetRecord> net;
+    std::vector<proclog::SurvivorRecord> survivors;
+    std::vector<proclog::SignalRecord> signals;
 
     static std::vector<std::string> fields(std::string_view payload) {
         std::vector<std::string> out;
@@ -398,6 +400,25 @@ struct StatusFrames {
                 r.argv_truncated = argc - keep;
                 args_kept += keep;
                 execs.push_back(std::move(r));
+            } else if (type == proclog::kFrameSurvivor) {
+                auto f = fields(payload);
+                if (f.empty()) continue;
+                proclog::SurvivorRecord r;
+                r.pid = std::atoi(f[0].c_str());
+                r.argv.assign(std::make_move_iterator(f.begin() + 1),
+                              std::make_move_iterator(f.end()));
+                survivors.push_back(std::move(r));
+            } else if (type == proclog::kFrameSignal) {
+                auto f = fields(payload);
+                if (f.size() < 4) continue;
+                proclog::SignalRecord r;
+                r.pid = std::atoi(f[0].c_str());
+                r.signal = std::atoi(f[1].c_str());
+                r.target = f[2];
+                r.call = f[3];
+                r.argv.assign(std::make_move_iterator(f.begin() + 4),
+                              std::make_move_iterator(f.end()));
+                signals.push_back(std::move(r));
             } else if (type == proclog::kFrameConnect) {
                 auto f = fields(payload);
                 if (f.size() == 2) connects.push_back({std::atoi(f[0].c_str()), f[1]});
@@ -458,6 +479,8 @@ Result<RunOutcome> run(const RunRequest& req) {
     plan.init_capabilities = &*init_capabilities;
     plan.seccomp_program = *seccomp_program;
     plan.interactive = req.interactive;
+    plan.background_grace_ms = req.background_grace.count();
+    plan.command_is_background = req.command_is_background;
     plan.net_mode = req.net == "host"   ? ChildPlan::NetMode::host
                     : req.net == "none" ? ChildPlan::NetMode::none
                                         : ChildPlan::NetMode::stub;
@@ -689,6 +712,10 @@ Result<RunOutcome> run(const RunRequest& req) {
     outcome.execs = std::move(frames.execs);
     outcome.connects = std::move(frames.connects);
     outcome.net = std::move(frames.net);
+    outcome.survivors = std::move(frames.survivors);
+    outcome.signals = std::move(frames.signals);
+    outcome.background_grace = req.background_grace;
+    outcome.command_is_background = req.command_is_background;
     if (stub) {
         stub->stop();
         outcome.dns = std::move(stub->dns_events);

@@ -259,9 +259,11 @@ TEST_CASE("a fork bomb, a memory bomb and a double-forked daemon are contained a
         CHECK(r.err.find("rror") != std::string::npos);
     }
     SUBCASE("double-forked daemon") {
-        const auto r =
-            w.whatif({"run", "-n", "--", "sh", "-c", "(sh -c 'sleep 300; : " + marker + "' &) &"});
-        CHECK(r.exit_code == 0);
+        const auto r = w.whatif({"run", "-n", "--background-grace", "500ms", "--", "sh", "-c",
+                                 "(sh -c 'sleep 300; : " + marker + "' &) &"});
+        // Still running after the grace: killed, reported, and never an allow.
+        CHECK(r.exit_code == 3);
+        CHECK(r.out.find("still running") != std::string::npos);
     }
     for (int i = 0; i < 100 && processes_with(marker) > 0; ++i)
         std::this_thread::sleep_for(std::chrono::milliseconds(50));

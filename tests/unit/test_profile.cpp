@@ -2,6 +2,7 @@
 // TOML allows it. (Errors through the real binary: tests/integration/test_policy.cpp.)
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <string>
 
 #include "whatif/policy/profile.hpp"
@@ -42,4 +43,20 @@ TEST_CASE(
     const auto spaced = policy::parse_profile("name =\xe3\x80\x80\"x\"\n", "sp.toml");
     REQUIRE_FALSE(spaced.has_value());
     CHECK(spaced.error().message.rfind("sp.toml:1:", 0) == 0);
+}
+
+TEST_CASE("background_grace: a duration, inherited through extends, 3 s by default") {
+    auto p = policy::parse_profile("name = \"x\"\nbackground_grace = \"500ms\"\n", "x.toml");
+    REQUIRE(p.has_value());
+    CHECK(p->background_grace == std::chrono::milliseconds(500));
+    CHECK_FALSE(policy::parse_profile("name = \"x\"\nbackground_grace = \"soon\"\n", "x.toml"));
+    CHECK_FALSE(policy::parse_profile("name = \"x\"\nbackground_grace = 3\n", "x.toml"));
+    for (const char* name : {"default", "agent", "ci", "strict"}) {
+        auto shipped = policy::load_profile(name);
+        REQUIRE(shipped.has_value());
+        CHECK(shipped->background_grace == std::chrono::seconds(3));
+        bool signal_rule = false;
+        for (const auto& r : shipped->rules) signal_rule |= r.analysis == "signal";
+        CHECK(signal_rule);
+    }
 }

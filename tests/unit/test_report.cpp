@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <sstream>
 
 #include "whatif/policy/decision.hpp"
 #include "whatif/report/json.hpp"
@@ -253,4 +254,45 @@ TEST_CASE("bytes from the command and the network never reach the terminal raw")
         ++decision_lines;
     CHECK(decision_lines == 1);
     CHECK(text.find("FLUSHALL\\x1b[2K") != std::string::npos);
+}
+
+TEST_CASE("signals[] round-trips through JSON, one element per line, and older sets read empty") {
+    auto set = sample_set();
+    set.signals.push_back({{"signal", 9},
+                           {"name", "SIGKILL"},
+                           {"target", "-1"},
+                           {"call", "kill"},
+                           {"pid", 7},
+                           {"argv", {"kill", "-9", "-1"}}});
+    set.signals.push_back({{"signal", 15},
+                           {"name", "SIGTERM"},
+                           {"target", "-4242"},
+                           {"call", "kill"},
+                           {"pid", 8},
+                           {"argv", nullptr}});
+    const std::string text = report::render_json(set);
+    CHECK(text.find("\n\"signals\": [\n  {") != std::string::npos);
+    CHECK(text.find("\"target\":\"-4242\"") != std::string::npos);
+    const auto j = nlohmann::json::parse(text);
+    auto back = effects::effect_set_from_json(j);
+    REQUIRE(back.has_value());
+    CHECK(back->signals == set.signals);
+    std::istringstream stream(text);
+    auto streamed = effects::read_effect_set(stream);
+    REQUIRE(streamed.has_value());
+    CHECK(streamed->signals == set.signals);
+    // A stored run of an older version has no signals[].
+    auto old = j;
+    old.erase("signals");
+    auto old_back = effects::effect_set_from_json(old);
+    REQUIRE(old_back.has_value());
+    CHECK(old_back->signals.empty());
+    // Damaged: not an array of objects.
+    auto damaged = j;
+    damaged["signals"] = {1, 2};
+    CHECK_FALSE(effects::effect_set_from_json(damaged).has_value());
+    // The text report names them.
+    const std::string report = report::render_text(set, {.color = false});
+    CHECK(report.find("signals   SIGKILL to -1 (every process of the user) (kill -9 -1)") !=
+          std::string::npos);
 }

@@ -23,6 +23,11 @@ struct RunOptions {
     ReportFormat format = ReportFormat::text;
     std::string report_file;
     std::optional<std::chrono::milliseconds> timeout;
+    // How long what the command leaves running may go on (default from the profile).
+    std::optional<std::chrono::milliseconds> background_grace;
+    // The command is meant to run in the background (an agent's run_in_background):
+    // it gets the grace period from its start, and is reported if it still runs then.
+    bool background = false;
     ExitStatusMode exit_status = ExitStatusMode::decision;
     std::string cwd;
 };

@@ -52,4 +52,8 @@ void record_secrets(const sandbox::RunOutcome& outcome,
                     const std::vector<effects::ScanLayer>& layers,
                     const StubCredentials& credentials, DecoyWatch& watch, effects::EffectSet& set);
 
+// signals[]: every kill-family call the sandbox saw aimed outside it (kill -9 -1,
+// a process group or pid it never had), with the sender's command line.
+void record_signals(const sandbox::RunOutcome& outcome, effects::EffectSet& set);
+
 }  // namespace whatif::cli

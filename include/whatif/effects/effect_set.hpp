@@ -88,6 +88,10 @@ struct EffectSet {
     std::vector<ProcessRecord> processes;
     nlohmann::json network = nlohmann::json::array();
     nlohmann::json secrets = nlohmann::json::array();
+    // kill-family calls aimed at processes outside the sandbox: {"signal": 9,
+    // "name": "SIGKILL", "target": "-1" (as given: a pid, -PGID, -1), "call": "kill",
+    // "pid": sender, "argv": the sender's command line or null}.
+    nlohmann::json signals = nlohmann::json::array();
     nlohmann::json vcs = nlohmann::json::array();        // git: refs, history, work trees (vcs.hpp)
     nlohmann::json databases = nlohmann::json::array();  // SQLite and data dirs (databases.hpp)
     std::vector<std::string> warnings;                   // what the scan could not see
@@ -95,7 +99,7 @@ struct EffectSet {
 
 Totals compute_totals(const EffectSet& set);
 
-// A key of a network[], secrets[], vcs[] or databases[] entry; null when absent.
+// A key of a network[], secrets[], signals[], vcs[] or databases[] entry; null when absent.
 // (nlohmann's const operator[] on a missing key is undefined behaviour, and these
 // entries may come from an effects.json that was edited or damaged.)
 const nlohmann::json& field(const nlohmann::json& entry, const char* key);

@@ -17,6 +17,11 @@ std::optional<Agent> agent_from_name(const std::string& name);
 struct ProposedCommand {
     std::string command;  // run as `bash -c COMMAND`
     std::string cwd;
+    // Claude Code's tool_input.run_in_background: the command goes on after the
+    // agent moves on, so the dry run gives it only the grace period (whatif run
+    // --background) and reports it if it still runs then: never a plain allow for
+    // what it was not seen doing.
+    bool background = false;
 };
 
 // nullopt when the tool is not a shell command (nothing to check); an error when

@@ -18,6 +18,7 @@
 //   command-failed      the command failed (exit status, signal); change "after-stub" when
 //                       a stubbed network answer or credential, or a write the sandbox
 //                       refused, came before (the real run may not fail there), else "failed"
+//   signal              one per signals[] entry: a signal sent outside the sandbox
 //
 // File effects can be millions: the per-file analyses look at one effect at a
 // time, and the grouping ones (mass-delete, outside-cwd, system-path) say which

@@ -39,6 +39,10 @@ struct Profile {
     std::string source;  // file path, or "embedded"
     std::string extends;
     std::chrono::milliseconds timeout{std::chrono::minutes(30)};
+    // How long processes the command left running may go on after it exited: what
+    // they do meanwhile is captured; those still running then are killed and make
+    // the capture incomplete (run.capture: background-processes).
+    std::chrono::milliseconds background_grace{std::chrono::seconds(3)};
     effects::Verdict unmatched = effects::Verdict::ask;  // for effects no allow rule covers
     std::vector<std::string> ignore;                     // path globs hidden from the text report
     std::vector<Rule> rules;                             // the parent's first, then its own

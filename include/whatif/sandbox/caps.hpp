@@ -43,6 +43,10 @@ class CapabilitySet {
 // lock the securebits, set what remains. System calls only: no allocation.
 bool drop_capabilities(const CapabilitySet& keep, ChildError& err);
 
+// Whether a root caller's command keeps capability `c` in the sandbox (what a
+// file-capability program asks for beyond these it lacks in the dry run).
+bool kept_for_root(cap_value_t c);
+
 // In init, which never execs: its capability sets become `keep`. No allocation.
 bool keep_only(const CapabilitySet& keep, ChildError& err);
 

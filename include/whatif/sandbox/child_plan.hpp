@@ -100,6 +100,10 @@ struct ChildPlan {
     enum class NetMode { stub, none, host } net_mode = NetMode::stub;
     int net_channel_fd = -1;       // stub mode: sockets for the supervisor's stub server
     int cgroup_self_join_fd = -1;  // root, cgroup v1: init writes "0" here to join (cgroup.hpp)
+    // RunRequest::background_grace and command_is_background: init waits this long
+    // for what the command left running, then reports and kills the survivors.
+    long long background_grace_ms = 0;
+    bool command_is_background = false;
 };
 
 // A fixed-size buffer for the child's error message (no allocation after clone).

@@ -1,7 +1,8 @@
 // The process log: init's side of the seccomp notifications. Every execve and
 // execveat is recorded (pid, parent, argv read from the process's memory, the
-// executable, the cwd) and every connect to a filesystem or abstract unix socket;
-// the call then always continues: observation, never enforcement.
+// executable, the cwd), every connect to a filesystem or abstract unix socket, and
+// every signal sent to a process the sandbox does not hold (kill -9 -1, a host
+// pid); the call then always continues: observation, never enforcement.
 #pragma once
 
 #include <cstdint>
@@ -37,6 +38,12 @@ inline constexpr char kFrameTiming = 'T';
 inline constexpr char kFrameNote = 'L';
 // A host mount overlayfs refused, read-only in the run instead: the warning, as text.
 inline constexpr char kFrameMountNotOverlaid = 'W';
+// A process still running when the background grace was over, just before init
+// killed it: pid \0 arg0 \0 arg1 \0 ... (its /proc cmdline; "[comm]" when empty).
+inline constexpr char kFrameSurvivor = 'S';
+// A kill-family call aimed at a process the sandbox does not hold:
+// sender pid \0 signal \0 target as given ("-1", "-1234", "5678") \0 call \0 arg0 \0 ...
+inline constexpr char kFrameSignal = 'K';
 
 void write_frame(int fd, char type, const void* payload, size_t size);
 
@@ -49,6 +56,17 @@ struct ExecRecord {
 struct ConnectRecord {
     int pid = 0;
     std::string path;
+};
+struct SurvivorRecord {
+    int pid = 0;
+    std::vector<std::string> argv;
+};
+struct SignalRecord {
+    int pid = 0;  // the sender
+    int signal = 0;
+    std::string target;             // as the call gave it: "-1", "-1234" (a group), "5678"
+    std::string call;               // kill, tkill, tgkill, rt_sigqueueinfo, rt_tgsigqueueinfo
+    std::vector<std::string> argv;  // the sender's command line, when it could be read
 };
 struct NetRecord {
     int pid = 0;

@@ -29,6 +29,14 @@ struct RunRequest {
     std::string run_dir;            // this run's directory in the store (upper layers go here)
     std::string store_dir;          // the whole store: hidden inside the sandbox
     std::chrono::milliseconds timeout{0};  // 0: none
+    // When the command's own process exits, how long the processes it left running
+    // (`cmd &`, nohup, daemons) may go on: their effects meanwhile are captured, and
+    // those still running then are killed and reported (RunOutcome::survivors).
+    std::chrono::milliseconds background_grace{0};
+    // The command itself runs in the background (an agent's run_in_background): the
+    // grace runs from its start, and the command is one of the survivors if it
+    // still runs then.
+    bool command_is_background = false;
     // With --format json stdout carries the effect set alone: the command's stdout
     // is then passed to whatif's stderr (and still saved in the run).
     bool command_stdout_to_stderr = false;
@@ -56,6 +64,14 @@ struct RunOutcome {
     std::optional<int> signal;       // set when a signal ended it
     int command_pid = 2;             // in the sandbox's pid namespace
     bool timed_out = false;
+    // Processes still running when the grace period after the command ended was
+    // over (RunRequest::background_grace), killed then: what they would have done
+    // is unknown.
+    std::vector<proclog::SurvivorRecord> survivors;
+    std::chrono::milliseconds background_grace{0};
+    bool command_is_background = false;
+    // kill-family calls aimed at processes the sandbox does not hold (proclog.hpp).
+    std::vector<proclog::SignalRecord> signals;
     std::string exe;  // argv[0] resolved through PATH, as the host sees it
     int64_t duration_ms = 0;
     std::vector<proclog::ExecRecord> execs;        // every program started, in order

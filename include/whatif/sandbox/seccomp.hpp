@@ -13,7 +13,8 @@ namespace whatif::sandbox::seccomp {
 // The filter, compiled with libseccomp (at build time: see filter() below): it
 // denies the namespace-sandbox escape classes (EPERM; ENOSYS for clone3 so libc
 // falls back to clone), denies every non-native ABI (int 0x80, x32), and asks for a
-// user notification on execve, execveat, connect and addressed sendto, which init
+// user notification on execve, execveat, connect, addressed sendto and the
+// kill family with a signal (proclog.cpp: those aimed outside), which init
 // uses to observe (the process log, the network) and always continues. Exported as
 // a BPF program, so that the command's process only loads it.
 Result<std::vector<sock_filter>> build_filter();
