@@ -97,6 +97,9 @@ void record_network(const sandbox::RunOutcome& outcome, effects::EffectSet& set)
                   {"pid", r.pid},
                   {"outcome", r.outcome}};
         if (r.kind == "send") j["bytes"] = r.bytes;
+        // To a server the command itself runs on the sandbox's loopback: seen,
+        // but no effect on anything outside (analyses skip it).
+        if (r.sandbox_internal) j["sandbox_internal"] = true;
         // The sink that took this connection: same port and protocol, in order.
         bool matched = false;
         for (size_t i = 0; i < outcome.sinks.size(); ++i) {
@@ -159,6 +162,7 @@ void record_network(const sandbox::RunOutcome& outcome, effects::EffectSet& set)
              {"detail", nullptr},
              {"pid", c.pid},
              {"outcome", own ? "allowed" : "blocked"}});
+        if (own) set.network.back()["sandbox_internal"] = true;
     }
 }
 

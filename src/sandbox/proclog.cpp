@@ -17,6 +17,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
+#include <string_view>
 
 namespace whatif::sandbox::proclog {
 
@@ -166,6 +168,63 @@ bool is_loopback(const sockaddr_storage& ss) {
     return IN6_IS_ADDR_LOOPBACK(&a6);
 }
 
+// Whether a /proc/net/{tcp,udp}[6] local address (hex, as the kernel prints it:
+// the address's bytes in host order per 32-bit word) is a wildcard or loopback
+// address, i.e. one a connection to the sandbox's loopback would reach.
+bool reachable_from_loopback(std::string_view hex) {
+    if (hex.size() == 8) {  // IPv4: one word, the first byte of the address is the low byte
+        const unsigned long word = std::strtoul(std::string(hex).c_str(), nullptr, 16);
+        const unsigned first_byte = static_cast<unsigned>(word & 0xff);
+        return word == 0 || first_byte == 127;
+    }
+    if (hex.size() != 32) return false;
+    uint8_t bytes[16];
+    for (size_t w = 0; w < 4; ++w) {
+        const auto word = static_cast<uint32_t>(
+            std::strtoul(std::string(hex.substr(w * 8, 8)).c_str(), nullptr, 16));
+        memcpy(bytes + w * 4, &word, 4);  // the kernel printed the word in host order
+    }
+    in6_addr a6{};
+    memcpy(&a6, bytes, sizeof bytes);
+    if (IN6_IS_ADDR_UNSPECIFIED(&a6) || IN6_IS_ADDR_LOOPBACK(&a6)) return true;
+    return IN6_IS_ADDR_V4MAPPED(&a6) &&
+           (a6.s6_addr[12] == 127 || (a6.s6_addr[12] == 0 && a6.s6_addr[13] == 0 &&
+                                      a6.s6_addr[14] == 0 && a6.s6_addr[15] == 0));
+}
+
+// Whether a socket of the sandbox (init reads its own network namespace's
+// /proc/net) serves `port` on loopback: a TCP listener, or a bound, unconnected
+// UDP socket.
+bool sandbox_serves(int type, uint16_t port) {
+    const bool tcp = type == SOCK_STREAM;
+    static const char* const tcp_tables[] = {"/proc/net/tcp", "/proc/net/tcp6"};
+    static const char* const udp_tables[] = {"/proc/net/udp", "/proc/net/udp6"};
+    for (const char* table : tcp ? tcp_tables : udp_tables) {
+        FILE* f = fopen(table, "re");
+        if (f == nullptr) continue;
+        char line[512];
+        bool found = false;
+        if (fgets(line, sizeof line, f) != nullptr)  // the header
+            while (!found && fgets(line, sizeof line, f) != nullptr) {
+                // "  0: 0100007F:1F90 00000000:0000 0A ..."
+                char local[64], remote[64];
+                unsigned state = 0;
+                if (sscanf(line, "%*d: %63s %63s %x", local, remote, &state) != 3) continue;
+                const std::string_view l(local);
+                const size_t colon = l.rfind(':');
+                if (colon == std::string_view::npos) continue;
+                const auto local_port = static_cast<uint16_t>(
+                    std::strtoul(std::string(l.substr(colon + 1)).c_str(), nullptr, 16));
+                constexpr unsigned kTcpListen = 0x0A, kUdpUnconnected = 0x07;
+                found = local_port == port && state == (tcp ? kTcpListen : kUdpUnconnected) &&
+                        reachable_from_loopback(l.substr(0, colon));
+            }
+        fclose(f);
+        if (found) return true;
+    }
+    return false;
+}
+
 // The type of the target's socket `fd`: a duplicate through its pidfd.
 int socket_type_of(int pid, int fd) {
     const int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
@@ -209,16 +268,41 @@ std::string ip_payload(const seccomp_notif& req, const Memory& mem, NetState& ne
     if (type != SOCK_STREAM && type != SOCK_DGRAM) return {};
     if (type == SOCK_DGRAM && port == 53 && net.mode == NetState::Mode::stub)
         return {};  // the DNS stub records it
+    // Where the connection goes. The sandbox's loopback is no exception to the
+    // stub: a database, a cache or a search engine on the developer's machine is
+    // the command's real target there (psql -h 127.0.0.1 ... 'DROP DATABASE prod'),
+    // so a loopback destination gets a sink like a remote one, unless the command
+    // itself serves that port: then the connection is the sandbox's own business
+    // (a test that starts a server and curls it) and no effect.
+    //
+    // Why look first, rather than bind the sink and let a failed bind say "in
+    // use": a UDP socket bound with SO_REUSEADDR shares its port with our sink
+    // (which sets it too), and the datagrams would go to either. And why not
+    // SO_REUSEPORT on the sink: the command's later bind would then succeed only
+    // if it set SO_REUSEPORT itself, and if it did, the kernel would spread its
+    // clients over its server and our sink at random, worse than either outcome.
+    // What stays: a port the command connects to before it serves it (a wait-for-
+    // the-server loop) is the sink's from then on, and the command's bind fails
+    // with EADDRINUSE; the verdict then still asks (the loopback connection is a
+    // finding), it never allows what it did not see.
     std::string outcome;
-    if (is_loopback(ss) || net.mode == NetState::Mode::host) {
-        outcome = "allowed";  // the sandbox's own loopback, or the real network (--net host)
+    bool sandbox_internal = false;
+    const bool loopback = is_loopback(ss);
+    const auto key = std::make_pair(type, port);
+    if (net.mode == NetState::Mode::host) {
+        outcome = "allowed";  // the real network (--net host), loopback included: the host's
+    } else if (loopback && !net.sinks.contains(key) && sandbox_serves(type, port)) {
+        outcome = "allowed";
+        sandbox_internal = true;
     } else if (net.mode == NetState::Mode::none) {
         outcome = "blocked";
     } else {
         outcome = "stubbed";
-        const auto key = std::make_pair(type, port);
         if (!net.sinks.contains(key)) {
-            if (sandbox::net::open_sink(net.channel_fd, type, port)) net.sinks.insert(key);
+            if (sandbox::net::open_sink(net.channel_fd, type, port))
+                net.sinks.insert(key);
+            else if (loopback)
+                outcome = "blocked";  // no sink, no server: refused
         }
     }
     std::string payload;
@@ -229,6 +313,7 @@ std::string ip_payload(const seccomp_notif& req, const Memory& mem, NetState& ne
     append_field(payload, std::to_string(port));
     append_field(payload, std::to_string(is_sendto ? req.data.args[2] : 0));
     append_field(payload, outcome);
+    append_field(payload, sandbox_internal ? "internal" : "");
     return payload;
 }
 
