@@ -1,17 +1,25 @@
 #include "whatif/sandbox/proclog.hpp"
 
 #include "whatif/sandbox/net.hpp"
+#include "whatif/util/unique_fd.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
 #include <fcntl.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <linux/seccomp.h>
+#include <linux/sock_diag.h>
+#include <linux/unix_diag.h>
 #include <seccomp.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -141,7 +149,125 @@ std::string exec_payload(const seccomp_notif& req, const Memory& mem) {
     return payload;
 }
 
-std::string connect_payload(const seccomp_notif& req, const Memory& mem) {
+// Whether a socket of the sandbox's own network namespace is bound to the inode
+// `st` (sock_diag, UNIX_DIAG_VFS): the command's own server, not a host socket.
+bool sandbox_socket_bound_to(const struct stat& st) {
+    UniqueFd nl(socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG));
+    if (!nl) return true;  // unknown: leave the connect alone
+    struct {
+        nlmsghdr header;
+        unix_diag_req request;
+    } query{};
+    query.header.nlmsg_len = sizeof query;
+    query.header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+    query.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    query.request.sdiag_family = AF_UNIX;
+    query.request.udiag_states = ~0U;
+    query.request.udiag_show = UDIAG_SHOW_VFS;
+    if (send(nl.get(), &query, sizeof query, 0) < 0) return true;
+    alignas(nlmsghdr) char buf[16384];
+    for (;;) {
+        const ssize_t received = recv(nl.get(), buf, sizeof buf, 0);
+        if (received <= 0) return true;
+        unsigned left = static_cast<unsigned>(received);
+        for (auto* h = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(h, left);
+             h = NLMSG_NEXT(h, left)) {
+            if (h->nlmsg_type == NLMSG_DONE) return false;
+            if (h->nlmsg_type == NLMSG_ERROR) return true;
+            const auto* msg = static_cast<const unix_diag_msg*>(NLMSG_DATA(h));
+            int len = static_cast<int>(h->nlmsg_len - NLMSG_LENGTH(sizeof *msg));
+            for (auto* a = reinterpret_cast<const rtattr*>(msg + 1); RTA_OK(a, len);
+                 a = RTA_NEXT(a, len)) {
+                if (a->rta_type != UNIX_DIAG_VFS) continue;
+                unix_diag_vfs vfs{};
+                memcpy(&vfs, RTA_DATA(a), sizeof vfs);
+                // The kernel's own dev_t (12-bit major above a 20-bit minor).
+                const dev_t dev = makedev(vfs.udiag_vfs_dev >> 20, vfs.udiag_vfs_dev & 0xfffff);
+                if (vfs.udiag_vfs_ino == st.st_ino && dev == st.st_dev) return true;
+            }
+        }
+    }
+}
+
+// The C library's own name-service sockets: a stand-in there would only make
+// every user and host lookup wait for the stub's deadline.
+bool is_name_service_socket(const std::string& path) {
+    return path.ends_with("/nscd/socket") || path.starts_with("/run/systemd/userdb/") ||
+           path.starts_with("/run/systemd/resolve/");
+}
+
+// A connect to a host unix socket (stub mode): nothing inside the sandbox may
+// reach a host process through one (the overlay makes most unreachable, a
+// read-only bind mount would not), and a local database, cache or container
+// engine is the command's real target there (psql's default socket,
+// /var/run/docker.sock). So whatever socket file the command connects to that no
+// socket of the sandbox is bound to, whatever mount it lives on, is stood in for:
+// init makes a socket pair, gives one end to the stub server (the same protocol
+// readers as the IP sinks) and puts the other in place of the command's socket
+// (SECCOMP_IOCTL_NOTIF_ADDFD, SETFD: the same fd number), and answers the
+// connect as done. The call itself never runs, so the path read from the
+// process's memory cannot have been swapped for another since. Returns whether
+// the call was answered so; otherwise it continues as before.
+enum class UnixConnect { host, stubbed, sandbox_own };
+UnixConnect stand_in_for_host_socket(int notify_fd, const seccomp_notif& req,
+                                     const std::string& path, const NetState& net) {
+    if (net.mode != NetState::Mode::stub || path.empty() || path.front() == '@' ||
+        is_name_service_socket(path))
+        return UnixConnect::host;
+    const int pid = static_cast<int>(req.pid);
+    const int target_fd = static_cast<int>(req.data.args[0]);
+    // The path as the process sees it (init shares its root; a relative one is
+    // looked up from the process's cwd).
+    const std::string seen =
+        path.front() == '/' ? path : "/proc/" + std::to_string(pid) + "/cwd/" + path;
+    struct stat st {};
+    if (stat(seen.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode)) return UnixConnect::host;
+    if (sandbox_socket_bound_to(st)) return UnixConnect::sandbox_own;
+    // Only stream sockets: a datagram one (syslog's /dev/log) is left refused.
+    const UniqueFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
+    if (!pidfd) return UnixConnect::host;
+    const UniqueFd original(static_cast<int>(syscall(SYS_pidfd_getfd, pidfd.get(), target_fd, 0)));
+    if (!original) return UnixConnect::host;
+    int type = -1;
+    socklen_t type_len = sizeof type;
+    if (getsockopt(original.get(), SOL_SOCKET, SO_TYPE, &type, &type_len) != 0 ||
+        type != SOCK_STREAM)
+        return UnixConnect::host;
+    const int status_flags = fcntl(original.get(), F_GETFL);
+    // FD_CLOEXEC is the fd's, not the description's: read it from fdinfo.
+    bool cloexec = false;
+    {
+        const std::string fdinfo =
+            "/proc/" + std::to_string(pid) + "/fdinfo/" + std::to_string(target_fd);
+        if (FILE* f = fopen(fdinfo.c_str(), "re")) {
+            char line[128];
+            unsigned long flags = 0;
+            while (fgets(line, sizeof line, f) != nullptr)
+                if (sscanf(line, "flags: %lo", &flags) == 1) cloexec = (flags & O_CLOEXEC) != 0;
+            fclose(f);
+        }
+    }
+    int pair[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) return UnixConnect::host;
+    const UniqueFd command_end(pair[0]), stub_end(pair[1]);
+    if (status_flags >= 0 && (status_flags & O_NONBLOCK) != 0)
+        fcntl(command_end.get(), F_SETFL, O_NONBLOCK);
+    if (seccomp_notify_id_valid(notify_fd, req.id) != 0) return UnixConnect::host;
+    if (!sandbox::net::send_unix_connection(net.channel_fd, path, stub_end.get()))
+        return UnixConnect::host;
+    seccomp_notif_addfd addfd{};
+    addfd.id = req.id;
+    addfd.flags = SECCOMP_ADDFD_FLAG_SETFD;
+    addfd.srcfd = static_cast<uint32_t>(command_end.get());
+    addfd.newfd = static_cast<uint32_t>(target_fd);
+    addfd.newfd_flags = cloexec ? O_CLOEXEC : 0;
+    // The stub's end is already the supervisor's: if this fails, it sees a client
+    // that sent nothing, and the connect goes on to be refused as before.
+    return ioctl(notify_fd, SECCOMP_IOCTL_NOTIF_ADDFD, &addfd) >= 0 ? UnixConnect::stubbed
+                                                                    : UnixConnect::host;
+}
+
+std::string connect_payload(const seccomp_notif& req, const Memory& mem, std::string& path) {
     const uint64_t addr = req.data.args[1];
     const uint64_t len = req.data.args[2];
     sockaddr_un sun{};
@@ -149,7 +275,6 @@ std::string connect_payload(const seccomp_notif& req, const Memory& mem) {
     if (!mem.read_bytes(addr, &sun, static_cast<size_t>(len))) return {};
     if (sun.sun_family != AF_UNIX) return {};  // IP connects are the stub network's business
     const size_t path_len = static_cast<size_t>(len) - offsetof(sockaddr_un, sun_path);
-    std::string path;
     if (sun.sun_path[0] == '\0')
         path = "@" + std::string(sun.sun_path + 1, path_len - 1);  // abstract
     else
@@ -342,16 +467,23 @@ void handle_notification(int notify_fd, int status_fd, NetState& net) {
     seccomp_notif_resp* resp = nullptr;
     if (seccomp_notify_alloc(&req, &resp) != 0) return;
     if (seccomp_notify_receive(notify_fd, req) == 0) {
+        bool answered = false;  // a stand-in made the connection: the call does not run
         {
             const Memory mem(static_cast<int>(req->pid));
             const bool is_connect = req->data.nr == static_cast<int>(SYS_connect);
             const bool is_sendto = req->data.nr == static_cast<int>(SYS_sendto);
-            std::string payload;
+            std::string payload, unix_path;
             char frame = kFrameExec;
             if (mem.ok() && (is_connect || is_sendto)) {
-                payload = is_connect ? connect_payload(*req, mem) : std::string();
+                payload = is_connect ? connect_payload(*req, mem, unix_path) : std::string();
                 frame = kFrameConnect;
-                if (payload.empty()) {
+                if (!payload.empty()) {
+                    const auto how = stand_in_for_host_socket(notify_fd, *req, unix_path, net);
+                    answered = how == UnixConnect::stubbed;
+                    append_field(payload, answered                          ? "stubbed"
+                                          : how == UnixConnect::sandbox_own ? "internal"
+                                                                            : "");
+                } else {
                     payload = ip_payload(*req, mem, net, is_sendto);
                     frame = kFrameNet;
                 }
@@ -366,7 +498,7 @@ void handle_notification(int notify_fd, int status_fd, NetState& net) {
         resp->id = req->id;
         resp->val = 0;
         resp->error = 0;
-        resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+        resp->flags = answered ? 0 : SECCOMP_USER_NOTIF_FLAG_CONTINUE;  // answered: connected
         seccomp_notify_respond(notify_fd, resp);
     }
     seccomp_notify_free(req, resp);

@@ -384,7 +384,9 @@ struct StatusFrames {
                 execs.push_back(std::move(r));
             } else if (type == proclog::kFrameConnect) {
                 auto f = fields(payload);
-                if (f.size() == 2) connects.push_back({std::atoi(f[0].c_str()), f[1]});
+                if (f.size() == 3)
+                    connects.push_back(
+                        {std::atoi(f[0].c_str()), f[1], f[2] == "stubbed", f[2] == "internal"});
             } else if (type == proclog::kFrameNet) {
                 auto f = fields(payload);
                 if (f.size() != 8) continue;

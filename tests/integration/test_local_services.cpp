@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 
 #include "integration/harness.hpp"
 
@@ -41,6 +42,27 @@ struct HostListener {
     }
     void check_untouched() const {
         if (fd < 0) return;  // the port was not ours to watch
+        CHECK(accept(fd, nullptr, nullptr) == -1);
+        CHECK(errno == EAGAIN);
+    }
+};
+
+// A listener on a unix socket of the host (in the test's temporary directory);
+// a dry run must never reach it.
+struct HostUnixListener {
+    int fd = -1;
+    explicit HostUnixListener(const std::string& path) {
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        sockaddr_un a{};
+        a.sun_family = AF_UNIX;
+        REQUIRE(path.size() < sizeof a.sun_path);
+        memcpy(a.sun_path, path.data(), path.size());
+        REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+        REQUIRE(listen(fd, 8) == 0);
+        chmod(path.c_str(), 0777);  // reachable for the unprivileged caller too
+    }
+    ~HostUnixListener() { close(fd); }
+    void check_untouched() const {
         CHECK(accept(fd, nullptr, nullptr) == -1);
         CHECK(errno == EAGAIN);
     }
@@ -194,4 +216,74 @@ TEST_CASE("--net host: a real connection is an effect; strict and ci deny, agent
         CHECK(j["decision"]["verdict"] == "deny");
         CHECK(has_reason(j, "real-network", "127.0.0.1:" + port));
     }
+}
+
+TEST_CASE(
+    "a host PostgreSQL unix socket is stood in for: the query recorded, the host sees nothing") {
+    World w;
+    // psql -h DIR connects to DIR/.s.PGSQL.5432, as to /var/run/postgresql's.
+    const std::string dir = w.root + "/pgrun";
+    REQUIRE(mkdir(dir.c_str(), 0755) == 0);
+    HostUnixListener pg(dir + "/.s.PGSQL.5432");
+    const auto set =
+        dry_run(w, "psql -h " + dir + " -U admin prod -c 'DROP DATABASE prod'", {"-p", "agent"});
+    json c;
+    for (const auto& n : set["network"])
+        if (n["proto"] == "unix" && n["path"] == dir + "/.s.PGSQL.5432") c = n;
+    REQUIRE_FALSE(c.is_null());
+    CHECK(c["outcome"] == "stubbed");
+    CHECK(c["protocol"] == "postgresql");
+    CHECK(c["detail"].get<std::string>().find("user=admin database=prod") != std::string::npos);
+    CHECK(c["detail"].get<std::string>().find("DROP DATABASE prod") != std::string::npos);
+    INFO(reasons_of(set));
+    CHECK(set["decision"]["verdict"] == "deny");
+    CHECK(has_reason(set, "destructive-query", "DROP DATABASE prod"));
+    pg.check_untouched();
+}
+
+TEST_CASE("host Redis and Docker unix sockets: FLUSHALL denied, an API call over HTTP asks") {
+    World w;
+    HostUnixListener redis(w.root + "/redis-server.sock"), docker(w.root + "/docker.sock");
+    const auto set = dry_run(w,
+                             "redis-cli -s " + w.root +
+                                 "/redis-server.sock FLUSHALL; "
+                                 "curl -sS -m 10 --unix-socket " +
+                                 w.root + "/docker.sock http://localhost/v1.43/containers/json",
+                             {"-p", "agent"});
+    bool saw_flush = false, saw_docker = false;
+    for (const auto& n : set["network"]) {
+        if (n["proto"] != "unix" || n["protocol"] == "nss") continue;  // the C library's
+        CHECK(n["outcome"] == "stubbed");
+        if (n["detail"].is_string() && n["detail"].get<std::string>().find("FLUSHALL") == 0)
+            saw_flush = true;
+        if (n["http"].is_object() && n["http"]["target"] == "/v1.43/containers/json")
+            saw_docker = true;
+    }
+    CHECK(saw_flush);
+    CHECK(saw_docker);
+    INFO(reasons_of(set));
+    CHECK(set["decision"]["verdict"] == "deny");
+    CHECK(has_reason(set, "destructive-query", "FLUSHALL"));
+    CHECK(has_reason(set, "network", "GET /v1.43/containers/json"));
+    redis.check_untouched();
+    docker.check_untouched();
+}
+
+TEST_CASE("the command's own unix-socket server keeps working and is no effect") {
+    World w;
+    const auto set = dry_run(w,
+                             "python3 -c \"import socket, os\n"
+                             "path = os.path.join(os.getcwd(), 'own.sock')\n"
+                             "server = socket.socket(socket.AF_UNIX)\n"
+                             "server.bind(path); server.listen(1)\n"
+                             "client = socket.socket(socket.AF_UNIX)\n"
+                             "client.connect('own.sock')\n"
+                             "peer, _ = server.accept()\n"
+                             "client.sendall(b'ping'); assert peer.recv(4) == b'ping'\n"
+                             "os.unlink(path)\"",
+                             {"-p", "agent"});
+    CHECK(set["run"]["exit_status"] == 0);
+    for (const auto& n : set["network"]) CHECK(n["outcome"] != "stubbed");
+    INFO(reasons_of(set));
+    for (const auto& r : set["decision"]["reasons"]) CHECK(r["rule"] != "network");
 }
