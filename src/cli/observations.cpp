@@ -289,7 +289,8 @@ void record_secrets(const sandbox::RunOutcome& outcome,
         for (const auto& r : outcome.net)
             if (r.port == s.port && r.address == s.address) pid = r.pid;
         for (const auto* c : creds::canaries_in(s.captured, canaries.all()))
-            add_leak(*c, "sent", where + ":" + std::to_string(s.port), pid);
+            add_leak(*c, "sent", s.proto == "unix" ? where : where + ":" + std::to_string(s.port),
+                     pid);
     }
     for (const auto& d : outcome.dns)
         for (const auto* c : creds::canaries_in(d.name, canaries.all()))
