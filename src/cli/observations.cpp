@@ -99,6 +99,9 @@ void record_network(const sandbox::RunOutcome& outcome, effects::EffectSet& set)
                   {"pid", r.pid},
                   {"outcome", r.outcome}};
         if (r.kind == "send") j["bytes"] = r.bytes;
+        // To a server the command itself runs on the sandbox's loopback: seen,
+        // but no effect on anything outside (analyses skip it).
+        if (r.sandbox_internal) j["sandbox_internal"] = true;
         // The sink that took this connection: same port and protocol, in order.
         bool matched = false;
         for (size_t i = 0; i < outcome.sinks.size(); ++i) {
@@ -114,7 +117,7 @@ void record_network(const sandbox::RunOutcome& outcome, effects::EffectSet& set)
         set.network.push_back(std::move(j));
     }
     for (size_t i = 0; i < outcome.sinks.size(); ++i) {
-        if (used[i]) continue;
+        if (used[i] || outcome.sinks[i].proto == "unix") continue;  // with the unix connects
         const auto& s = outcome.sinks[i];
         json j = {{"kind", s.proto == "udp" ? "send" : "connect"},
                   {"proto", s.proto},
@@ -142,25 +145,48 @@ void record_network(const sandbox::RunOutcome& outcome, effects::EffectSet& set)
         seen_sockets;  // glibc retries nscd: once per process and path
     for (const auto& c : outcome.connects) {
         if (!seen_sockets.insert({c.pid, c.path}).second) continue;
-        const bool own = own_sockets.contains(c.path);
+        const bool own = c.sandbox_internal || own_sockets.contains(c.path);
         // The C library's own name-service lookups (nscd, systemd's userdb and
         // resolver): recorded, but marked, since they are not the command's intent.
         const bool name_service = c.path.ends_with("/nscd/socket") ||
                                   c.path.starts_with("/run/systemd/userdb/") ||
                                   c.path.starts_with("/run/systemd/resolve/");
-        set.network.push_back(
-            {{"kind", "connect"},
-             {"proto", "unix"},
-             {"host", nullptr},
-             {"address", nullptr},
-             {"port", nullptr},
-             {"path", util::to_valid_utf8(c.path)},
-             {"tls", nullptr},
-             {"http", nullptr},
-             {"protocol", name_service ? nlohmann::json("nss") : nlohmann::json(nullptr)},
-             {"detail", nullptr},
-             {"pid", c.pid},
-             {"outcome", own ? "allowed" : "blocked"}});
+        json entry = {{"kind", "connect"},
+                      {"proto", "unix"},
+                      {"host", nullptr},
+                      {"address", nullptr},
+                      {"port", nullptr},
+                      {"path", util::to_valid_utf8(c.path)},
+                      {"tls", nullptr},
+                      {"http", nullptr},
+                      {"protocol", name_service ? nlohmann::json("nss") : nlohmann::json(nullptr)},
+                      {"detail", nullptr},
+                      {"pid", c.pid},
+                      {"outcome", own         ? "allowed"
+                                  : c.stubbed ? "stubbed"
+                                              : "blocked"}};
+        if (own) entry["sandbox_internal"] = true;
+        // A stand-in took it: what the client said, from its sink.
+        for (size_t i = 0; c.stubbed && i < outcome.sinks.size(); ++i) {
+            const auto& s = outcome.sinks[i];
+            if (used[i] || s.proto != "unix" || s.address != c.path) continue;
+            used[i] = true;
+            sink_json(s, entry);
+            break;
+        }
+        set.network.push_back(std::move(entry));
+    }
+    // Stand-ins' connections no connect record names (a second one of a process).
+    for (size_t i = 0; i < outcome.sinks.size(); ++i) {
+        const auto& s = outcome.sinks[i];
+        if (used[i] || s.proto != "unix") continue;
+        json j = {{"kind", "connect"}, {"proto", "unix"},
+                  {"host", nullptr},   {"address", nullptr},
+                  {"port", nullptr},   {"path", util::to_valid_utf8(s.address)},
+                  {"tls", nullptr},    {"http", nullptr},
+                  {"pid", nullptr},    {"outcome", "stubbed"}};
+        sink_json(s, j);
+        set.network.push_back(std::move(j));
     }
 }
 
@@ -269,7 +295,8 @@ void record_secrets(const sandbox::RunOutcome& outcome,
         for (const auto& r : outcome.net)
             if (r.port == s.port && r.address == s.address) pid = r.pid;
         for (const auto* c : creds::canaries_in(s.captured, canaries.all()))
-            add_leak(*c, "sent", where + ":" + std::to_string(s.port), pid);
+            add_leak(*c, "sent", s.proto == "unix" ? where : where + ":" + std::to_string(s.port),
+                     pid);
     }
     for (const auto& d : outcome.dns)
         for (const auto* c : creds::canaries_in(d.name, canaries.all()))

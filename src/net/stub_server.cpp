@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <functional>
 #include <memory>
 
 namespace whatif::net {
@@ -175,11 +176,12 @@ void StubServer::loop() {
     std::vector<UniqueFd> dns_sockets, tcp_listeners, udp_receivers;
     std::vector<uint16_t> tcp_ports, udp_ports;
     std::vector<std::unique_ptr<Connection>> connections;
+    std::function<void(UniqueFd, const std::string&)> adopt_unix;
 
     auto receive_channel = [&]() -> bool {
         char kind = 0;
         uint16_t port = 0;
-        char data[3];
+        char data[3 + kChannelMaxPath];
         iovec iov{data, sizeof data};
         alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
         msghdr msg{};
@@ -202,12 +204,41 @@ void StubServer::loop() {
             tcp_listeners.emplace_back(fd), tcp_ports.push_back(port);
         else if (kind == kChannelUdpReceiver)
             udp_receivers.emplace_back(fd), udp_ports.push_back(port);
+        else if (kind == kChannelUnixConnection)
+            adopt_unix(UniqueFd(fd), std::string(data + 3, static_cast<size_t>(n) - 3));
         else
             close(fd);
         return true;
     };
 
     auto record = [&](Connection& c) -> SinkEvent& { return sink_events[c.event]; };
+
+    // The well-known local services' sockets, by name: MySQL speaks first, the
+    // others are recognised by what the client sends (PostgreSQL, RESP, HTTP for
+    // Docker's and containerd's APIs).
+    adopt_unix = [&](UniqueFd fd, const std::string& path) {
+        if (connections.size() >= kMaxConnections) return;  // closing it ends the client's call
+        auto c = std::make_unique<Connection>();
+        c->fd = std::move(fd);
+        c->local_address = path;
+        c->started = c->last_activity = Clock::now();
+        SinkEvent e;
+        e.proto = "unix";
+        e.address = path;
+        e.protocol = path.find(".s.PGSQL.") != std::string::npos ? "postgresql"
+                     : path.find("redis") != std::string::npos   ? "redis"
+                     : path.find("docker") != std::string::npos ||
+                             path.find("containerd") != std::string::npos
+                         ? "http"
+                         : "unknown";
+        c->event = sink_events.size();
+        sink_events.push_back(std::move(e));
+        if (path.find("mysql") != std::string::npos) {
+            send_all(c->fd.get(), mysql_server_greeting());
+            c->state = Connection::State::mysql_auth;
+        }
+        connections.push_back(std::move(c));
+    };
 
     auto finish = [&](Connection& c) {
         c.state = Connection::State::done;

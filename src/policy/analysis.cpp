@@ -93,6 +93,15 @@ std::optional<Finding> database_finding(const nlohmann::json& d) {
 
 }  // namespace
 
+bool is_network_effect(const nlohmann::json& n) {
+    // Real traffic (outcome "allowed" under --net host) is an effect like any
+    // other; only what never left the sandbox is not: name lookups (each
+    // connection that follows is its own entry), the C library's name-service
+    // sockets, and connections to the command's own servers inside the sandbox.
+    return n.value("kind", "") != "dns" && n.value("protocol", nlohmann::json()) != "nss" &&
+           n.value("sandbox_internal", nlohmann::json()) != true;
+}
+
 void findings_of_effect(const effects::FileEffect& f, const std::string& home,
                         const std::function<void(const Finding&)>& out) {
     const auto [added, removed] = effects::bytes_added_removed(f);
@@ -210,9 +219,7 @@ std::vector<Finding> other_findings(const effects::EffectSet& set) {
     };
     for (size_t i = 0; i < set.network.size(); ++i) {
         const auto& n = set.network[i];
-        if (n.value("kind", "") == "dns" || n.value("outcome", "") == "allowed" ||
-            n.value("protocol", nlohmann::json()) == "nss")
-            continue;
+        if (!is_network_effect(n)) continue;
         Finding f = finding("network");
         f.host = n.value("host", nlohmann::json()).is_string() ? n["host"].get<std::string>()
                  : n.value("address", nlohmann::json()).is_string()
@@ -226,7 +233,11 @@ std::vector<Finding> other_findings(const effects::EffectSet& set) {
         if (n.value("http", nlohmann::json()).is_object()) f.method = n["http"].value("method", "");
         f.detail =
             n.value("detail", nlohmann::json()).is_string() ? n["detail"].get<std::string>() : "";
+        // What was asked, for the reason ("GET /_cat/indices"): the request is the detail.
+        if (f.detail.empty() && !f.method.empty())
+            f.detail = f.method + " " + n["http"].value("target", "");
         f.network = {i};
+        f.outcome = n.value("outcome", "");
         if (n.value("proto", "") == "unix") f.protocol = "unix";
         out.push_back(f);
         if (destructive(f.detail) || f.method == "DELETE") {

@@ -54,6 +54,7 @@ bool matches(const Rule& r, const Finding& f, const std::string& cwd, const std:
     if (!r.ports.empty() && !contains(r.ports, f.port)) return false;
     if (!r.protocols.empty() && !contains(r.protocols, f.protocol)) return false;
     if (!r.methods.empty() && !contains(r.methods, f.method)) return false;
+    if (!r.outcomes.empty() && !contains(r.outcomes, f.outcome)) return false;
     if (!r.argv.empty() && std::none_of(r.argv.begin(), r.argv.end(), [&](const auto& g) {
             return fnmatch(g.c_str(), f.argv.c_str(), 0) == 0;
         }))
@@ -79,6 +80,8 @@ std::string fill(std::string text, const Finding& f, uint64_t count, uint64_t by
         for (size_t at = text.find(key); at != std::string::npos;
              at = text.find(key, at + value.size()))
             text.replace(at, std::string_view(key).size(), value);
+    // "... {host} {detail}" with no detail.
+    while (!text.empty() && text.back() == ' ') text.pop_back();
     return text;
 }
 
@@ -289,9 +292,7 @@ effects::Decision decide(effects::EffectSet& set, const Profile& profile, const 
     }
     for (size_t i = 0; i < set.network.size(); ++i) {
         const auto& n = set.network[i];
-        if (n.value("kind", "") == "dns" || n.value("outcome", "") == "allowed" ||
-            n.value("protocol", nlohmann::json()) == "nss" || eval.net_covered(i))
-            continue;
+        if (!is_network_effect(n) || eval.net_covered(i)) continue;
         ++uncovered;
     }
     uncovered += signals_uncovered;

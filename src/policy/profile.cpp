@@ -131,6 +131,12 @@ std::optional<Error> check_values(const std::string& source, const toml::table& 
                                          "'; for analysis '" + r.analysis + "' it can be " + list);
             }
     }
+    static const std::set<std::string> outcomes = {"stubbed", "blocked", "allowed"};
+    for (const auto& o : r.outcomes)
+        if (!outcomes.contains(o))
+            return profile_error(source, node_of("outcomes"),
+                                 "rule '" + r.name + "': 'outcomes' holds '" + o +
+                                     "'; it can be stubbed, blocked, allowed");
     static const std::set<std::string> secret_kinds = {"leak", "file", "env"};
     for (const auto& k : r.secret_kinds)
         if (!secret_kinds.contains(k))
@@ -151,11 +157,11 @@ std::optional<Error> check_values(const std::string& source, const toml::table& 
 }
 
 Result<Rule> parse_rule(const std::string& source, const toml::table& t, const toml::node& node) {
-    if (auto e = check_keys(
-            source, t,
-            {"name", "analysis", "verdict", "message", "paths", "changes", "hosts", "ports",
-             "protocols", "methods", "argv", "secret_kinds", "detail", "min_count", "min_bytes"},
-            "[[rules]]"))
+    if (auto e = check_keys(source, t,
+                            {"name", "analysis", "verdict", "message", "paths", "changes", "hosts",
+                             "ports", "protocols", "methods", "outcomes", "argv", "secret_kinds",
+                             "detail", "min_count", "min_bytes"},
+                            "[[rules]]"))
         return std::unexpected(*e);
     Rule r;
     for (const auto& [key_node, value] : t) {
@@ -204,6 +210,7 @@ Result<Rule> parse_rule(const std::string& source, const toml::table& t, const t
                            : key == "hosts"     ? r.hosts
                            : key == "protocols" ? r.protocols
                            : key == "methods"   ? r.methods
+                           : key == "outcomes"  ? r.outcomes
                            : key == "argv"      ? r.argv
                                                 : r.secret_kinds;
             target = *list;

@@ -350,6 +350,8 @@ std::string network_text(const effects::EffectSet& set) {
             ++lookups;
             continue;
         }
+        // The command's own server inside the sandbox: not something it would contact.
+        if (effects::field(n, "sandbox_internal") == true) continue;
         if (n.value("proto", "") == "unix") {
             if (effects::field(n, "protocol") == "nss")
                 continue;  // the C library's name-service lookups

@@ -1,23 +1,32 @@
 #include "whatif/sandbox/proclog.hpp"
 
 #include "whatif/sandbox/net.hpp"
+#include "whatif/util/unique_fd.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
 #include <fcntl.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <linux/seccomp.h>
+#include <linux/sock_diag.h>
+#include <linux/unix_diag.h>
 #include <seccomp.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <string_view>
 
 namespace whatif::sandbox::proclog {
 
@@ -140,7 +149,125 @@ std::string exec_payload(const seccomp_notif& req, const Memory& mem) {
     return payload;
 }
 
-std::string connect_payload(const seccomp_notif& req, const Memory& mem) {
+// Whether a socket of the sandbox's own network namespace is bound to the inode
+// `st` (sock_diag, UNIX_DIAG_VFS): the command's own server, not a host socket.
+bool sandbox_socket_bound_to(const struct stat& st) {
+    UniqueFd nl(socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG));
+    if (!nl) return true;  // unknown: leave the connect alone
+    struct {
+        nlmsghdr header;
+        unix_diag_req request;
+    } query{};
+    query.header.nlmsg_len = sizeof query;
+    query.header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+    query.header.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+    query.request.sdiag_family = AF_UNIX;
+    query.request.udiag_states = ~0U;
+    query.request.udiag_show = UDIAG_SHOW_VFS;
+    if (send(nl.get(), &query, sizeof query, 0) < 0) return true;
+    alignas(nlmsghdr) char buf[16384];
+    for (;;) {
+        const ssize_t received = recv(nl.get(), buf, sizeof buf, 0);
+        if (received <= 0) return true;
+        unsigned left = static_cast<unsigned>(received);
+        for (auto* h = reinterpret_cast<nlmsghdr*>(buf); NLMSG_OK(h, left);
+             h = NLMSG_NEXT(h, left)) {
+            if (h->nlmsg_type == NLMSG_DONE) return false;
+            if (h->nlmsg_type == NLMSG_ERROR) return true;
+            const auto* msg = static_cast<const unix_diag_msg*>(NLMSG_DATA(h));
+            int len = static_cast<int>(h->nlmsg_len - NLMSG_LENGTH(sizeof *msg));
+            for (auto* a = reinterpret_cast<const rtattr*>(msg + 1); RTA_OK(a, len);
+                 a = RTA_NEXT(a, len)) {
+                if (a->rta_type != UNIX_DIAG_VFS) continue;
+                unix_diag_vfs vfs{};
+                memcpy(&vfs, RTA_DATA(a), sizeof vfs);
+                // The kernel's own dev_t (12-bit major above a 20-bit minor).
+                const dev_t dev = makedev(vfs.udiag_vfs_dev >> 20, vfs.udiag_vfs_dev & 0xfffff);
+                if (vfs.udiag_vfs_ino == st.st_ino && dev == st.st_dev) return true;
+            }
+        }
+    }
+}
+
+// The C library's own name-service sockets: a stand-in there would only make
+// every user and host lookup wait for the stub's deadline.
+bool is_name_service_socket(const std::string& path) {
+    return path.ends_with("/nscd/socket") || path.starts_with("/run/systemd/userdb/") ||
+           path.starts_with("/run/systemd/resolve/");
+}
+
+// A connect to a host unix socket (stub mode): nothing inside the sandbox may
+// reach a host process through one (the overlay makes most unreachable, a
+// read-only bind mount would not), and a local database, cache or container
+// engine is the command's real target there (psql's default socket,
+// /var/run/docker.sock). So whatever socket file the command connects to that no
+// socket of the sandbox is bound to, whatever mount it lives on, is stood in for:
+// init makes a socket pair, gives one end to the stub server (the same protocol
+// readers as the IP sinks) and puts the other in place of the command's socket
+// (SECCOMP_IOCTL_NOTIF_ADDFD, SETFD: the same fd number), and answers the
+// connect as done. The call itself never runs, so the path read from the
+// process's memory cannot have been swapped for another since. Returns whether
+// the call was answered so; otherwise it continues as before.
+enum class UnixConnect { host, stubbed, sandbox_own };
+UnixConnect stand_in_for_host_socket(int notify_fd, const seccomp_notif& req,
+                                     const std::string& path, const NetState& net) {
+    if (net.mode != NetState::Mode::stub || path.empty() || path.front() == '@' ||
+        is_name_service_socket(path))
+        return UnixConnect::host;
+    const int pid = static_cast<int>(req.pid);
+    const int target_fd = static_cast<int>(req.data.args[0]);
+    // The path as the process sees it (init shares its root; a relative one is
+    // looked up from the process's cwd).
+    const std::string seen =
+        path.front() == '/' ? path : "/proc/" + std::to_string(pid) + "/cwd/" + path;
+    struct stat st {};
+    if (stat(seen.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode)) return UnixConnect::host;
+    if (sandbox_socket_bound_to(st)) return UnixConnect::sandbox_own;
+    // Only stream sockets: a datagram one (syslog's /dev/log) is left refused.
+    const UniqueFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
+    if (!pidfd) return UnixConnect::host;
+    const UniqueFd original(static_cast<int>(syscall(SYS_pidfd_getfd, pidfd.get(), target_fd, 0)));
+    if (!original) return UnixConnect::host;
+    int type = -1;
+    socklen_t type_len = sizeof type;
+    if (getsockopt(original.get(), SOL_SOCKET, SO_TYPE, &type, &type_len) != 0 ||
+        type != SOCK_STREAM)
+        return UnixConnect::host;
+    const int status_flags = fcntl(original.get(), F_GETFL);
+    // FD_CLOEXEC is the fd's, not the description's: read it from fdinfo.
+    bool cloexec = false;
+    {
+        const std::string fdinfo =
+            "/proc/" + std::to_string(pid) + "/fdinfo/" + std::to_string(target_fd);
+        if (FILE* f = fopen(fdinfo.c_str(), "re")) {
+            char line[128];
+            unsigned long flags = 0;
+            while (fgets(line, sizeof line, f) != nullptr)
+                if (sscanf(line, "flags: %lo", &flags) == 1) cloexec = (flags & O_CLOEXEC) != 0;
+            fclose(f);
+        }
+    }
+    int pair[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) return UnixConnect::host;
+    const UniqueFd command_end(pair[0]), stub_end(pair[1]);
+    if (status_flags >= 0 && (status_flags & O_NONBLOCK) != 0)
+        fcntl(command_end.get(), F_SETFL, O_NONBLOCK);
+    if (seccomp_notify_id_valid(notify_fd, req.id) != 0) return UnixConnect::host;
+    if (!sandbox::net::send_unix_connection(net.channel_fd, path, stub_end.get()))
+        return UnixConnect::host;
+    seccomp_notif_addfd addfd{};
+    addfd.id = req.id;
+    addfd.flags = SECCOMP_ADDFD_FLAG_SETFD;
+    addfd.srcfd = static_cast<uint32_t>(command_end.get());
+    addfd.newfd = static_cast<uint32_t>(target_fd);
+    addfd.newfd_flags = cloexec ? O_CLOEXEC : 0;
+    // The stub's end is already the supervisor's: if this fails, it sees a client
+    // that sent nothing, and the connect goes on to be refused as before.
+    return ioctl(notify_fd, SECCOMP_IOCTL_NOTIF_ADDFD, &addfd) >= 0 ? UnixConnect::stubbed
+                                                                    : UnixConnect::host;
+}
+
+std::string connect_payload(const seccomp_notif& req, const Memory& mem, std::string& path) {
     const uint64_t addr = req.data.args[1];
     const uint64_t len = req.data.args[2];
     sockaddr_un sun{};
@@ -148,7 +275,6 @@ std::string connect_payload(const seccomp_notif& req, const Memory& mem) {
     if (!mem.read_bytes(addr, &sun, static_cast<size_t>(len))) return {};
     if (sun.sun_family != AF_UNIX) return {};  // IP connects are the stub network's business
     const size_t path_len = static_cast<size_t>(len) - offsetof(sockaddr_un, sun_path);
-    std::string path;
     if (sun.sun_path[0] == '\0')
         path = "@" + std::string(sun.sun_path + 1, path_len - 1);  // abstract
     else
@@ -165,6 +291,63 @@ bool is_loopback(const sockaddr_storage& ss) {
     const auto& a6 = reinterpret_cast<const sockaddr_in6&>(ss).sin6_addr;
     if (IN6_IS_ADDR_V4MAPPED(&a6)) return a6.s6_addr[12] == 127;
     return IN6_IS_ADDR_LOOPBACK(&a6);
+}
+
+// Whether a /proc/net/{tcp,udp}[6] local address (hex, as the kernel prints it:
+// the address's bytes in host order per 32-bit word) is a wildcard or loopback
+// address, i.e. one a connection to the sandbox's loopback would reach.
+bool reachable_from_loopback(std::string_view hex) {
+    if (hex.size() == 8) {  // IPv4: one word, the first byte of the address is the low byte
+        const unsigned long word = std::strtoul(std::string(hex).c_str(), nullptr, 16);
+        const unsigned first_byte = static_cast<unsigned>(word & 0xff);
+        return word == 0 || first_byte == 127;
+    }
+    if (hex.size() != 32) return false;
+    uint8_t bytes[16];
+    for (size_t w = 0; w < 4; ++w) {
+        const auto word = static_cast<uint32_t>(
+            std::strtoul(std::string(hex.substr(w * 8, 8)).c_str(), nullptr, 16));
+        memcpy(bytes + w * 4, &word, 4);  // the kernel printed the word in host order
+    }
+    in6_addr a6{};
+    memcpy(&a6, bytes, sizeof bytes);
+    if (IN6_IS_ADDR_UNSPECIFIED(&a6) || IN6_IS_ADDR_LOOPBACK(&a6)) return true;
+    return IN6_IS_ADDR_V4MAPPED(&a6) &&
+           (a6.s6_addr[12] == 127 || (a6.s6_addr[12] == 0 && a6.s6_addr[13] == 0 &&
+                                      a6.s6_addr[14] == 0 && a6.s6_addr[15] == 0));
+}
+
+// Whether a socket of the sandbox (init reads its own network namespace's
+// /proc/net) serves `port` on loopback: a TCP listener, or a bound, unconnected
+// UDP socket.
+bool sandbox_serves(int type, uint16_t port) {
+    const bool tcp = type == SOCK_STREAM;
+    static const char* const tcp_tables[] = {"/proc/net/tcp", "/proc/net/tcp6"};
+    static const char* const udp_tables[] = {"/proc/net/udp", "/proc/net/udp6"};
+    for (const char* table : tcp ? tcp_tables : udp_tables) {
+        FILE* f = fopen(table, "re");
+        if (f == nullptr) continue;
+        char line[512];
+        bool found = false;
+        if (fgets(line, sizeof line, f) != nullptr)  // the header
+            while (!found && fgets(line, sizeof line, f) != nullptr) {
+                // "  0: 0100007F:1F90 00000000:0000 0A ..."
+                char local[64], remote[64];
+                unsigned state = 0;
+                if (sscanf(line, "%*d: %63s %63s %x", local, remote, &state) != 3) continue;
+                const std::string_view l(local);
+                const size_t colon = l.rfind(':');
+                if (colon == std::string_view::npos) continue;
+                const auto local_port = static_cast<uint16_t>(
+                    std::strtoul(std::string(l.substr(colon + 1)).c_str(), nullptr, 16));
+                constexpr unsigned kTcpListen = 0x0A, kUdpUnconnected = 0x07;
+                found = local_port == port && state == (tcp ? kTcpListen : kUdpUnconnected) &&
+                        reachable_from_loopback(l.substr(0, colon));
+            }
+        fclose(f);
+        if (found) return true;
+    }
+    return false;
 }
 
 // The type of the target's socket `fd`: a duplicate through its pidfd.
@@ -210,16 +393,41 @@ std::string ip_payload(const seccomp_notif& req, const Memory& mem, NetState& ne
     if (type != SOCK_STREAM && type != SOCK_DGRAM) return {};
     if (type == SOCK_DGRAM && port == 53 && net.mode == NetState::Mode::stub)
         return {};  // the DNS stub records it
+    // Where the connection goes. The sandbox's loopback is no exception to the
+    // stub: a database, a cache or a search engine on the developer's machine is
+    // the command's real target there (psql -h 127.0.0.1 ... 'DROP DATABASE prod'),
+    // so a loopback destination gets a sink like a remote one, unless the command
+    // itself serves that port: then the connection is the sandbox's own business
+    // (a test that starts a server and curls it) and no effect.
+    //
+    // Why look first, rather than bind the sink and let a failed bind say "in
+    // use": a UDP socket bound with SO_REUSEADDR shares its port with our sink
+    // (which sets it too), and the datagrams would go to either. And why not
+    // SO_REUSEPORT on the sink: the command's later bind would then succeed only
+    // if it set SO_REUSEPORT itself, and if it did, the kernel would spread its
+    // clients over its server and our sink at random, worse than either outcome.
+    // What stays: a port the command connects to before it serves it (a wait-for-
+    // the-server loop) is the sink's from then on, and the command's bind fails
+    // with EADDRINUSE; the verdict then still asks (the loopback connection is a
+    // finding), it never allows what it did not see.
     std::string outcome;
-    if (is_loopback(ss) || net.mode == NetState::Mode::host) {
-        outcome = "allowed";  // the sandbox's own loopback, or the real network (--net host)
+    bool sandbox_internal = false;
+    const bool loopback = is_loopback(ss);
+    const auto key = std::make_pair(type, port);
+    if (net.mode == NetState::Mode::host) {
+        outcome = "allowed";  // the real network (--net host), loopback included: the host's
+    } else if (loopback && !net.sinks.contains(key) && sandbox_serves(type, port)) {
+        outcome = "allowed";
+        sandbox_internal = true;
     } else if (net.mode == NetState::Mode::none) {
         outcome = "blocked";
     } else {
         outcome = "stubbed";
-        const auto key = std::make_pair(type, port);
         if (!net.sinks.contains(key)) {
-            if (sandbox::net::open_sink(net.channel_fd, type, port)) net.sinks.insert(key);
+            if (sandbox::net::open_sink(net.channel_fd, type, port))
+                net.sinks.insert(key);
+            else if (loopback)
+                outcome = "blocked";  // no sink, no server: refused
         }
     }
     std::string payload;
@@ -230,6 +438,7 @@ std::string ip_payload(const seccomp_notif& req, const Memory& mem, NetState& ne
     append_field(payload, std::to_string(port));
     append_field(payload, std::to_string(is_sendto ? req.data.args[2] : 0));
     append_field(payload, outcome);
+    append_field(payload, sandbox_internal ? "internal" : "");
     return payload;
 }
 
@@ -323,19 +532,26 @@ void handle_notification(int notify_fd, int status_fd, NetState& net) {
     seccomp_notif_resp* resp = nullptr;
     if (seccomp_notify_alloc(&req, &resp) != 0) return;
     if (seccomp_notify_receive(notify_fd, req) == 0) {
+        bool answered = false;  // a stand-in made the connection: the call does not run
         {
             const Memory mem(static_cast<int>(req->pid));
             const bool is_connect = req->data.nr == static_cast<int>(SYS_connect);
             const bool is_sendto = req->data.nr == static_cast<int>(SYS_sendto);
-            std::string payload;
+            std::string payload, unix_path;
             char frame = kFrameExec;
             if (is_signal_call(req->data.nr)) {
                 payload = signal_payload(*req);
                 frame = kFrameSignal;
             } else if (mem.ok() && (is_connect || is_sendto)) {
-                payload = is_connect ? connect_payload(*req, mem) : std::string();
+                payload = is_connect ? connect_payload(*req, mem, unix_path) : std::string();
                 frame = kFrameConnect;
-                if (payload.empty()) {
+                if (!payload.empty()) {
+                    const auto how = stand_in_for_host_socket(notify_fd, *req, unix_path, net);
+                    answered = how == UnixConnect::stubbed;
+                    append_field(payload, answered                          ? "stubbed"
+                                          : how == UnixConnect::sandbox_own ? "internal"
+                                                                            : "");
+                } else {
                     payload = ip_payload(*req, mem, net, is_sendto);
                     frame = kFrameNet;
                 }
@@ -350,7 +566,7 @@ void handle_notification(int notify_fd, int status_fd, NetState& net) {
         resp->id = req->id;
         resp->val = 0;
         resp->error = 0;
-        resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+        resp->flags = answered ? 0 : SECCOMP_USER_NOTIF_FLAG_CONTINUE;  // answered: connected
         seccomp_notify_respond(notify_fd, resp);
     }
     seccomp_notify_free(req, resp);

@@ -421,10 +421,12 @@ struct StatusFrames {
                 signals.push_back(std::move(r));
             } else if (type == proclog::kFrameConnect) {
                 auto f = fields(payload);
-                if (f.size() == 2) connects.push_back({std::atoi(f[0].c_str()), f[1]});
+                if (f.size() == 3)
+                    connects.push_back(
+                        {std::atoi(f[0].c_str()), f[1], f[2] == "stubbed", f[2] == "internal"});
             } else if (type == proclog::kFrameNet) {
                 auto f = fields(payload);
-                if (f.size() != 7) continue;
+                if (f.size() != 8) continue;
                 proclog::NetRecord r;
                 r.pid = std::atoi(f[0].c_str());
                 r.kind = f[1];
@@ -433,6 +435,7 @@ struct StatusFrames {
                 r.port = static_cast<uint16_t>(std::atoi(f[4].c_str()));
                 r.bytes = std::strtoull(f[5].c_str(), nullptr, 10);
                 r.outcome = f[6];
+                r.sandbox_internal = f[7] == "internal";
                 net.push_back(std::move(r));
             }
         }

@@ -82,6 +82,39 @@ TEST_CASE("an incomplete capture never allows, under any profile, and survives t
     }
 }
 
+TEST_CASE("real traffic (--net host) is judged; the command's own loopback server is not") {
+    effects::EffectSet real;
+    real.run.net = "host";
+    real.network.push_back({{"kind", "connect"},
+                            {"proto", "tcp"},
+                            {"host", "api.example.com"},
+                            {"address", "203.0.113.9"},
+                            {"port", 443},
+                            {"outcome", "allowed"}});
+    effects::EffectSet own;
+    own.network.push_back({{"kind", "connect"},
+                           {"proto", "tcp"},
+                           {"host", nullptr},
+                           {"address", "127.0.0.1"},
+                           {"port", 8080},
+                           {"outcome", "allowed"},
+                           {"sandbox_internal", true}});
+    for (auto [name, verdict] : {std::pair{"default", effects::Verdict::ask},
+                                 {"agent", effects::Verdict::ask},
+                                 {"ci", effects::Verdict::deny},
+                                 {"strict", effects::Verdict::deny}}) {
+        CAPTURE(name);
+        auto profile = policy::load_profile(name);
+        REQUIRE(profile.has_value());
+        const auto d = policy::decide(real, *profile, "/home/ana");
+        CHECK(d.verdict == verdict);
+        REQUIRE_FALSE(d.reasons.empty());
+        CHECK(d.reasons[0].rule == "real-network");
+        CHECK(d.reasons[0].message.find("api.example.com:443") != std::string::npos);
+        CHECK(policy::decide(own, *profile, "/home/ana").verdict == effects::Verdict::allow);
+    }
+}
+
 TEST_CASE("a stored run of the first format: capture_incomplete is read as one gap") {
     auto j = effects::to_json(effects::EffectSet{});
     j["run"].erase("capture");

@@ -22,6 +22,10 @@ namespace whatif::net {
 inline constexpr char kChannelDns = 'D';
 inline constexpr char kChannelTcpListener = 'L';
 inline constexpr char kChannelUdpReceiver = 'U';
+// A connection already made (the stub's end of a socket pair standing in for a
+// host unix socket): kind, two zero bytes, then the path the command connected to.
+inline constexpr char kChannelUnixConnection = 'A';
+inline constexpr size_t kChannelMaxPath = 108;
 
 struct DnsEvent {
     std::string name;
@@ -29,8 +33,8 @@ struct DnsEvent {
 };
 
 struct SinkEvent {
-    std::string proto = "tcp";  // tcp | udp
-    std::string address;        // the destination the client used
+    std::string proto = "tcp";  // tcp | udp | unix
+    std::string address;        // the destination the client used (unix: the socket's path)
     uint16_t port = 0;
     std::string protocol;  // https, http, postgresql, redis, mysql, ssh, tls, unknown
     std::string detail;

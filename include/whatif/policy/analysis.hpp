@@ -11,7 +11,8 @@
 //   permission-widening world-writable files or directories, setuid/setgid gained
 //   vcs                 git refs created, moved, deleted; work lost from the work tree
 //   database            SQLite and other database files changed or deleted
-//   network             one per network attempt (not DNS, not the sandbox's own loopback)
+//   network             one per network attempt (not DNS, not a connection to a server the
+//                       command itself runs in the sandbox); real ones (--net host) included
 //   destructive-intent  DROP/TRUNCATE/DELETE/ALTER queries, FLUSHALL/FLUSHDB, HTTP DELETE
 //   process             one per program the command ran
 //   secret              one per secrets[] entry
@@ -40,6 +41,7 @@ struct Finding {
     std::vector<std::string> paths;  // for grouped findings: the first few members
     std::string change;              // for file findings
     std::string host, protocol, method, detail, argv, secret_kind;
+    std::string outcome;  // network findings: stubbed | blocked | allowed (real traffic)
     int port = 0;
     uint64_t count = 1, bytes = 0;
     std::vector<size_t> network;  // indexes in EffectSet::network it covers
@@ -64,6 +66,11 @@ class Grouping {
     std::string cwd_, home_;
     std::map<std::string, std::string> deleted_dir_roots_;  // deleted dir -> its tree's root
 };
+
+// Whether a network[] entry is an effect (a finding of analysis network): not a
+// name lookup, not the C library's name-service socket, not the sandbox's own
+// loopback traffic to a server the command runs itself.
+bool is_network_effect(const nlohmann::json& entry);
 
 // Findings of the rest of the effect set: vcs and database summaries, network
 // attempts and destructive intent, processes, secrets.

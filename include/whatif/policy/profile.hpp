@@ -26,6 +26,7 @@ struct Rule {
     std::vector<int> ports;
     std::vector<std::string> protocols;
     std::vector<std::string> methods;       // HTTP methods
+    std::vector<std::string> outcomes;      // network: stubbed, blocked, allowed (real traffic)
     std::vector<std::string> argv;          // globs over the joined argv ("git push --force*")
     std::vector<std::string> secret_kinds;  // leak, file, env
     std::optional<std::regex> detail;

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <string>
+
 #include "whatif/sandbox/child_plan.hpp"
 
 namespace whatif::sandbox::net {
@@ -34,5 +36,9 @@ bool open_sink(int channel_fd, int type, uint16_t port);
 
 // Sends `fd` to the supervisor over the channel: kind, port, SCM_RIGHTS.
 bool send_to_supervisor(int channel_fd, char kind, uint16_t port, int fd);
+
+// Passes the stub's end of a stood-in unix-socket connection to the supervisor,
+// with the path the command connected to (for the protocol guess and the record).
+bool send_unix_connection(int channel_fd, const std::string& path, int fd);
 
 }  // namespace whatif::sandbox::net

@@ -26,10 +26,15 @@ void handle_notification(int notify_fd, int status_fd, NetState& net);
 
 // Status-pipe frames (init -> supervisor): type, 4-byte length, payload.
 inline constexpr char kFrameSetupError = 'E';
-inline constexpr char kFrameExited = 'X';   // the command's wait status, then its pid (ints)
-inline constexpr char kFrameExec = 'P';     // pid \0 ppid \0 exe \0 cwd \0 arg0 \0 arg1 \0 ...
-inline constexpr char kFrameConnect = 'C';  // pid \0 path \0   ("@name" for abstract sockets)
+inline constexpr char kFrameExited = 'X';  // the command's wait status, then its pid (ints)
+inline constexpr char kFrameExec = 'P';    // pid \0 ppid \0 exe \0 cwd \0 arg0 \0 arg1 \0 ...
+// pid \0 path \0 how \0   ("@name" for abstract sockets; how: "stubbed" when a stand-in
+// of the stub network took the connection in place of a host socket, "internal" when
+// a socket of the sandbox is bound there (stub mode), else empty)
+inline constexpr char kFrameConnect = 'C';
 // pid \0 kind (connect|send) \0 proto (tcp|udp) \0 address \0 port \0 bytes \0 outcome \0
+// internal \0   ("internal" for a loopback connection to a server the command itself
+// runs in the sandbox, else empty)
 inline constexpr char kFrameNet = 'N';
 // init's set-up, for -vv: microseconds since whatif started at the end of each
 // step, as text ("cloned 2452 mapped 2496 root and network 4315 contained 4976").
@@ -56,6 +61,8 @@ struct ExecRecord {
 struct ConnectRecord {
     int pid = 0;
     std::string path;
+    bool stubbed = false;           // a stand-in took it (the stub server has its sink event)
+    bool sandbox_internal = false;  // to a socket the command bound itself
 };
 struct SurvivorRecord {
     int pid = 0;
@@ -73,6 +80,7 @@ struct NetRecord {
     std::string kind, proto, address, outcome, host;
     uint16_t port = 0;
     uint64_t bytes = 0;
+    bool sandbox_internal = false;  // to the command's own server on the sandbox's loopback
 };
 
 }  // namespace whatif::sandbox::proclog
