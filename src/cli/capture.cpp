@@ -305,3 +305,17 @@ void record_sandbox_refused(const std::string& run_dir, const sandbox::RunOutcom
 }
 
 }  // namespace whatif::cli
+
+namespace whatif::cli {
+
+void record_scan_gaps(const effects::ScanResult& scan, effects::EffectSet& set) {
+    if (scan.unseen.empty()) return;
+    set.run.add_gap({"unreadable-upper",
+                     "the scan could not see all the command did (" +
+                         util::plural(scan.unseen.size(), "place", "places") +
+                         ", see the warnings): what it changed there is unknown",
+                     scan.unseen,
+                     {}});
+}
+
+}  // namespace whatif::cli

@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <iterator>
 
 #include <nlohmann/json.hpp>
 #include <set>
@@ -215,20 +216,28 @@ constexpr uint64_t kMaxLeakScanBytes = 4 << 20;
 // copy of whatif's fd table is emptied of everything else first: a copy of the
 // run's lock or of whatif's stdout must not outlive whatif.
 struct HolderFds {
-    int inotify_fd, gate_read_end;
+    int inotify_fd, gate_read_end, ack_write_end;
 };
 HolderFds holder_fds;
 alignas(16) char holder_stack[16384];
 
 int hold_until_whatif_exits(void*) {
-    const unsigned a =
-        static_cast<unsigned>(std::min(holder_fds.inotify_fd, holder_fds.gate_read_end));
-    const unsigned b =
-        static_cast<unsigned>(std::max(holder_fds.inotify_fd, holder_fds.gate_read_end));
-    syscall(SYS_close_range, 0U, a - 1, 0U);
-    if (b > a + 1) syscall(SYS_close_range, a + 1, b - 1, 0U);
-    syscall(SYS_close_range, b + 1, ~0U, 0U);
-    char byte;
+    // Everything but the three fds it needs, then the ack, then only two.
+    int keep[3] = {holder_fds.inotify_fd, holder_fds.gate_read_end, holder_fds.ack_write_end};
+    std::sort(std::begin(keep), std::end(keep));
+    unsigned next = 0;
+    for (int fd : keep) {
+        if (static_cast<unsigned>(fd) > next)
+            syscall(SYS_close_range, next, static_cast<unsigned>(fd) - 1, 0U);
+        next = static_cast<unsigned>(fd) + 1;
+    }
+    syscall(SYS_close_range, next, ~0U, 0U);
+    // whatif waits for this: until now the holder had a copy of the run's lock, and
+    // a whatif that exited meanwhile would leave the run "in use" for a moment.
+    char byte = 1;
+    while (write(holder_fds.ack_write_end, &byte, 1) < 0 && errno == EINTR) {
+    }
+    close(holder_fds.ack_write_end);
     while (read(holder_fds.gate_read_end, &byte, 1) < 0 && errno == EINTR) {
     }
     _exit(0);
@@ -238,13 +247,26 @@ int hold_until_whatif_exits(void*) {
 
 DecoyWatch::~DecoyWatch() {
     if (!fd_) return;
-    int gate[2];
+    int gate[2], ack[2];
     if (pipe2(gate, O_CLOEXEC) != 0) return;  // plain close in the destructor of fd_
-    holder_fds = {fd_.get(), gate[0]};
+    if (pipe2(ack, O_CLOEXEC) != 0) {
+        close(gate[0]);
+        close(gate[1]);
+        return;
+    }
+    holder_fds = {fd_.get(), gate[0], ack[1]};
     const pid_t holder = clone(hold_until_whatif_exits, holder_stack + sizeof holder_stack,
                                CLONE_VM | SIGCHLD, nullptr);
     close(gate[0]);
-    if (holder < 0) close(gate[1]);
+    close(ack[1]);
+    if (holder < 0) {
+        close(gate[1]);
+    } else {
+        char byte;
+        while (read(ack[0], &byte, 1) < 0 && errno == EINTR) {
+        }
+    }
+    close(ack[0]);
     // Otherwise gate[1] stays open until this process exits (O_CLOEXEC: no program
     // whatif starts gets it).
 }

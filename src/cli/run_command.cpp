@@ -175,6 +175,7 @@ int run_command(const RunOptions& options) {
     set.run.exit_status = outcome->exit_status;
     set.run.signal = outcome->signal;
     set.run.timed_out = outcome->timed_out;
+    record_scan_gaps(*scan, set);
     set.files = std::move(scan->files);
     set.warnings = std::move(scan->warnings);
     // Said on stderr too, and listed first.

@@ -216,7 +216,8 @@ class Scanner {
     void scan_layer(const ScanLayer& layer) {
         UniqueFd upper(open(layer.upper_dir.c_str(), kDirFlags));
         if (!upper) {
-            warn("cannot open upper layer " + layer.upper_dir + ": " + std::strerror(errno));
+            not_seen(layer.host_root,
+                     "cannot open upper layer " + layer.upper_dir + ": " + std::strerror(errno));
             return;
         }
         // Most layers of a run stay empty (a dozen or more overlays per run, a few
@@ -232,6 +233,31 @@ class Scanner {
 
   private:
     void warn(std::string message) { result.warnings.push_back(std::move(message)); }
+    // What the command did at `path` is not (all) known: a warning, and a capture gap.
+    void not_seen(const std::string& path, std::string message) {
+        if (result.unseen.size() < 100) result.unseen.push_back(path.empty() ? "/" : path);
+        warn(std::move(message));
+    }
+
+    // Directory levels the scan descends, at most: each holds an fd and a stack
+    // frame, and a command that nests 6,000 directories must not crash whatif.
+    // Below that, the tree is not seen (a gap), never silently.
+    static constexpr size_t kMaxDepth = 512;
+    size_t depth_ = 0;
+    struct Descent {
+        size_t& depth;
+        explicit Descent(size_t& d) : depth(++d) {}
+        ~Descent() { --depth; }
+        Descent(const Descent&) = delete;
+        Descent& operator=(const Descent&) = delete;
+    };
+    bool too_deep(const std::string& path) {
+        if (depth_ < kMaxDepth) return false;
+        not_seen(path, util::shell_quote_for_display(path) + " is more than " +
+                           std::to_string(kMaxDepth) +
+                           " directories deep: what lies beneath it is not reported");
+        return true;
+    }
 
     // A handful at most (the ancestors of a few paths): a linear search.
     const SeededDir* seeded_dir(const std::string& path) const {
@@ -260,8 +286,8 @@ class Scanner {
         if (!S_ISDIR(st.st_mode)) return;
         UniqueFd dir(openat(host_dir, name, kDirFlags));
         if (!dir) {
-            warn("cannot list deleted directory " + util::shell_quote_for_display(path) + ": " +
-                 std::strerror(errno));
+            not_seen(path, "cannot list deleted directory " + util::shell_quote_for_display(path) +
+                               ": " + std::strerror(errno));
             return;
         }
         emit_children_deleted(dir.get(), path, nullptr);
@@ -269,6 +295,8 @@ class Scanner {
 
     // Every host entry of `host_dir` not in `kept` (all of them if null) is deleted.
     void emit_children_deleted(int host_dir, const std::string& path, const SortedNames* kept) {
+        if (too_deep(path)) return;
+        const Descent level(depth_);
         const SortedNames names = SortedNames::of(host_dir);
         for (size_t i = 0; i < names.size(); ++i) {
             const char* name = names[i];
@@ -284,6 +312,8 @@ class Scanner {
     // replaced directory). hides_host: the host's entries here are hidden from the
     // merged view (opaque dir), so those the upper layer lacks are deleted.
     void scan_dir(int upper_dir, int host_dir, const std::string& path, bool hides_host) {
+        if (too_deep(path)) return;
+        const Descent level(depth_);
         const SortedNames names = SortedNames::of(upper_dir);
         std::optional<bool> xattr_whiteout_marks;  // see is_whiteout
         for (size_t n = 0; n < names.size(); ++n) {
@@ -292,7 +322,8 @@ class Scanner {
             const std::string child = path + "/" + name;
             struct stat ust {};
             if (fstatat(upper_dir, name.c_str(), &ust, AT_SYMLINK_NOFOLLOW) != 0) {
-                warn("cannot stat " + util::shell_quote_for_display(child) + " in the upper layer");
+                not_seen(child, "cannot stat " + util::shell_quote_for_display(child) +
+                                    " in the upper layer");
                 continue;
             }
             struct stat hst {};
@@ -362,8 +393,9 @@ class Scanner {
                         bool parent_hides) {
         UniqueFd upper(openat(upper_parent, name.c_str(), kDirFlags));
         if (!upper) {
-            warn("cannot read " + util::shell_quote_for_display(path) + " in the upper layer (" +
-                 std::strerror(errno) + "): its contents are not reported");
+            not_seen(path, "cannot read " + util::shell_quote_for_display(path) +
+                               " in the upper layer (" + std::strerror(errno) +
+                               "): its contents are not reported");
         }
         const FileState after = state_of(ust, upper_parent, name.c_str());
         if (hst == nullptr) {
@@ -389,8 +421,9 @@ class Scanner {
         if (!upper) return;
         UniqueFd host(openat(host_parent, name.c_str(), kDirFlags));
         if (!host) {
-            warn("cannot read host directory " + util::shell_quote_for_display(path) + " (" +
-                 std::strerror(errno) + "): deletions beneath it may be missing");
+            not_seen(path, "cannot read host directory " + util::shell_quote_for_display(path) +
+                               " (" + std::strerror(errno) +
+                               "): deletions beneath it may be missing");
         }
         scan_dir(upper.get(), host ? host.get() : -1, path, parent_hides || opaque_of(upper.get()));
     }

@@ -100,3 +100,18 @@ TEST_CASE(
     }
     CHECK(describe_differences(before, snapshot_tree(w.host)) == "");
 }
+
+TEST_CASE("6,000 nested directories: no crash, a gap below the depth the scan reads, discardable") {
+    World w;
+    const auto r =
+        w.whatif({"run", "-n", "--format", "json", "--", "python3", "-c",
+                  "import os\nfor i in range(6000):\n    os.mkdir('d'); os.chdir('d')\n"});
+    INFO("stderr: " << r.err.substr(0, 2000));
+    CHECK(r.exit_code == 3);
+    const auto set = nlohmann::json::parse(r.out, nullptr, false);
+    REQUIRE_FALSE(set.is_discarded());
+    REQUIRE(set["run"]["capture"].is_array());
+    CHECK(set["run"]["capture"][0]["kind"] == "unreadable-upper");
+    CHECK(set["decision"]["verdict"] == "ask");
+    CHECK(w.whatif({"discard", "last"}).exit_code == 0);
+}

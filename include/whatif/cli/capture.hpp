@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "whatif/effects/effect_set.hpp"
+#include "whatif/effects/scanner.hpp"
 #include "whatif/sandbox/sandbox.hpp"
 
 namespace whatif::cli {
@@ -33,5 +34,8 @@ std::vector<std::string> unmapped_owner_paths(const std::vector<std::string>& ar
 // stand-ins) may have been a write the dry run refused: the command failed.
 void record_sandbox_refused(const std::string& run_dir, const sandbox::RunOutcome& outcome,
                             const std::vector<std::string>& unmapped, effects::EffectSet& set);
+
+// The scan could not read part of an upper layer, or a tree was too deep.
+void record_scan_gaps(const effects::ScanResult& scan, effects::EffectSet& set);
 
 }  // namespace whatif::cli

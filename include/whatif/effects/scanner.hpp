@@ -26,6 +26,10 @@ std::string upper_path_of(const std::vector<ScanLayer>& layers, const std::strin
 struct ScanResult {
     FileEffects files;  // DFS pre-order: a directory before what is beneath it; names sorted
     std::vector<std::string> warnings;
+    // Host paths where the scan could not see what the command did (an upper dir it
+    // could not read, a tree too deep): each is also a warning; together, a capture
+    // gap (unreadable-upper).
+    std::vector<std::string> unseen;
     uint64_t entries_scanned = 0;
 };
 
