@@ -17,7 +17,60 @@ namespace whatif::util {
 namespace {
 
 // Empties the directory open as dir_fd; `shown` names it in errors.
-Status remove_children(int dir_fd, const std::string& shown) {
+// Below this depth, remove_children recurses (two fds and a frame a level); deeper
+// trees (a command's 6,000 nested dirs) are removed by remove_deep, which holds one.
+constexpr size_t kRecursionDepth = 128;
+
+// Everything beneath dir_fd, without recursion: down to a non-empty leaf, empty it,
+// back up through "..", and again. Only for trees whatif owns and nothing else
+// changes any more (a finished run): ".." is then where we came from.
+Status remove_deep(int dir_fd, const std::string& shown) {
+    UniqueFd fd(fcntl(dir_fd, F_DUPFD_CLOEXEC, 0));
+    if (!fd) return fail_errno("dup(" + shown + ")");
+    size_t depth = 0;
+    for (;;) {
+        fchmod(fd.get(), S_IRWXU);
+        const int list_fd = openat(fd.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        DIR* dir = list_fd >= 0 ? fdopendir(list_fd) : nullptr;
+        if (dir == nullptr) {
+            if (list_fd >= 0) close(list_fd);
+            return fail_errno("opendir(" + shown + "/...)");
+        }
+        std::string descend_into;
+        Status result;
+        while (dirent* entry = readdir(dir)) {
+            const std::string name = entry->d_name;
+            if (name == "." || name == "..") continue;
+            if (unlinkat(fd.get(), name.c_str(), 0) == 0 || errno == ENOENT) continue;
+            if (errno != EISDIR && errno != EPERM) {
+                result = fail_errno("unlink(" + shown + "/.../" + name + ")");
+                break;
+            }
+            if (unlinkat(fd.get(), name.c_str(), AT_REMOVEDIR) == 0) continue;
+            descend_into = name;  // not empty (or not ours to list yet): go down
+            break;
+        }
+        closedir(dir);
+        if (!result) return result;
+        if (!descend_into.empty()) {
+            fchmodat(fd.get(), descend_into.c_str(), S_IRWXU, 0);
+            UniqueFd child(openat(fd.get(), descend_into.c_str(),
+                                  O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+            if (!child) return fail_errno("open(" + shown + "/.../" + descend_into + ")");
+            fd = std::move(child);
+            ++depth;
+            continue;
+        }
+        if (depth == 0) return {};
+        UniqueFd parent(openat(fd.get(), "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (!parent) return fail_errno("open(" + shown + "/.../..)");
+        fd = std::move(parent);
+        --depth;
+    }
+}
+
+Status remove_children(int dir_fd, const std::string& shown, size_t depth = 0) {
+    if (depth >= kRecursionDepth) return remove_deep(dir_fd, shown);
     // Make sure we may list and unlink entries even if a command chmod'ed the dir.
     fchmod(dir_fd, S_IRWXU);
     const int dup_fd = fcntl(dir_fd, F_DUPFD_CLOEXEC, 0);
@@ -49,7 +102,7 @@ Status remove_children(int dir_fd, const std::string& shown) {
             result = fail_errno("open(" + join_path(shown, name) + ")");
             break;
         }
-        if (auto st = remove_children(child.get(), join_path(shown, name)); !st) {
+        if (auto st = remove_children(child.get(), join_path(shown, name), depth + 1); !st) {
             result = st;
             break;
         }
