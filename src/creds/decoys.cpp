@@ -1,7 +1,6 @@
 #include "whatif/creds/decoys.hpp"
 
 #include <dirent.h>
-#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -189,22 +188,23 @@ std::vector<std::string> find_credential_files(const std::string& home, const st
         if (std::string file = credential_file(util::join_path(docker, "config.json"));
             !file.empty())
             files.push_back(std::move(file));
-    // Root sees every user's files: each home's credentials get decoys too.
+    // Root sees every user's files: each home's credentials get decoys too. Homes
+    // are where people's homes are (/home/*, /root), found with one listing: the
+    // name service (getpwent: NSS modules, systemd-userdb) costs more than all of it.
     if (geteuid() == 0) {
-        setpwent();
-        while (const passwd* pw = getpwent()) {
-            // People (and root), not system accounts, whose homes hold no credentials.
-            if (pw->pw_dir == nullptr || home == pw->pw_dir ||
-                (pw->pw_uid != 0 && pw->pw_uid < 1000))
-                continue;
-            const std::string other = pw->pw_dir;
-            if (other == "/" || other.empty() || other.starts_with("/nonexistent") ||
-                other.starts_with("/bin") || other.starts_with("/usr") ||
-                other.starts_with("/dev") || other.starts_with("/proc"))
-                continue;
+        std::vector<std::string> homes = {"/root"};
+        if (DIR* d = opendir("/home")) {
+            while (dirent* e = readdir(d)) {
+                if (e->d_name[0] == '.' || homes.size() > 1000) continue;
+                homes.push_back(util::join_path("/home", e->d_name));
+            }
+            closedir(d);
+        }
+        for (const auto& other : homes) {
+            struct stat st {};
+            if (other == home || lstat(other.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) continue;
             add_home_credentials(other, files);
         }
-        endpwent();
     }
     // Project .env files (not the documented examples): in cwd, and in each of its
     // parents (a monorepo's root .env is read from a package directory), by name.

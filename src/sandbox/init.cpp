@@ -378,7 +378,7 @@ void close_inherited_fds(const ChildPlan& plan) {
         die_with_setup_error(plan, err);
     }
     // -1 when the command's process failed before its filter was in place.
-    const int notify_fd = receive_fd(fd_pair[0]);
+    int notify_fd = receive_fd(fd_pair[0]);
     close(fd_pair[0]);
     char timing[160];
     const int timing_len =
@@ -416,6 +416,14 @@ void close_inherited_fds(const ChildPlan& plan) {
         if (poll(fds, notify_fd >= 0 ? 2 : 1, poll_timeout) < 0) continue;
         if (notify_fd >= 0 && (fds[1].revents & POLLIN) != 0)
             proclog::handle_notification(notify_fd, plan.status_fd, net_state);
+        // No process uses the filter any more (the last one exited): no notification
+        // can come, and a hung-up fd would make every poll return at once, spinning
+        // until the exited process can be reaped (a thousand rounds, measured).
+        if (notify_fd >= 0 && (fds[1].revents & (POLLHUP | POLLERR)) != 0 &&
+            (fds[1].revents & POLLIN) == 0) {
+            close(notify_fd);
+            notify_fd = -1;
+        }
         if ((fds[0].revents & POLLIN) != 0) {
             signalfd_siginfo info{};
             while (read(sigfd, &info, sizeof info) == sizeof info) {
