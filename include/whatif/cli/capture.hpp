@@ -34,4 +34,10 @@ std::vector<std::string> unmapped_owner_paths(const std::vector<std::string>& ar
 void record_sandbox_refused(const std::string& run_dir, const sandbox::RunOutcome& outcome,
                             const std::vector<std::string>& unmapped, effects::EffectSet& set);
 
+// sandbox-refused: a decoy that stayed a bind mount (its credential is on a
+// read-only or split level: stand_ins.hpp) refused an unlink (EBUSY) or a rename
+// (EXDEV), as the command's output says on a line that names it.
+void record_decoy_mount_refusals(const std::string& run_dir, const sandbox::RunOutcome& outcome,
+                                 effects::EffectSet& set);
+
 }  // namespace whatif::cli
