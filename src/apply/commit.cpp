@@ -468,6 +468,14 @@ Result<ApplyOutcome> commit(const store::LoadedRun& run, const ApplyOptions& opt
         for (size_t i : plan.refused) msg += "\n  " + quoted(run.set.files[i].path);
         return std::unexpected(Error{ExitCode::deny, msg});
     }
+    if (!plan.decoy_content.empty()) {
+        std::string msg =
+            "refusing to apply files that hold decoy credentials (canaries, not the real "
+            "secrets the command would write); nothing was applied. Leave them out with "
+            "--exclude, or run the command for real ('whatif exec'):";
+        for (size_t i : plan.decoy_content) msg += "\n  " + quoted(run.set.files[i].path);
+        return std::unexpected(Error{ExitCode::deny, msg});
+    }
     if (!journal.exists) {
         if (selected.empty()) return outcome;
         if (auto conflicts = find_conflicts(run, selected); !conflicts.empty()) {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 
 #include "whatif/util/fs.hpp"
 
@@ -43,6 +44,7 @@ ApplyPlan plan_apply(const effects::EffectSet& set, const std::vector<size_t>& s
     ApplyPlan plan;
     std::vector<size_t> removals, dirs, files, metadata;
     std::vector<ApplyOp> placements;  // files and specials, in list order
+    const std::set<std::string> decoy_paths = effects::paths_holding_decoy_content(set);
     for (size_t i : sorted) {
         if (i >= set.files.size()) continue;
         const effects::FileEffect e = set.files[i];
@@ -50,6 +52,10 @@ ApplyPlan plan_apply(const effects::EffectSet& set, const std::vector<size_t>& s
         const bool before_is_dir = e.before && e.before->type == FileType::dir;
         if (e.after && e.after->type == FileType::device) {
             plan.refused.push_back(i);
+            continue;
+        }
+        if (e.after && e.change != Change::deleted && decoy_paths.contains(e.path)) {
+            plan.decoy_content.push_back(i);
             continue;
         }
         switch (e.change) {

@@ -242,7 +242,52 @@ std::vector<std::string> eoverflow_lines(const std::string& text) {
     return out;
 }
 
+// Lines of the command's output where the sandbox's own plumbing refused an
+// operation on a decoy that is a bind mount: unlink or rmdir of a mount point
+// (EBUSY), rename across it (EXDEV). Only lines that name a decoy count. At most three.
+std::vector<std::string> refused_on_mount_lines(const std::string& text,
+                                                const std::vector<std::string>& bound) {
+    static constexpr std::string_view kMarkers[] = {
+        "Device or resource busy",   "EBUSY", "Errno 16",
+        "Invalid cross-device link", "EXDEV", "Errno 18"};
+    std::vector<std::string> out;
+    size_t start = 0;
+    while (start < text.size() && out.size() < 3) {
+        size_t end = text.find('\n', start);
+        if (end == std::string::npos) end = text.size();
+        const std::string_view line(text.data() + start, end - start);
+        bool marked = false;
+        for (std::string_view marker : kMarkers)
+            marked |= line.find(marker) != std::string_view::npos;
+        bool names_decoy = false;
+        for (const std::string& path : bound)
+            names_decoy |= line.find(util::base_name(path)) != std::string_view::npos;
+        if (marked && names_decoy) out.emplace_back(line.substr(0, 200));
+        start = end + 1;
+    }
+    return out;
+}
+
 }  // namespace
+
+void record_decoy_mount_refusals(const std::string& run_dir, const sandbox::RunOutcome& outcome,
+                                 effects::EffectSet& set) {
+    std::vector<std::string> bound;
+    for (const auto& [decoy, host] : outcome.stand_ins.bound_decoys) bound.push_back(host);
+    if (bound.empty()) return;
+    std::vector<std::string> lines;
+    for (const char* log : {"stderr.log", "stdout.log"})
+        for (std::string& line :
+             refused_on_mount_lines(log_head_and_tail(util::join_path(run_dir, log)), bound))
+            if (lines.size() < 3) lines.push_back(std::move(line));
+    if (lines.empty()) return;
+    std::string message =
+        "the sandbox refused to delete or rename a credential file that it could only cover "
+        "with a decoy mount (Device or resource busy, or Invalid cross-device link): for real "
+        "it would succeed, and what the command would do after that is unknown; it said: ";
+    for (size_t i = 0; i < lines.size(); ++i) message += (i > 0 ? " | " : "") + lines[i];
+    set.run.add_gap({"sandbox-refused", std::move(message), std::move(bound), {}});
+}
 
 std::vector<std::string> unmapped_owner_paths(const std::vector<std::string>& argv,
                                               const std::string& cwd) {

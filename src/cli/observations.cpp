@@ -203,6 +203,22 @@ DecoyWatch DecoyWatch::of(const std::vector<creds::Decoy>& decoys) {
     return w;
 }
 
+void DecoyWatch::collect() {
+    if (collected_ || !fd_) return;
+    collected_ = true;
+    char events[4096];
+    ssize_t n = 0;
+    while ((n = ::read(fd_.get(), events, sizeof events)) > 0)
+        for (ssize_t at = 0; at < n;) {
+            const auto* ev = reinterpret_cast<const inotify_event*>(events + at);
+            // IN_IGNORED comes whatever the mask, when a deleted decoy's watch goes.
+            if (auto it = decoy_of_watch_.find(ev->wd);
+                it != decoy_of_watch_.end() && (ev->mask & (IN_OPEN | IN_ACCESS)) != 0)
+                read_.insert(it->second);
+            at += static_cast<ssize_t>(sizeof(inotify_event) + ev->len);
+        }
+}
+
 namespace {
 
 // Files the command wrote are searched for canaries up to this size (and decoys
@@ -263,7 +279,7 @@ DecoyWatch::~DecoyWatch() {
         close(gate[1]);
     } else {
         char byte;
-        while (read(ack[0], &byte, 1) < 0 && errno == EINTR) {
+        while (::read(ack[0], &byte, 1) < 0 && errno == EINTR) {
         }
     }
     close(ack[0]);
@@ -275,13 +291,11 @@ DecoyWatch::~DecoyWatch() {
 // written, then the environment variables replaced.
 void record_secrets(const sandbox::RunOutcome& outcome,
                     const std::vector<effects::ScanLayer>& layers,
-                    const StubCredentials& credentials, DecoyWatch& watch,
+                    const StubCredentials& credentials, const DecoyWatch& watch,
                     effects::EffectSet& set) {
     const auto& canaries = credentials.canaries;
     const auto& decoys = credentials.decoys;
     const auto& scrubbed = credentials.environment;
-    const int watch_fd = watch.fd();
-    const auto& watch_to_decoy = watch.decoy_of_watch();
     using nlohmann::json;
     auto entry = [](const char* kind, const char* access, const std::string& name,
                     const std::string& path, const std::string& destination, int pid) {
@@ -336,23 +350,17 @@ void record_secrets(const sandbox::RunOutcome& outcome,
             if (!may_hold_canary(f)) continue;
             auto content = effects::read_upper_file(layers, f.path, kMaxLeakScanBytes);
             if (!content) continue;
+            // A decoy's own canaries in the decoy itself (`echo x >> .env`): no leak;
+            // the decoy "written" below says it.
             for (const auto* c : creds::canaries_in(*content, canaries.all()))
-                add_leak(*c, "written", f.path, 0);
+                if (c->source != f.path) add_leak(*c, "written", f.path, 0);
         }
     for (auto& l : leaks) set.secrets.push_back(std::move(l));
-    // Decoys read (inotify) or changed.
-    std::set<size_t> read;
-    char events[4096];
-    ssize_t n = 0;
-    while (watch_fd >= 0 && (n = ::read(watch_fd, events, sizeof events)) > 0)
-        for (ssize_t at = 0; at < n;) {
-            const auto* ev = reinterpret_cast<const inotify_event*>(events + at);
-            if (auto it = watch_to_decoy.find(ev->wd); it != watch_to_decoy.end())
-                read.insert(it->second);
-            at += static_cast<ssize_t>(sizeof(inotify_event) + ev->len);
-        }
+    // Decoys read (inotify) or changed. A decoy in the upper layer (decoy_path is
+    // there then) that was deleted or renamed is no regular file there any more:
+    // written too, and its file effect says which.
     for (size_t i = 0; i < decoys.size(); ++i) {
-        if (read.contains(i))
+        if (watch.read().contains(i))
             set.secrets.push_back(entry("file", "read", "", decoys[i].host_path, "", 0));
         // Grown past the cap, or no regular file any more: it was written too.
         auto now = util::read_regular_file(decoys[i].decoy_path, kMaxLeakScanBytes);

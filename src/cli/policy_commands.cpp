@@ -44,10 +44,10 @@ int check_command(const CheckCommandOptions& options) {
         const std::string out =
             options.format == ReportFormat::markdown
                 ? report::render_markdown(
-                      set, effects::diff_snippets(set.files,
-                                                  [&](const std::string& p) {
-                                                      return store::upper_path_for(*run, p);
-                                                  }))
+                      set, effects::diff_snippets(
+                               set.files,
+                               [&](const std::string& p) { return store::upper_path_for(*run, p); },
+                               effects::paths_holding_decoy_content(set)))
                 : report::render_text(set, {.color = report::stdout_wants_color()});
         std::fwrite(out.data(), 1, out.size(), stdout);
     }

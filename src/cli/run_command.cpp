@@ -114,11 +114,10 @@ int run_command(const RunOptions& options) {
     // files are replaced by decoys inside the sandbox. Only canaries are stored.
     auto credentials = stub_credentials(util::join_path(active->dir, "decoys"), *cwd);
     if (!credentials) return fail_run(credentials.error());
-    const auto& decoys = credentials->decoys;
     const char* home_env = std::getenv("HOME");
     const std::string home = home_env != nullptr ? home_env : "";
     // Reads of a decoy show up as inotify events on it (the pid is not known).
-    DecoyWatch decoy_watch = DecoyWatch::of(decoys);
+    DecoyWatch decoy_watch = DecoyWatch::of(credentials->decoys);
 
     util::log_phase("credentials stubbed");
     sandbox::RunRequest request;
@@ -142,6 +141,17 @@ int run_command(const RunOptions& options) {
     const bool store_filled = store::filesystem_full(active->dir);
     if (store_filled) store::release_room(store->root());
     if (!outcome) return fail_run(outcome.error());
+    // Before the scan opens the decoys in the upper layer.
+    decoy_watch.collect();
+    // Decoys placed in the upper layer are read back from there.
+    std::vector<effects::SeededFile> seeded_decoys;
+    for (const auto& placed : outcome->stand_ins.files)
+        for (auto& d : credentials->decoys)
+            if (d.host_path == placed.host_path) {
+                d.decoy_path = placed.upper_path;
+                seeded_decoys.push_back({placed.host_path, effects::hash_bytes(d.content),
+                                         placed.mode, placed.uid, placed.gid});
+            }
     util::log_phase("sandbox done");
 
     // Saved with the run's outcome below (or its failure): a run that ends before
@@ -157,7 +167,7 @@ int run_command(const RunOptions& options) {
     std::vector<effects::SeededDir> stand_ins;
     for (const auto& s : outcome->stand_ins.dirs)
         stand_ins.push_back({s.host_path, s.mode, s.uid, s.gid});
-    auto scan = effects::scan_upper_layers(scan_layers, active->dir, stand_ins);
+    auto scan = effects::scan_upper_layers(scan_layers, active->dir, stand_ins, seeded_decoys);
     if (!scan) return fail_run(scan.error());
     spdlog::info("scan: {} entries, {} effects in {} us", scan->entries_scanned, scan->files.size(),
                  std::chrono::duration_cast<std::chrono::microseconds>(
@@ -186,6 +196,7 @@ int run_command(const RunOptions& options) {
     for (const std::string& w : outcome->mounts_not_overlaid) warn(w);
     record_sandbox_gaps(*outcome, set);
     record_sandbox_refused(active->dir, *outcome, unmapped, set);
+    record_decoy_mount_refusals(active->dir, *outcome, set);
     // What the changes mean to git repositories and databases (the host's copies
     // against the upper layer's).
     set.vcs = effects::summarize_git(set.files, scan_layers);
@@ -220,9 +231,9 @@ int run_command(const RunOptions& options) {
     const char* step_summary = std::getenv("GITHUB_STEP_SUMMARY");
     if (options.format == ReportFormat::markdown ||
         (step_summary != nullptr && *step_summary != '\0'))
-        snippets = effects::diff_snippets(set.files, [&](const std::string& p) {
-            return effects::upper_path_of(scan_layers, p);
-        });
+        snippets = effects::diff_snippets(
+            set.files, [&](const std::string& p) { return effects::upper_path_of(scan_layers, p); },
+            effects::paths_holding_decoy_content(set));
     // A CI job summary: GitHub Actions shows what is appended to this file.
     if (const char* summary = std::getenv("GITHUB_STEP_SUMMARY");
         summary != nullptr && *summary != '\0') {

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "whatif/cli/commands.hpp"
 #include "whatif/cli/terminal.hpp"
@@ -48,11 +49,12 @@ int show_command(const ShowOptions& options) {
     const std::string out =
         options.format == ReportFormat::json ? report::render_json(run->set)
         : options.format == ReportFormat::markdown
-            ? report::render_markdown(
-                  run->set, effects::diff_snippets(run->set.files,
-                                                   [&](const std::string& p) {
-                                                       return store::upper_path_for(*run, p);
-                                                   }))
+            ? report::render_markdown(run->set, effects::diff_snippets(
+                                                    run->set.files,
+                                                    [&](const std::string& p) {
+                                                        return store::upper_path_for(*run, p);
+                                                    },
+                                                    effects::paths_holding_decoy_content(run->set)))
             : report::render_text(run->set, {.color = report::stdout_wants_color()});
     page(out, false);
     return static_cast<int>(ExitCode::allow);
@@ -69,6 +71,7 @@ int diff_command(const DiffOptions& options) {
         while (abs.size() > 1 && abs.back() == '/') abs.pop_back();
         filters.push_back(abs);
     }
+    const std::set<std::string> withheld = effects::paths_holding_decoy_content(run->set);
     int problems = 0;
     std::string text;
     auto emit = [&text](const std::string& s) { text += s; };
@@ -87,6 +90,13 @@ int diff_command(const DiffOptions& options) {
             continue;
         }
         if (e.change == effects::Change::metadata) continue;
+        // The host file is a credential (the dry run saw a decoy): its secrets stay
+        // out of the output, and the decoy's bytes are not what the real run writes.
+        if (withheld.contains(e.path)) {
+            emit("credential " + shown + " " + std::string(effects::to_string(e.change)) +
+                 ": not diffed (the dry run saw a decoy, not the real file)\n");
+            continue;
+        }
         std::optional<std::string> before, after;
         if (file_before) {
             auto content = read_for_diff(e.path, e.before->size);

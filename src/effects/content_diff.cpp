@@ -69,13 +69,13 @@ Result<std::string> unified_diff(const std::string* before, const std::string* a
 
 std::vector<DiffSnippet> diff_snippets(
     const FileEffects& files, const std::function<std::string(const std::string&)>& upper_of,
-    size_t max_files, size_t max_lines) {
+    const std::set<std::string>& withheld, size_t max_files, size_t max_lines) {
     constexpr uint64_t kMaxBytes = 256 << 10;
     std::vector<DiffSnippet> out;
     for (const auto& e : files) {
         if (out.size() == max_files) break;
         if (e.ignored || (e.change != Change::modified && e.change != Change::created)) continue;
-        if (!e.after || e.after->type != FileType::file) continue;
+        if (!e.after || e.after->type != FileType::file || withheld.contains(e.path)) continue;
         std::optional<std::string> before, after;
         if (e.before && e.before->type == FileType::file) {
             auto text = util::read_regular_file(e.path, kMaxBytes);

@@ -191,6 +191,19 @@ std::pair<uint64_t, uint64_t> bytes_added_removed(const FileEffect& e) {
     return {0, 0};
 }
 
+std::set<std::string> paths_holding_decoy_content(const EffectSet& set) {
+    std::set<std::string> out;
+    if (!set.secrets.is_array()) return out;
+    for (const auto& s : set.secrets) {
+        if (!s.is_object() || field(s, "access") != "written") continue;
+        const json& where = field(s, "kind") == "file"   ? field(s, "path")
+                            : field(s, "kind") == "leak" ? field(s, "destination")
+                                                         : field(s, "none");
+        if (where.is_string()) out.insert(where.get<std::string>());
+    }
+    return out;
+}
+
 Totals compute_totals(const EffectSet& set) {
     Totals t;
     for (const auto& e : set.files) {

@@ -212,6 +212,7 @@ class Scanner {
   public:
     ScanResult result;
     const std::vector<SeededDir>* seeded = nullptr;
+    const std::vector<SeededFile>* seeded_files = nullptr;
 
     void scan_layer(const ScanLayer& layer) {
         UniqueFd upper(open(layer.upper_dir.c_str(), kDirFlags));
@@ -263,6 +264,13 @@ class Scanner {
     const SeededDir* seeded_dir(const std::string& path) const {
         if (seeded == nullptr) return nullptr;
         for (const SeededDir& s : *seeded)
+            if (s.path == path) return &s;
+        return nullptr;
+    }
+
+    const SeededFile* seeded_file(const std::string& path) const {
+        if (seeded_files == nullptr) return nullptr;
+        for (const SeededFile& s : *seeded_files)
             if (s.path == path) return &s;
         return nullptr;
     }
@@ -351,6 +359,20 @@ class Scanner {
                     UniqueFd gone(openat(host_dir, name.c_str(), kDirFlags));
                     if (gone) emit_children_deleted(gone.get(), child, nullptr);
                 }
+                continue;
+            }
+            // A decoy is compared with what it was given, never with the real file.
+            if (const SeededFile* seed =
+                    after.type == FileType::file ? seeded_file(child) : nullptr) {
+                const auto hash = hash_file_at(upper_dir, name.c_str());
+                if (!hash)
+                    warn("cannot read " + util::shell_quote_for_display(child) +
+                         " in the upper layer: reported as modified");
+                if (!hash || *hash != seed->hash)
+                    emit(child, Change::modified, after.type, before, after);
+                else if ((ust.st_mode & 07777) != seed->mode || ust.st_uid != seed->uid ||
+                         ust.st_gid != seed->gid || !same_mtime(ust, hst))
+                    emit(child, Change::metadata, after.type, before, after);
                 continue;
             }
             bool content_differs = false;
@@ -448,11 +470,17 @@ std::optional<uint64_t> hash_file_at(int dir_fd, const char* name) {
     return XXH3_64bits_digest(state.get());
 }
 
+uint64_t hash_bytes(std::string_view bytes) {
+    return XXH3_64bits(bytes.data(), bytes.size());
+}
+
 Result<ScanResult> scan_upper_layers(const std::vector<ScanLayer>& layers,
                                      const std::string& spill_dir,
-                                     const std::vector<SeededDir>& seeded) {
+                                     const std::vector<SeededDir>& seeded,
+                                     const std::vector<SeededFile>& seeded_files) {
     Scanner scanner;
     scanner.seeded = &seeded;
+    scanner.seeded_files = &seeded_files;
     if (!spill_dir.empty()) scanner.result.files.set_spill_dir(spill_dir);
     for (const auto& layer : layers) scanner.scan_layer(layer);
     if (const auto& err = scanner.result.files.error())

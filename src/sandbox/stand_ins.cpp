@@ -5,6 +5,7 @@
 #include <cstring>
 #include <set>
 
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 #include <algorithm>
@@ -84,8 +85,37 @@ std::vector<std::string> paths_named_by(const std::vector<std::string>& argv,
     return {found.begin(), found.end()};
 }
 
+namespace {
+
+// The dirs from a step's root (excluded: upper_root_permissions) down to dir.
+std::vector<std::string> chain_below(const MountStep& step, const std::string& dir) {
+    std::vector<std::string> chain;
+    for (std::string a = dir; a != step.target && util::path_is_within(a, step.target);
+         a = util::parent_path(a))
+        chain.push_back(a);
+    std::reverse(chain.begin(), chain.end());
+    return chain;
+}
+
+// A step whose upper dir whatif may seed: an overlay of the host itself. A split
+// level's lower is a skeleton of caller-owned dirs (nothing of the host is copied
+// up there), and a read-only mount refuses writes for real too.
+bool seedable(const MountStep* step, const std::vector<std::string>& upper_dirs) {
+    return step != nullptr && step->kind == StepKind::overlay && step->skeleton.empty() &&
+           step->layer >= 0 && static_cast<size_t>(step->layer) < upper_dirs.size();
+}
+
+std::string upper_path_in(const MountStep& step, const std::vector<std::string>& upper_dirs,
+                          const std::string& host_path) {
+    const std::string rel = step.target == "/" ? host_path : host_path.substr(step.target.size());
+    return util::join_path(upper_dirs[step.layer], rel);
+}
+
+}  // namespace
+
 StandIns make_stand_ins(const MountPlan& plan, const std::vector<std::string>& upper_dirs,
-                        const std::vector<std::string>& candidates, const CallerIds& caller) {
+                        const std::vector<std::string>& candidates, const CallerIds& caller,
+                        const std::vector<std::pair<std::string, std::string>>& decoys) {
     StandIns out;
     std::set<std::string> planned;
     for (const std::string& candidate : candidates) {
@@ -95,17 +125,8 @@ StandIns make_stand_ins(const MountPlan& plan, const std::vector<std::string>& u
         if (stat(dir.c_str(), &st) != 0) continue;
         if (!S_ISDIR(st.st_mode)) dir = util::parent_path(dir);
         const MountStep* step = step_holding(plan, dir);
-        // A split level's lower is a skeleton of caller-owned dirs (nothing of the
-        // host is copied up there), and a read-only mount refuses writes for real too.
-        if (step == nullptr || step->kind != StepKind::overlay || !step->skeleton.empty() ||
-            step->layer < 0 || static_cast<size_t>(step->layer) >= upper_dirs.size())
-            continue;
-        // The dirs from the layer's root (excluded: upper_root_permissions) down to dir.
-        std::vector<std::string> chain;
-        for (std::string a = dir; a != step->target && util::path_is_within(a, step->target);
-             a = util::parent_path(a))
-            chain.push_back(a);
-        std::reverse(chain.begin(), chain.end());
+        if (!seedable(step, upper_dirs)) continue;
+        const std::vector<std::string> chain = chain_below(*step, dir);
         std::vector<struct stat> stats(chain.size());
         size_t deepest_foreign = chain.size();
         for (size_t i = 0; i < chain.size(); ++i) {
@@ -113,31 +134,105 @@ StandIns make_stand_ins(const MountPlan& plan, const std::vector<std::string>& u
             if (!owners_mapped(stats[i], caller)) deepest_foreign = i;
         }
         if (deepest_foreign == chain.size()) continue;
-        const std::string& root = step->target;
         for (size_t i = 0; i <= deepest_foreign; ++i) {
             if (!planned.insert(chain[i]).second) continue;
-            const std::string rel = root == "/" ? chain[i] : chain[i].substr(root.size());
             // A dir of the caller's own on the way keeps its mode, exactly.
             const mode_t mode = owners_mapped(stats[i], caller)
                                     ? (stats[i].st_mode & 07777)
                                     : caller_owned_mode(stats[i], caller);
-            out.dirs.push_back({chain[i], util::join_path(upper_dirs[step->layer], rel), mode,
+            out.dirs.push_back({chain[i], upper_path_in(*step, upper_dirs, chain[i]), mode,
                                 caller.uid, caller.gid});
         }
+    }
+    // Decoys: their parents as the host has them (root: owner too; anyone else: a
+    // foreign-owned one as a stand-in above), then the file itself.
+    const bool root = caller.uid == 0;
+    struct PlannedFile {
+        std::string source;
+        StandInFile file;
+        struct stat host {};
+    };
+    std::vector<PlannedFile> files;
+    for (const auto& [source, host_path] : decoys) {
+        const MountStep* step = step_holding(plan, host_path);
+        struct stat host {};
+        bool placeable = seedable(step, upper_dirs) && lstat(host_path.c_str(), &host) == 0 &&
+                         S_ISREG(host.st_mode);
+        std::vector<StandIn> parents;
+        if (placeable)
+            for (const std::string& dir : chain_below(*step, util::parent_path(host_path))) {
+                struct stat st {};
+                if (lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+                    placeable = false;  // changed since the credential was found
+                    break;
+                }
+                if (planned.contains(dir)) continue;
+                if (root)
+                    parents.push_back({dir, upper_path_in(*step, upper_dirs, dir),
+                                       st.st_mode & 07777, st.st_uid, st.st_gid});
+                else
+                    parents.push_back({dir, upper_path_in(*step, upper_dirs, dir),
+                                       owners_mapped(st, caller) ? (st.st_mode & 07777)
+                                                                 : caller_owned_mode(st, caller),
+                                       caller.uid, caller.gid});
+            }
+        if (!placeable) {
+            out.bound_decoys.emplace_back(source, host_path);
+            continue;
+        }
+        for (StandIn& p : parents)
+            if (planned.insert(p.host_path).second) out.dirs.push_back(std::move(p));
+        PlannedFile f;
+        f.source = source;
+        f.host = host;
+        f.file = {host_path, upper_path_in(*step, upper_dirs, host_path), host.st_mode & 07777,
+                  root ? host.st_uid : caller.uid, root ? host.st_gid : caller.gid};
+        files.push_back(std::move(f));
     }
     std::sort(out.dirs.begin(), out.dirs.end(),
               [](const StandIn& a, const StandIn& b) { return a.upper_path < b.upper_path; });
     // Made 0700 first: a stand-in the caller may not write in still gets its children.
     std::vector<StandIn> made;
+    std::set<std::string> refused_dirs;
     for (const StandIn& s : out.dirs) {
         if (auto st = util::make_dirs(util::parent_path(s.upper_path));
             !st || (mkdir(s.upper_path.c_str(), 0700) != 0 && errno != EEXIST)) {
             spdlog::warn("no stand-in for {}: mkdir({}): {}", s.host_path, s.upper_path,
                          std::strerror(errno));
             out.refused.push_back(s.host_path);
+            refused_dirs.insert(s.host_path);
             continue;
         }
+        if (root && (s.uid != 0 || s.gid != 0) && chown(s.upper_path.c_str(), s.uid, s.gid) != 0)
+            spdlog::warn("stand-in for {}: chown({}): {}", s.host_path, s.upper_path,
+                         std::strerror(errno));
         made.push_back(s);
+    }
+    // The decoy's inode moves (the read watch on it stays: DecoyWatch); it takes the
+    // real file's mode, times and (root) owner, so that 'ls -l' shows the same and an
+    // untouched decoy is no effect.
+    for (PlannedFile& f : files) {
+        const StandInFile& file = f.file;
+        const bool parent_ok = !refused_dirs.contains(util::parent_path(file.host_path));
+        if (!parent_ok || rename(f.source.c_str(), file.upper_path.c_str()) != 0) {
+            spdlog::warn("decoy for {} stays a bind mount: rename({}, {}): {}", file.host_path,
+                         f.source, file.upper_path,
+                         parent_ok ? std::strerror(errno) : "its parent has no stand-in");
+            out.bound_decoys.emplace_back(f.source, file.host_path);
+            continue;
+        }
+        if (root && (file.uid != 0 || file.gid != 0) &&
+            chown(file.upper_path.c_str(), file.uid, file.gid) != 0)
+            spdlog::warn("decoy for {}: chown({}): {}", file.host_path, file.upper_path,
+                         std::strerror(errno));
+        if (chmod(file.upper_path.c_str(), file.mode) != 0)
+            spdlog::warn("decoy for {}: chmod({}, {:o}): {}", file.host_path, file.upper_path,
+                         file.mode, std::strerror(errno));
+        const timespec times[2] = {f.host.st_atim, f.host.st_mtim};
+        if (utimensat(AT_FDCWD, file.upper_path.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0)
+            spdlog::warn("decoy for {}: utimensat({}): {}", file.host_path, file.upper_path,
+                         std::strerror(errno));
+        out.files.push_back(file);
     }
     for (auto it = made.rbegin(); it != made.rend(); ++it)
         if (chmod(it->upper_path.c_str(), it->mode) != 0)

@@ -225,13 +225,16 @@ Result<PreparedChild> prepare_child(const RunRequest& req) {
                       cm.source, cm.target);
         plan.mounts.push_back(std::move(cm));
     }
-    // Root maps every id of its namespace: copy-up works for every owner.
-    if (!plan.caller_is_root) {
+    // Root maps every id of its namespace: copy-up works for every owner, so only
+    // the decoys are seeded for it.
+    if (!plan.caller_is_root || !req.decoys.empty()) {
         std::vector<std::string> upper_dirs;
         for (int layer = 0; layer < mount_plan.layer_count; ++layer)
             upper_dirs.push_back(util::join_path(req.run_dir, "upper/" + std::to_string(layer)));
-        prepared.stand_ins =
-            make_stand_ins(mount_plan, upper_dirs, stand_in_candidates(req), caller);
+        prepared.stand_ins = make_stand_ins(
+            mount_plan, upper_dirs,
+            plan.caller_is_root ? std::vector<std::string>{} : stand_in_candidates(req), caller,
+            req.decoys);
     }
 
     plan.proc_target = util::join_path(plan.staging_root, "proc");
@@ -265,7 +268,8 @@ Result<PreparedChild> prepare_child(const RunRequest& req) {
     plan.env = req.env;
     for (auto& e : plan.env) plan.env_ptrs.push_back(e.data());
     plan.env_ptrs.push_back(nullptr);
-    for (const auto& [decoy, host] : req.decoys) {
+    // Decoys that could not be upper files stay bind mounts (stand_ins.hpp).
+    for (const auto& [decoy, host] : prepared.stand_ins.bound_decoys) {
         plan.decoy_sources.push_back(decoy);
         plan.decoy_targets.push_back(util::join_path(plan.staging_root, host));
     }

@@ -288,3 +288,36 @@ TEST_CASE("a stand-in dir is compared with its seeded state, not with the host")
     CHECK(by_path["/changed"].change == Change::metadata);
     CHECK(by_path["/changed"].before->mode == 0755);
 }
+
+TEST_CASE("a decoy file is compared with the content it was given, never with the real file") {
+    Fixture f;
+    for (const char* name : {"untouched", "written", "touched"}) {
+        Fixture::write(f.host + "/" + name, "REAL SECRET\n");
+        chmod((f.host + "/" + name).c_str(), 0600);
+    }
+    const std::string decoy = "CANARY\n";
+    std::vector<effects::SeededFile> seeded;
+    for (const char* name : {"untouched", "written", "touched"}) {
+        const std::string path = f.upper + "/" + name;
+        Fixture::write(path, decoy);
+        chmod(path.c_str(), 0600);
+        struct stat st {};
+        stat((f.host + "/" + name).c_str(), &st);
+        const timespec times[2] = {st.st_atim, st.st_mtim};
+        utimensat(AT_FDCWD, path.c_str(), times, 0);
+        seeded.push_back(
+            {f.host + "/" + name, effects::hash_bytes(decoy), 0600, geteuid(), getegid()});
+    }
+    Fixture::write(f.upper + "/written", decoy + "NEW=1\n");
+    const timespec now[2] = {{1000, 0}, {1000, 0}};  // the command touched it
+    utimensat(AT_FDCWD, (f.upper + "/touched").c_str(), now, 0);
+    auto result = effects::scan_upper_layers({{f.host, f.upper}}, {}, {}, seeded);
+    REQUIRE(result.has_value());
+    std::map<std::string, effects::FileEffect> by_path;
+    for (auto& e : result->files) by_path[e.path.substr(f.host.size())] = e;
+    CHECK_FALSE(by_path.contains("/untouched"));  // differs from the host, yet no effect
+    REQUIRE(by_path.contains("/written"));
+    CHECK(by_path["/written"].change == Change::modified);
+    REQUIRE(by_path.contains("/touched"));
+    CHECK(by_path["/touched"].change == Change::metadata);
+}

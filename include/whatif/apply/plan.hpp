@@ -28,6 +28,9 @@ struct ApplyOp {
 struct ApplyPlan {
     std::vector<ApplyOp> ops;
     std::vector<size_t> refused;  // device nodes: never applied
+    // Files whose content is a decoy's or holds canaries (paths_holding_decoy_content):
+    // the real run would write the real secrets there, which the dry run never saw.
+    std::vector<size_t> decoy_content;
 };
 
 // Order valid for every mix of effects: removals deepest first; directories

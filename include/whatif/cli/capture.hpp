@@ -37,5 +37,10 @@ void record_sandbox_refused(const std::string& run_dir, const sandbox::RunOutcom
 
 // The scan could not read part of an upper layer, or a tree was too deep.
 void record_scan_gaps(const effects::ScanResult& scan, effects::EffectSet& set);
+// sandbox-refused: a decoy that stayed a bind mount (its credential is on a
+// read-only or split level: stand_ins.hpp) refused an unlink (EBUSY) or a rename
+// (EXDEV), as the command's output says on a line that names it.
+void record_decoy_mount_refusals(const std::string& run_dir, const sandbox::RunOutcome& outcome,
+                                 effects::EffectSet& set);
 
 }  // namespace whatif::cli

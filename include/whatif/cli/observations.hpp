@@ -4,6 +4,7 @@
 #pragma once
 
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -37,20 +38,26 @@ class DecoyWatch {
     DecoyWatch(DecoyWatch&&) = default;
     DecoyWatch& operator=(DecoyWatch&&) = default;
     ~DecoyWatch();
-    int fd() const { return fd_.get(); }
-    const std::map<int, size_t>& decoy_of_watch() const { return decoy_of_watch_; }
+    // Collects the reads so far, once: called as soon as the sandbox is gone, before
+    // whatif's own scan reads the decoys (in the upper layer) and would be counted.
+    void collect();
+    // The decoys read (indices), collected by collect().
+    const std::set<size_t>& read() const { return read_; }
 
   private:
     UniqueFd fd_;
     std::map<int, size_t> decoy_of_watch_;
+    std::set<size_t> read_;
+    bool collected_ = false;
 };
 
 // secrets[]: leaks first (canaries in what the sinks captured, in DNS names, in
 // files the command wrote: read from `layers`), then decoys read or written, then
-// variables replaced.
+// variables replaced. The watch must have been collected.
 void record_secrets(const sandbox::RunOutcome& outcome,
                     const std::vector<effects::ScanLayer>& layers,
-                    const StubCredentials& credentials, DecoyWatch& watch, effects::EffectSet& set);
+                    const StubCredentials& credentials, const DecoyWatch& watch,
+                    effects::EffectSet& set);
 
 // signals[]: every kill-family call the sandbox saw aimed outside it (kill -9 -1,
 // a process group or pid it never had), with the sender's command line.

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <functional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -19,7 +20,8 @@ Result<std::string> unified_diff(const std::string* before, const std::string* a
 
 // Short diffs for reports (Markdown): the first `max_files` text files created or
 // modified (not ignored), each cut to `max_lines` lines. upper_of maps a host path
-// to the file in the run's upper layer.
+// to the file in the run's upper layer. `withheld` paths are left out (a decoy's
+// host file holds the real secrets: paths_holding_decoy_content).
 struct DiffSnippet {
     std::string path;
     std::string diff;
@@ -27,6 +29,6 @@ struct DiffSnippet {
 };
 std::vector<DiffSnippet> diff_snippets(
     const FileEffects& files, const std::function<std::string(const std::string&)>& upper_of,
-    size_t max_files = 5, size_t max_lines = 20);
+    const std::set<std::string>& withheld = {}, size_t max_files = 5, size_t max_lines = 20);
 
 }  // namespace whatif::effects

@@ -6,6 +6,7 @@
 #include <iosfwd>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -98,6 +99,13 @@ struct EffectSet {
 };
 
 Totals compute_totals(const EffectSet& set);
+
+// The paths whose content in the run is a decoy's or holds canaries, not what the
+// real run would write: a credential file the command changed (secrets[] "file",
+// "written") and every file a canary was written to (secrets[] "leak", "written").
+// Their bytes are never applied to the host, nor diffed against the real file
+// (whose secrets a diff would print).
+std::set<std::string> paths_holding_decoy_content(const EffectSet& set);
 
 // A key of a network[], secrets[], signals[], vcs[] or databases[] entry; null when absent.
 // (nlohmann's const operator[] on a missing key is undefined behaviour, and these

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "whatif/effects/effect_set.hpp"
@@ -43,11 +44,27 @@ struct SeededDir {
     gid_t gid = 0;
 };
 
+// A file whatif put in an upper layer before the run in place of the host's (a
+// credential decoy, sandbox/stand_ins.hpp): left as it was given, it is no effect;
+// with other content it is `modified` against the host file; with another owner,
+// mode or mtime (the host's mtime was given), `metadata`.
+struct SeededFile {
+    std::string path;   // host path
+    uint64_t hash = 0;  // XXH3-64 of the content it was given
+    uint32_t mode = 0;
+    uid_t uid = 0;
+    gid_t gid = 0;
+};
+
 // spill_dir: where the findings may spill to disk when they are many (the run
 // directory); empty: $TMPDIR.
 Result<ScanResult> scan_upper_layers(const std::vector<ScanLayer>& layers,
                                      const std::string& spill_dir = {},
-                                     const std::vector<SeededDir>& seeded = {});
+                                     const std::vector<SeededDir>& seeded = {},
+                                     const std::vector<SeededFile>& seeded_files = {});
+
+// XXH3-64 of bytes in memory (what hash_file_at gives for a file of them).
+uint64_t hash_bytes(std::string_view bytes);
 
 // XXH3-64 of a file's content, opened relative to dir_fd without following
 // symlinks; nullopt when it cannot be read.

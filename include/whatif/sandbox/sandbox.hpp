@@ -45,7 +45,9 @@ struct RunRequest {
     std::string net = "stub";
     // The command's environment (secrets already replaced by canaries).
     std::vector<std::string> env;
-    // Decoys bind-mounted over credential files: (decoy in the run dir, host path).
+    // Decoys for credential files: (decoy in the run dir, host path). Each is moved
+    // into the upper layer at the host path (RunOutcome::stand_ins.files), or, where
+    // it cannot be, bind-mounted over the credential (stand_ins.bound_decoys).
     std::vector<std::pair<std::string, std::string>> decoys;
     // The run holds a database password canary: the PostgreSQL sink asks for it.
     bool request_pg_password = false;

@@ -56,8 +56,26 @@ struct StandIn {
     gid_t gid = 0;
 };
 
+// A credential decoy placed as a regular file in the upper layer at the credential's
+// path, before the overlay is mounted: the command reads, writes, renames and
+// deletes it as the file it stands for, and the scan reports each of those against
+// the real file. (A bind mount instead refuses unlink with EBUSY and rename with
+// EXDEV: 'rm -rf' of a project stops at its .env.)
+struct StandInFile {
+    std::string host_path;   // the credential file
+    std::string upper_path;  // the decoy, moved here from the run dir (same inode)
+    mode_t mode = 0;         // what it was given
+    uid_t uid = 0;
+    gid_t gid = 0;
+};
+
 struct StandIns {
     std::vector<StandIn> dirs;  // parents before children
+    std::vector<StandInFile> files;
+    // Decoys that could not be put in an upper layer (the credential is on a
+    // read-only or split level, or the placement failed): (decoy in the run dir,
+    // host path), bind-mounted over the credential as before.
+    std::vector<std::pair<std::string, std::string>> bound_decoys;
     // Foreign-owned directories on the way to a candidate that could get no
     // stand-in (beneath a read-only or split level, or mkdir failed): writes
     // beneath them may be refused in the dry run.
@@ -66,8 +84,13 @@ struct StandIns {
 
 // The candidates: cwd, $HOME, $TMPDIR, /var/tmp, $XDG_RUNTIME_DIR and what argv
 // names. layer_upper(step) is the upper dir of an overlay step of `plan`.
-// Makes the directories (mode 0700 while their children are made, then their own).
+// decoys: (decoy in the run dir, credential's host path); each is moved into its
+// layer's upper dir, beneath dirs that carry the host's mode (an unprivileged
+// caller: a foreign-owned one gets caller_owned_mode) and, for a root caller, the
+// host's owner. Makes the directories (mode 0700 while their children are made,
+// then their own).
 StandIns make_stand_ins(const MountPlan& plan, const std::vector<std::string>& upper_dirs,
-                        const std::vector<std::string>& candidates, const CallerIds& caller);
+                        const std::vector<std::string>& candidates, const CallerIds& caller,
+                        const std::vector<std::pair<std::string, std::string>>& decoys = {});
 
 }  // namespace whatif::sandbox
