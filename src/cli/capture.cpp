@@ -12,6 +12,7 @@
 #include <cstring>
 #include <map>
 #include <set>
+#include <span>
 #include <string_view>
 
 #include "whatif/effects/scanner.hpp"
@@ -196,14 +197,21 @@ void record_store_full(const std::string& store_root, effects::EffectSet& set) {
                      {}});
 }
 
-}  // namespace whatif::cli
-
-namespace whatif::cli {
+void record_scan_gaps(const effects::ScanResult& scan, effects::EffectSet& set) {
+    if (scan.unseen.empty()) return;
+    set.run.add_gap({"unreadable-upper",
+                     "the scan could not see all the command did (" +
+                         util::plural(scan.unseen.size(), "place", "places") +
+                         ", see the warnings): what it changed there is unknown",
+                     scan.unseen,
+                     {}});
+}
 
 namespace {
 
 constexpr size_t kLogWindow = 1 << 20;
 constexpr size_t kCwdEntryLimit = 4096;
+constexpr size_t kQuotedLines = 3;
 
 // The first and the last kLogWindow bytes of a log (all of it when smaller).
 std::string log_head_and_tail(const std::string& path) {
@@ -222,76 +230,43 @@ std::string log_head_and_tail(const std::string& path) {
     return read_at(0, kLogWindow) + "\n" + read_at(size - kLogWindow, kLogWindow);
 }
 
-// Lines of the command's output that carry EOVERFLOW, at most three.
-std::vector<std::string> eoverflow_lines(const std::string& text) {
-    static constexpr std::string_view kMarkers[] = {"Value too large for defined data type",
-                                                    "EOVERFLOW", "Errno 75"};
+// Lines of `text` that hold one of `markers` and, when `names` is not empty, one of
+// those too; at most kQuotedLines, each cut to 200 bytes.
+std::vector<std::string> lines_saying(std::string_view text,
+                                      std::span<const std::string_view> markers,
+                                      const std::vector<std::string>& names = {}) {
     std::vector<std::string> out;
     size_t start = 0;
-    while (start < text.size() && out.size() < 3) {
+    while (start < text.size() && out.size() < kQuotedLines) {
         size_t end = text.find('\n', start);
-        if (end == std::string::npos) end = text.size();
-        const std::string_view line(text.data() + start, end - start);
-        for (std::string_view marker : kMarkers)
-            if (line.find(marker) != std::string_view::npos) {
-                out.emplace_back(line.substr(0, 200));
-                break;
-            }
+        if (end == std::string_view::npos) end = text.size();
+        const std::string_view line = text.substr(start, end - start);
+        auto says = [&](std::string_view word) {
+            return line.find(word) != std::string_view::npos;
+        };
+        const bool marked = std::any_of(markers.begin(), markers.end(), says);
+        const bool named =
+            names.empty() ||
+            std::any_of(names.begin(), names.end(), [&](const std::string& n) { return says(n); });
+        if (marked && named) out.emplace_back(line.substr(0, 200));
         start = end + 1;
     }
     return out;
 }
 
-// Lines of the command's output where the sandbox's own plumbing refused an
-// operation on a decoy that is a bind mount: unlink or rmdir of a mount point
-// (EBUSY), rename across it (EXDEV). Only lines that name a decoy count. At most three.
-std::vector<std::string> refused_on_mount_lines(const std::string& text,
-                                                const std::vector<std::string>& bound) {
-    static constexpr std::string_view kMarkers[] = {
-        "Device or resource busy",   "EBUSY", "Errno 16",
-        "Invalid cross-device link", "EXDEV", "Errno 18"};
-    std::vector<std::string> out;
-    size_t start = 0;
-    while (start < text.size() && out.size() < 3) {
-        size_t end = text.find('\n', start);
-        if (end == std::string::npos) end = text.size();
-        const std::string_view line(text.data() + start, end - start);
-        bool marked = false;
-        for (std::string_view marker : kMarkers)
-            marked |= line.find(marker) != std::string_view::npos;
-        bool names_decoy = false;
-        for (const std::string& path : bound)
-            names_decoy |= line.find(util::base_name(path)) != std::string_view::npos;
-        if (marked && names_decoy) out.emplace_back(line.substr(0, 200));
-        start = end + 1;
-    }
+std::string quoted(const std::vector<std::string>& lines) {
+    std::string out;
+    for (size_t i = 0; i < lines.size(); ++i) out += (i > 0 ? " | " : "") + lines[i];
     return out;
 }
 
-}  // namespace
-
-void record_decoy_mount_refusals(const std::string& run_dir, const sandbox::RunOutcome& outcome,
-                                 effects::EffectSet& set) {
-    std::vector<std::string> bound;
-    for (const auto& [decoy, host] : outcome.stand_ins.bound_decoys) bound.push_back(host);
-    if (bound.empty()) return;
-    std::vector<std::string> lines;
-    for (const char* log : {"stderr.log", "stdout.log"})
-        for (std::string& line :
-             refused_on_mount_lines(log_head_and_tail(util::join_path(run_dir, log)), bound))
-            if (lines.size() < 3) lines.push_back(std::move(line));
-    if (lines.empty()) return;
-    std::string message =
-        "the sandbox refused to delete or rename a credential file that it could only cover "
-        "with a decoy mount (Device or resource busy, or Invalid cross-device link): for real "
-        "it would succeed, and what the command would do after that is unknown; it said: ";
-    for (size_t i = 0; i < lines.size(); ++i) message += (i > 0 ? " | " : "") + lines[i];
-    set.run.add_gap({"sandbox-refused", std::move(message), std::move(bound), {}});
-}
-
+// For an unprivileged caller: the files the command names (argv's paths and the
+// words of a shell command line) and the entries directly in the cwd whose owner
+// or group the sandbox does not map, so that the dry run could not write them
+// (overlayfs refuses the copy-up with EOVERFLOW). Read after the run, and only when
+// the answer matters: the dry run left the host as the command found it.
 std::vector<std::string> unmapped_owner_paths(const std::vector<std::string>& argv,
                                               const std::string& cwd) {
-    if (geteuid() == 0) return {};
     const sandbox::CallerIds caller{geteuid(), getegid(), {}};
     std::set<std::string> out;
     for (const std::string& path : sandbox::paths_named_by(argv, cwd)) {
@@ -317,50 +292,64 @@ std::vector<std::string> unmapped_owner_paths(const std::vector<std::string>& ar
     return {out.begin(), out.end()};
 }
 
-void record_sandbox_refused(const std::string& run_dir, const sandbox::RunOutcome& outcome,
-                            const std::vector<std::string>& unmapped, effects::EffectSet& set) {
-    std::vector<std::string> lines;
-    for (const char* log : {"stderr.log", "stdout.log"})
-        for (std::string& line : eoverflow_lines(log_head_and_tail(util::join_path(run_dir, log))))
-            if (lines.size() < 3) lines.push_back(std::move(line));
+}  // namespace
 
-    std::set<std::string> stood_in;
-    for (const auto& s : outcome.stand_ins.dirs) stood_in.insert(s.host_path);
-    // A file the dry run could not write is a doubt only when the command failed:
-    // a refused write fails the call, and programs say so (the net above) or exit
-    // non-zero. 'ls', 'cat f > out' or 'touch new' in a project holding such a file
-    // succeed as for real and are no doubt. Not caught: a program that swallows
-    // the error and exits 0 without a word (README: Limits).
+void record_sandbox_refused(const std::string& run_dir, const std::vector<std::string>& argv,
+                            const std::string& cwd, const sandbox::RunOutcome& outcome,
+                            effects::EffectSet& set) {
+    const bool unprivileged = geteuid() != 0;  // root's overlays copy up every owner
+    std::vector<std::string> bound_decoys;
+    for (const auto& [decoy, host] : outcome.stand_ins.bound_decoys) bound_decoys.push_back(host);
+    if (!unprivileged && bound_decoys.empty()) return;
+    // What the command printed, read once for both nets below.
+    const std::string output = log_head_and_tail(util::join_path(run_dir, "stderr.log")) + "\n" +
+                               log_head_and_tail(util::join_path(run_dir, "stdout.log"));
+
+    // A decoy that stayed a bind mount (its credential is on a read-only or split
+    // level: stand_ins.hpp) refused an unlink (EBUSY) or a rename (EXDEV), as a
+    // line of the output that names it says.
+    if (!bound_decoys.empty()) {
+        static constexpr std::string_view kMountRefusals[] = {
+            "Device or resource busy",   "EBUSY", "Errno 16",
+            "Invalid cross-device link", "EXDEV", "Errno 18"};
+        std::vector<std::string> names;
+        for (const auto& path : bound_decoys) names.push_back(util::base_name(path));
+        if (const auto lines = lines_saying(output, kMountRefusals, names); !lines.empty())
+            set.run.add_gap({"sandbox-refused",
+                             "the sandbox refused to delete or rename a credential file that it "
+                             "could only cover with a decoy mount (Device or resource busy, or "
+                             "Invalid cross-device link): for real it would succeed, and what "
+                             "the command would do after that is unknown; it said: " +
+                                 quoted(lines),
+                             bound_decoys,
+                             {}});
+    }
+    if (!unprivileged) return;
+
+    // EOVERFLOW in the output, a foreign-owned dir that got no stand-in, or a file
+    // the dry run could not write when the command failed. A refused write fails
+    // the call, and programs say so (the net above) or exit non-zero: 'ls', 'cat f >
+    // out' or 'touch new' in a project holding such a file succeed as for real and
+    // are no doubt. Not caught: a program that swallows the error and exits 0
+    // without a word (README: Limits).
+    static constexpr std::string_view kEoverflow[] = {"Value too large for defined data type",
+                                                      "EOVERFLOW", "Errno 75"};
+    const std::vector<std::string> lines = lines_saying(output, kEoverflow);
     const bool failed = outcome.signal.has_value() || outcome.exit_status.value_or(0) != 0;
     std::vector<std::string> paths = outcome.stand_ins.refused;
-    if (failed || !lines.empty())
-        for (const std::string& path : unmapped)
+    if (failed || !lines.empty()) {
+        std::set<std::string> stood_in;
+        for (const auto& s : outcome.stand_ins.dirs) stood_in.insert(s.host_path);
+        for (const std::string& path : unmapped_owner_paths(argv, cwd))
             if (!stood_in.contains(path)) paths.push_back(path);
+    }
     if (lines.empty() && paths.empty()) return;
-
     std::string message =
         "the sandbox refused a write the host would allow (a file or directory owned by a user "
         "or group that the unprivileged dry run does not map): what the command would do there "
         "is unknown";
-    if (!lines.empty()) {
-        message += "; it said: ";
-        for (size_t i = 0; i < lines.size(); ++i) message += (i > 0 ? " | " : "") + lines[i];
-    }
+    if (!lines.empty()) message += "; it said: " + quoted(lines);
     set.run.add_gap({"sandbox-refused", std::move(message), std::move(paths), {}});
-}
-
-}  // namespace whatif::cli
-
-namespace whatif::cli {
-
-void record_scan_gaps(const effects::ScanResult& scan, effects::EffectSet& set) {
-    if (scan.unseen.empty()) return;
-    set.run.add_gap({"unreadable-upper",
-                     "the scan could not see all the command did (" +
-                         util::plural(scan.unseen.size(), "place", "places") +
-                         ", see the warnings): what it changed there is unknown",
-                     scan.unseen,
-                     {}});
 }
 
 }  // namespace whatif::cli

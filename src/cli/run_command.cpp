@@ -133,8 +133,6 @@ int run_command(const RunOptions& options) {
     request.progress = isatty(STDERR_FILENO) == 1;
     use_credentials(*credentials, request);
     if (auto st = store::reserve_room(store->root()); !st) return fail_run(st.error());
-    // Read before the run: the host as the command found it.
-    const std::vector<std::string> unmapped = unmapped_owner_paths(options.argv, *cwd);
     auto outcome = sandbox::run(request);
     // Checked before the reserved room goes back: a full store means the
     // command's own writes hit ENOSPC in the upper layer.
@@ -195,8 +193,7 @@ int run_command(const RunOptions& options) {
     };
     for (const std::string& w : outcome->mounts_not_overlaid) warn(w);
     record_sandbox_gaps(*outcome, set);
-    record_sandbox_refused(active->dir, *outcome, unmapped, set);
-    record_decoy_mount_refusals(active->dir, *outcome, set);
+    record_sandbox_refused(active->dir, options.argv, *cwd, *outcome, set);
     // What the changes mean to git repositories and databases (the host's copies
     // against the upper layer's).
     set.vcs = effects::summarize_git(set.files, scan_layers);
