@@ -34,6 +34,7 @@
 #include "whatif/sandbox/proclog.hpp"
 #include "whatif/sandbox/seccomp.hpp"
 #include "whatif/util/fault.hpp"
+#include "whatif/util/fd_passing.hpp"
 #include "whatif/util/log.hpp"
 
 namespace whatif::sandbox::init {
@@ -71,23 +72,6 @@ bool apply_rlimits(ChildError& err) {
         }
     }
     return true;
-}
-
-[[maybe_unused]] bool send_fd(int socket_fd, int fd) {
-    char dummy = 'n';
-    iovec iov{&dummy, 1};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
-    cmsg->cmsg_level = SOL_SOCKET;
-    cmsg->cmsg_type = SCM_RIGHTS;
-    cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
-    return sendmsg(socket_fd, &msg, MSG_NOSIGNAL) == 1;
 }
 
 // The command's process asked for its id maps (exec_command): written from here,
@@ -177,7 +161,8 @@ int receive_fd(int socket_fd) {
 #ifndef WHATIF_BENCH_WITHOUT_HARDENING
     const int notify_fd = seccomp::load_filter(plan.seccomp_program, err);
     if (notify_fd < 0) die_with_setup_error(plan, err);
-    if (!send_fd(fd_socket, notify_fd)) {
+    const char what = 'n';
+    if (!util::send_with_fd(fd_socket, &what, 1, notify_fd)) {
         err.syscall_failed("sendmsg", "seccomp notify fd");
         die_with_setup_error(plan, err);
     }

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "whatif/net/stub_server.hpp"
+#include "whatif/util/fd_passing.hpp"
 #include "whatif/util/log.hpp"
 
 namespace whatif::sandbox::net {
@@ -124,38 +125,14 @@ bool route_everything_locally(ChildError& err) {
 bool send_to_supervisor(int channel_fd, char kind, uint16_t port, int fd) {
     char data[3] = {kind};
     memcpy(data + 1, &port, sizeof port);
-    iovec iov{data, sizeof data};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &fd, sizeof fd);
-    return sendmsg(channel_fd, &msg, MSG_NOSIGNAL) == static_cast<ssize_t>(sizeof data);
+    return util::send_with_fd(channel_fd, data, sizeof data, fd);
 }
 
 bool send_unix_connection(int channel_fd, const std::string& path, int fd) {
     std::string data(1, whatif::net::kChannelUnixConnection);
     data.append(2, '\0');  // no port
     data += path.substr(0, whatif::net::kChannelMaxPath);
-    iovec iov{data.data(), data.size()};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &fd, sizeof fd);
-    return sendmsg(channel_fd, &msg, MSG_NOSIGNAL) == static_cast<ssize_t>(data.size());
+    return util::send_with_fd(channel_fd, data.data(), data.size(), fd);
 }
 
 bool open_dns_sockets(const ChildPlan& plan, ChildError& err) {
