@@ -7,50 +7,12 @@
 
 #include <set>
 
-#include "integration/harness.hpp"
+#include "integration/network_support.hpp"
 
 using namespace whatif::test;
 using nlohmann::json;
 
 namespace {
-
-// A listener on the host's 127.0.0.1:port, if the port can be had (80, 443 and
-// 22 need root); it must never see a connection from a dry run.
-struct HostListener {
-    int fd = -1;
-    explicit HostListener(uint16_t port) {
-        fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        const int one = 1;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_port = htons(port);
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || listen(fd, 8) != 0) {
-            close(fd);
-            fd = -1;
-        }
-    }
-    ~HostListener() {
-        if (fd >= 0) close(fd);
-    }
-    void check_untouched() const {
-        if (fd < 0) return;  // the port was not ours to watch
-        CHECK(accept(fd, nullptr, nullptr) == -1);
-        CHECK(errno == EAGAIN);
-    }
-};
-
-json dry_run(const World& w, const std::string& script,
-             const std::vector<std::string>& extra = {}) {
-    ProcessResult raw;
-    std::vector<std::string> options = {"--timeout", "30s"};
-    options.insert(options.end(), extra.begin(), extra.end());
-    auto set = w.dry_run_sh(script, &raw, options);
-    INFO("stderr: " << raw.err);
-    CHECK(set["run"]["timed_out"] == false);
-    return set;
-}
 
 std::vector<json> entries(const json& set, const std::string& kind, const std::string& proto = "") {
     std::vector<json> out;
