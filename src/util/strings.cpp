@@ -51,42 +51,53 @@ bool is_terminal_control(std::string_view s, size_t i, size_t n) {
     return false;
 }
 
+// One byte a terminal must not get as is: \n, \r, \t by name, others as \xNN.
+void append_escaped_byte(std::string& out, unsigned char byte) {
+    switch (byte) {
+        case '\n':
+            out += "\\n";
+            return;
+        case '\r':
+            out += "\\r";
+            return;
+        case '\t':
+            out += "\\t";
+            return;
+        default: {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\x%02x", byte);
+            out += buf;
+        }
+    }
+}
+
+// The display units of `s` in turn: a valid UTF-8 sequence that shows as itself
+// (`shown`), or bytes that must be escaped (an invalid byte, a control, a C1
+// control or bidi override: all their bytes).
+template <typename Each>
+void for_each_display_unit(std::string_view s, Each&& each) {
+    for (size_t i = 0; i < s.size();) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        const size_t n = utf8_sequence_length(s, i);
+        const bool shown = n > 1 ? !is_terminal_control(s, i, n) : n == 1 && c >= 0x20 && c != 0x7F;
+        const size_t bytes = n == 0 ? 1 : n;
+        each(s.substr(i, bytes), shown);
+        i += bytes;
+    }
+}
+
 }  // namespace
 
 std::string printable(std::string_view s) {
     std::string out;
     out.reserve(s.size());
-    for (size_t i = 0; i < s.size();) {
-        const auto c = static_cast<unsigned char>(s[i]);
-        const size_t n = utf8_sequence_length(s, i);
-        if (n > 1 && !is_terminal_control(s, i, n)) {
-            out.append(s.substr(i, n));
-            i += n;
-            continue;
+    for_each_display_unit(s, [&](std::string_view unit, bool shown) {
+        if (shown) {
+            out.append(unit);
+            return;
         }
-        if (n == 1 && c >= 0x20 && c != 0x7F) {
-            out += static_cast<char>(c);
-            ++i;
-            continue;
-        }
-        // Everything else byte by byte, as \xNN (\n, \r, \t by name).
-        const size_t bytes = n == 0 ? 1 : n;
-        for (size_t k = 0; k < bytes; ++k) {
-            const auto byte = static_cast<unsigned char>(s[i + k]);
-            if (byte == '\n') {
-                out += "\\n";
-            } else if (byte == '\r') {
-                out += "\\r";
-            } else if (byte == '\t') {
-                out += "\\t";
-            } else {
-                char buf[8];
-                std::snprintf(buf, sizeof buf, "\\x%02x", byte);
-                out += buf;
-            }
-        }
-        i += bytes;
-    }
+        for (char b : unit) append_escaped_byte(out, static_cast<unsigned char>(b));
+    });
     return out;
 }
 
@@ -156,15 +167,7 @@ std::string shell_quote_for_display(std::string_view s) {
     if (plain) return std::string(s);
 
     bool needs_ansi_c = false;
-    for (size_t i = 0; i < s.size();) {
-        const auto c = static_cast<unsigned char>(s[i]);
-        const size_t n = utf8_sequence_length(s, i);
-        if (n == 0 || c < 0x20 || c == 0x7F || (n > 1 && is_terminal_control(s, i, n))) {
-            needs_ansi_c = true;
-            break;
-        }
-        i += n;
-    }
+    for_each_display_unit(s, [&](std::string_view, bool shown) { needs_ansi_c |= !shown; });
     if (!needs_ansi_c) {
         // Single quotes keep everything literal except the quote itself.
         std::string out = "'";
@@ -177,50 +180,16 @@ std::string shell_quote_for_display(std::string_view s) {
         return out + "'";
     }
     std::string out = "$'";
-    for (size_t i = 0; i < s.size();) {
-        const auto c = static_cast<unsigned char>(s[i]);
-        const size_t n = utf8_sequence_length(s, i);
-        if (n > 1 && !is_terminal_control(s, i, n)) {
-            out.append(s.substr(i, n));
-            i += n;
-            continue;
-        }
-        if (n > 1) {  // a C1 control or a bidi override: its bytes, escaped
-            for (size_t k = 0; k < n; ++k) {
-                char buf[8];
-                std::snprintf(buf, sizeof buf, "\\x%02x", static_cast<unsigned char>(s[i + k]));
-                out += buf;
-            }
-            i += n;
-            continue;
-        }
-        switch (c) {
-            case '\n':
-                out += "\\n";
-                break;
-            case '\t':
-                out += "\\t";
-                break;
-            case '\r':
-                out += "\\r";
-                break;
-            case '\\':
-                out += "\\\\";
-                break;
-            case '\'':
-                out += "\\'";
-                break;
-            default:
-                if (n == 0 || c < 0x20 || c == 0x7F) {
-                    char buf[8];
-                    std::snprintf(buf, sizeof buf, "\\x%02x", c);
-                    out += buf;
-                } else {
-                    out += static_cast<char>(c);
-                }
-        }
-        ++i;
-    }
+    for_each_display_unit(s, [&](std::string_view unit, bool shown) {
+        if (unit == "\\")
+            out += "\\\\";
+        else if (unit == "'")
+            out += "\\'";
+        else if (shown)
+            out.append(unit);
+        else
+            for (char b : unit) append_escaped_byte(out, static_cast<unsigned char>(b));
+    });
     return out + "'";
 }
 

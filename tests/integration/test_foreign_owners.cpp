@@ -14,9 +14,16 @@ namespace {
 
 using Effects = std::map<std::string, std::string>;
 
+// The layouts scripts/test.sh makes as root for the unprivileged pass; null (and
+// the case says it is skipped) as root or without them.
 const char* foreign_fixtures() {
     const char* dir = std::getenv("WHATIF_FOREIGN_FIXTURES");
-    return dir != nullptr && *dir != '\0' ? dir : nullptr;
+    if (geteuid() == 0 || dir == nullptr || *dir == '\0') {
+        MESSAGE(
+            "skipped: needs the unprivileged pass and WHATIF_FOREIGN_FIXTURES (scripts/test.sh)");
+        return nullptr;
+    }
+    return dir;
 }
 
 // What the command does for real, on a copy the test owns (the owners differ, the
@@ -85,11 +92,7 @@ void check_no_stand_in_effects(const json& set, const std::string& project) {
 
 TEST_CASE("foreign owners: every layout is captured exactly or the run says it was refused") {
     const char* fixtures = foreign_fixtures();
-    if (geteuid() == 0 || fixtures == nullptr) {
-        MESSAGE(
-            "skipped: needs the unprivileged pass and WHATIF_FOREIGN_FIXTURES (scripts/test.sh)");
-        return;
-    }
+    if (fixtures == nullptr) return;
     World w;
     for (const std::string layout : {"rootparent", "suppgroup", "otheruser", "setgid"}) {
         const std::string project = std::string(fixtures) + "/" + layout + "/proj";
@@ -117,11 +120,7 @@ TEST_CASE("foreign owners: every layout is captured exactly or the run says it w
 
 TEST_CASE("foreign owners: the expected layouts are captured, not merely flagged") {
     const char* fixtures = foreign_fixtures();
-    if (geteuid() == 0 || fixtures == nullptr) {
-        MESSAGE(
-            "skipped: needs the unprivileged pass and WHATIF_FOREIGN_FIXTURES (scripts/test.sh)");
-        return;
-    }
+    if (fixtures == nullptr) return;
     World w;
     // Beneath a root-owned parent, and in a setgid group dir: stand-ins make these work.
     for (const std::string layout : {"rootparent", "setgid"}) {
@@ -210,11 +209,7 @@ TEST_CASE("a normal project still allows ls, true and touch under agent") {
 
 TEST_CASE("foreign owners: apply commits what was written beneath stand-ins, not the stand-ins") {
     const char* fixtures = foreign_fixtures();
-    if (geteuid() == 0 || fixtures == nullptr) {
-        MESSAGE(
-            "skipped: needs the unprivileged pass and WHATIF_FOREIGN_FIXTURES (scripts/test.sh)");
-        return;
-    }
+    if (fixtures == nullptr) return;
     World w;
     const std::string project = std::string(fixtures) + "/setgid/proj";
     const std::string made = project + "/applied-" + std::to_string(getpid());
