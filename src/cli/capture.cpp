@@ -77,14 +77,9 @@ std::string privilege_of(const std::string& host_path, bool caller_is_root) {
     std::string gains;
     if ((st.st_mode & S_ISUID) != 0 && st.st_uid != geteuid()) gains = "setuid";
     // setgid without group execute is a locking mark, not a privilege.
-    if ((st.st_mode & S_ISGID) != 0 && (st.st_mode & S_IXGRP) != 0 && !caller_is_root) {
-        std::vector<gid_t> groups(static_cast<size_t>(std::max(getgroups(0, nullptr), 0)));
-        groups.resize(static_cast<size_t>(
-            std::max(getgroups(static_cast<int>(groups.size()), groups.data()), 0)));
-        if (st.st_gid != getegid() &&
-            std::find(groups.begin(), groups.end(), st.st_gid) == groups.end())
-            gains += gains.empty() ? "setgid" : "/setgid";
-    }
+    if ((st.st_mode & S_ISGID) != 0 && (st.st_mode & S_IXGRP) != 0 && !caller_is_root &&
+        !sandbox::CallerIds::of_this_process().in_group(st.st_gid))
+        gains += gains.empty() ? "setgid" : "/setgid";
     if (getxattr(host_path.c_str(), "security.capability", nullptr, 0) > 0) {
         // A root caller keeps a few capabilities inside (caps.cpp); only more counts.
         bool more = !caller_is_root;

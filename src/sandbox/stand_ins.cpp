@@ -22,11 +22,6 @@ std::string canonical(const std::string& path) {
     return buf;
 }
 
-bool in_groups(gid_t gid, const CallerIds& caller) {
-    return gid == caller.gid ||
-           std::find(caller.groups.begin(), caller.groups.end(), gid) != caller.groups.end();
-}
-
 // The deepest step whose target holds `path`: the mount the path is seen through.
 const MountStep* step_holding(const MountPlan& plan, const std::string& path) {
     const MountStep* best = nullptr;
@@ -39,12 +34,24 @@ const MountStep* step_holding(const MountPlan& plan, const std::string& path) {
 
 }  // namespace
 
+CallerIds CallerIds::of_this_process() {
+    CallerIds ids{geteuid(), getegid(), {}};
+    ids.groups.resize(static_cast<size_t>(std::max(getgroups(0, nullptr), 0)));
+    const int n = getgroups(static_cast<int>(ids.groups.size()), ids.groups.data());
+    ids.groups.resize(static_cast<size_t>(std::max(n, 0)));
+    return ids;
+}
+
+bool CallerIds::in_group(gid_t g) const {
+    return g == gid || std::find(groups.begin(), groups.end(), g) != groups.end();
+}
+
 mode_t caller_owned_mode(const struct stat& st, const CallerIds& caller) {
     const mode_t perms = st.st_mode & 07777;
     mode_t caller_bits = 0;
     if (st.st_uid == caller.uid)
         caller_bits = (perms >> 6) & 7;
-    else if (in_groups(st.st_gid, caller))
+    else if (caller.in_group(st.st_gid))
         caller_bits = (perms >> 3) & 7;
     else
         caller_bits = perms & 7;

@@ -121,13 +121,6 @@ PathSearch search_path(const std::string& name, const std::string& cwd) {
     return found;
 }
 
-std::vector<gid_t> groups() {
-    std::vector<gid_t> out(static_cast<size_t>(std::max(getgroups(0, nullptr), 0)));
-    const int n = getgroups(static_cast<int>(out.size()), out.data());
-    out.resize(static_cast<size_t>(std::max(n, 0)));
-    return out;
-}
-
 struct PreparedChild {
     ChildPlan plan;
     std::vector<Layer> layers;
@@ -150,7 +143,7 @@ Result<PreparedChild> prepare_child(const RunRequest& req) {
     auto host_mounts = read_host_mounts();
     if (!host_mounts) return std::unexpected(host_mounts.error());
     const bool mounts_locked = mounts_would_be_locked();
-    const CallerIds caller{geteuid(), getegid(), groups()};
+    const CallerIds caller = CallerIds::of_this_process();
     const MountPlan mount_plan =
         plan_mounts(*host_mounts, host_dir_lister(),
                     {.caller_uid = geteuid(),

@@ -30,6 +30,11 @@ struct CallerIds {
     uid_t uid = 0;
     gid_t gid = 0;
     std::vector<gid_t> groups;  // supplementary
+
+    // This process's effective uid and gid and its supplementary groups.
+    static CallerIds of_this_process();
+    // The primary group or a supplementary one.
+    bool in_group(gid_t gid) const;
 };
 
 // The permissions of `st` as the caller holds them, moved into the owner bits
