@@ -142,6 +142,13 @@ void record_network(const sandbox::RunOutcome& outcome, effects::EffectSet& set)
         for (const auto& f : set.files)
             if (f.type == effects::FileType::socket && f.change != effects::Change::deleted)
                 own_sockets.insert(f.path);
+    auto unix_connect = [](const std::string& path, json pid, const char* outcome_of) {
+        return json{
+            {"kind", "connect"},  {"proto", "unix"},       {"host", nullptr},
+            {"address", nullptr}, {"port", nullptr},       {"path", util::to_valid_utf8(path)},
+            {"tls", nullptr},     {"http", nullptr},       {"protocol", nullptr},
+            {"detail", nullptr},  {"pid", std::move(pid)}, {"outcome", outcome_of}};
+    };
     std::set<std::pair<int, std::string>>
         seen_sockets;  // glibc retries nscd: once per process and path
     for (const auto& c : outcome.connects) {
@@ -152,20 +159,11 @@ void record_network(const sandbox::RunOutcome& outcome, effects::EffectSet& set)
         const bool name_service = c.path.ends_with("/nscd/socket") ||
                                   c.path.starts_with("/run/systemd/userdb/") ||
                                   c.path.starts_with("/run/systemd/resolve/");
-        json entry = {{"kind", "connect"},
-                      {"proto", "unix"},
-                      {"host", nullptr},
-                      {"address", nullptr},
-                      {"port", nullptr},
-                      {"path", util::to_valid_utf8(c.path)},
-                      {"tls", nullptr},
-                      {"http", nullptr},
-                      {"protocol", name_service ? nlohmann::json("nss") : nlohmann::json(nullptr)},
-                      {"detail", nullptr},
-                      {"pid", c.pid},
-                      {"outcome", own         ? "allowed"
+        json entry = unix_connect(c.path, c.pid,
+                                  own         ? "allowed"
                                   : c.stubbed ? "stubbed"
-                                              : "blocked"}};
+                                              : "blocked");
+        if (name_service) entry["protocol"] = "nss";
         if (own) entry["sandbox_internal"] = true;
         // A stand-in took it: what the client said, from its sink.
         for (size_t i = 0; c.stubbed && i < outcome.sinks.size(); ++i) {
@@ -181,11 +179,7 @@ void record_network(const sandbox::RunOutcome& outcome, effects::EffectSet& set)
     for (size_t i = 0; i < outcome.sinks.size(); ++i) {
         const auto& s = outcome.sinks[i];
         if (used[i] || s.proto != "unix") continue;
-        json j = {{"kind", "connect"}, {"proto", "unix"},
-                  {"host", nullptr},   {"address", nullptr},
-                  {"port", nullptr},   {"path", util::to_valid_utf8(s.address)},
-                  {"tls", nullptr},    {"http", nullptr},
-                  {"pid", nullptr},    {"outcome", "stubbed"}};
+        json j = unix_connect(s.address, nullptr, "stubbed");
         sink_json(s, j);
         set.network.push_back(std::move(j));
     }
