@@ -93,13 +93,29 @@ std::optional<Finding> database_finding(const nlohmann::json& d) {
 
 }  // namespace
 
+namespace {
+
+// The C library's name-service sockets, and connections to the command's own
+// servers inside the sandbox: seen, never anything outside.
+bool is_sandbox_own(const nlohmann::json& n) {
+    return n.value("protocol", nlohmann::json()) == "nss" ||
+           n.value("sandbox_internal", nlohmann::json()) == true;
+}
+
+// Whom a network entry is about: its host name, else its address, else its path.
+std::string network_target(const nlohmann::json& n) {
+    for (const char* key : {"host", "address", "path"})
+        if (n.value(key, nlohmann::json()).is_string()) return n[key].get<std::string>();
+    return {};
+}
+
+}  // namespace
+
 bool is_network_effect(const nlohmann::json& n) {
     // Real traffic (outcome "allowed" under --net host) is an effect like any
     // other; only what never left the sandbox is not: name lookups (each
-    // connection that follows is its own entry), the C library's name-service
-    // sockets, and connections to the command's own servers inside the sandbox.
-    return n.value("kind", "") != "dns" && n.value("protocol", nlohmann::json()) != "nss" &&
-           n.value("sandbox_internal", nlohmann::json()) != true;
+    // connection that follows is its own entry) and the sandbox's own.
+    return n.value("kind", "") != "dns" && !is_sandbox_own(n);
 }
 
 void findings_of_effect(const effects::FileEffect& f, const std::string& home,
@@ -172,14 +188,11 @@ std::optional<Finding> command_failed_finding(const effects::EffectSet& set) {
     f.detail = r.signal ? "killed by " + util::signal_name(*r.signal)
                         : "exit " + std::to_string(*r.exit_status);
     std::vector<std::string> stubs;
+    // A stub's answer: anything the stub network answered (a name lookup included),
+    // not real traffic and not the sandbox's own.
     for (const auto& n : set.network) {
-        if (n.value("outcome", "") == "allowed") continue;
-        std::string what =
-            n.value("host", nlohmann::json()).is_string()      ? n["host"].get<std::string>()
-            : n.value("path", nlohmann::json()).is_string()    ? n["path"].get<std::string>()
-            : n.value("address", nlohmann::json()).is_string() ? n["address"].get<std::string>()
-                                                               : std::string();
-        if (!what.empty()) {
+        if (n.value("outcome", "") == "allowed" || is_sandbox_own(n)) continue;
+        if (const std::string what = network_target(n); !what.empty()) {
             stubs.push_back("the stub network (" + what + ")");
             break;
         }
@@ -221,11 +234,7 @@ std::vector<Finding> other_findings(const effects::EffectSet& set) {
         const auto& n = set.network[i];
         if (!is_network_effect(n)) continue;
         Finding f = finding("network");
-        f.host = n.value("host", nlohmann::json()).is_string() ? n["host"].get<std::string>()
-                 : n.value("address", nlohmann::json()).is_string()
-                     ? n["address"].get<std::string>()
-                 : n.value("path", nlohmann::json()).is_string() ? n["path"].get<std::string>()
-                                                                 : "";
+        f.host = network_target(n);
         f.port = n.value("port", nlohmann::json()).is_number() ? n["port"].get<int>() : 0;
         f.protocol = n.value("protocol", nlohmann::json()).is_string()
                          ? n["protocol"].get<std::string>()

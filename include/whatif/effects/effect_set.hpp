@@ -60,7 +60,6 @@ struct RunInfo {
     // is complete. JSON: run.capture, "complete" or the list; stored runs of older
     // versions carry one string, run.capture_incomplete, read as one gap.
     std::vector<CaptureGap> capture;
-    bool capture_complete() const { return capture.empty(); }
     void add_gap(CaptureGap gap) { capture.push_back(std::move(gap)); }
 };
 
